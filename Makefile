@@ -1,0 +1,32 @@
+# Two commands for a new user: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench data setup clean
+
+setup: $(STAMP)
+
+# Re-install when the dependency list changes.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m xaigen.cli run $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/emulation.py
+
+# Optional: real Fashion-MNIST for the LeNet-5/ResNet presets (Debian package, needs root).
+data:
+	apt-get install -y dataset-fashion-mnist
+
+clean:
+	rm -rf $(VENV) build *.egg-info

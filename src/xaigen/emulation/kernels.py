@@ -1,0 +1,226 @@
+"""Bit-exact approximate Conv2d / Linear accumulators.
+
+Every function here returns the integer accumulators ``acc[n, o, ...] = sum_k T[a_k, w_k]``
+(as a float tensor holding exact integers, or int64) for operand *values* ``a`` (activations,
+already padded with the activation zero-point where the layer pads) and ``w`` (weights).
+
+Three paths, chosen per layer by :func:`choose_path`:
+
+* ``lowrank32`` / ``lowrank64``: one float32 (float64) convolution over ``R`` stacked
+  channels, using the exact integer factors of :mod:`xaigen.emulation.factorization`. Chosen only
+  when :func:`~xaigen.emulation.factorization.accumulation_bound` proves every partial sum is
+  below 2^24 (2^53), so the float result *is* the integer result.
+* ``gather``: a compiled (numba) im2col + table-lookup GEMM for high-rank tables. For each output
+  position and each k, the table row ``T[a_k, :]`` (1 KiB) is loaded once and gathered by the
+  weights of every output channel, so the inner loop stays in L1.
+* ``naive`` (:mod:`xaigen.emulation.reference`): the obvious PyTorch gather, for tests/benchmarks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numba
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from xaigen.emulation.factorization import LowRankFactors, accumulation_bound, low_rank_factors
+from xaigen.emulation.reference import naive_conv2d_accumulators, naive_linear_accumulators
+from xaigen.emulation.tables import conv_output_size, value_ordered_table, vmin
+from xaigen.multipliers.multiplier import Multiplier
+
+Path = Literal["lowrank32", "lowrank64", "gather", "naive"]
+FLOAT32_EXACT = 2**24
+FLOAT64_EXACT = 2**53
+
+
+@dataclass(frozen=True)
+class KernelPlan:
+    """How one layer computes its accumulators, and the prepared weight-side operand."""
+
+    path: Path
+    multiplier: Multiplier
+    factors: LowRankFactors | None
+    bound: int | None  # proven bound on partial sums (lowrank paths)
+    stacked_weight: torch.Tensor | None  # lowrank: [Cout, Cin_g * R, *kernel] float
+    weight_index: torch.Tensor  # int64 value-ordered weight indices, same shape as the weight
+    groups: int = 1
+
+
+def choose_path(multiplier: Multiplier, weight_values: torch.Tensor, prefer: str = "auto", groups: int = 1) -> KernelPlan:
+    """Prepare a :class:`KernelPlan` for fixed integer weights (values, not bit patterns)."""
+    index = (weight_values.to(torch.int64) - vmin(multiplier)).contiguous()
+    if index.numel() and (index.min() < 0 or index.max() > 255):
+        raise ValueError(f"weight values outside the {'signed' if multiplier.signed else 'unsigned'} 8-bit range")
+    if prefer in ("gather", "naive"):
+        return KernelPlan(prefer, multiplier, None, None, None, index, groups)
+    factors = low_rank_factors(multiplier)
+    if factors is not None:
+        bound = accumulation_bound(index.numpy(), factors)
+        for path, limit, dtype in (("lowrank32", FLOAT32_EXACT, torch.float32), ("lowrank64", FLOAT64_EXACT, torch.float64)):
+            if bound < limit and prefer in ("auto", path, "lowrank"):
+                v = torch.from_numpy(factors.v).to(dtype)[index]  # [Cout, Cin_g, *k, R]
+                dims = v.dim()
+                stacked = v.permute(0, 1, dims - 1, *range(2, dims - 1))  # [Cout, Cin_g, R, *k]
+                stacked = stacked.reshape(v.shape[0], -1, *v.shape[2 : dims - 1]).contiguous()
+                return KernelPlan(path, multiplier, factors, bound, stacked, index, groups)
+    if prefer not in ("auto", "gather"):
+        raise ValueError(f"path '{prefer}' cannot be used exactly for {multiplier.name} with these weights")
+    return KernelPlan("gather", multiplier, None, None, None, index, groups)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _quantize_stack(x: np.ndarray, scale: np.float32, qmin: int, qmax: int, vmin: int,
+                    u: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """out[p, r, i] = u[clamp(rint(x[p, i] / scale)) - vmin, r]: quantize and look up in one pass.
+
+    ``x`` is float32[P, L] (P = N*C planes), the result float32[P, R, L]. IEEE float32 division
+    and round-half-to-even match ``torch.round(x / scale)`` exactly.
+    """
+    planes, length = x.shape
+    rank = u.shape[1]
+    out = np.empty((planes, rank, length), dtype=np.float32)
+    for p in numba.prange(planes):
+        for i in range(length):
+            q = np.rint(x[p, i] / scale)
+            q = min(max(q, qmin), qmax)
+            row = int(q) - vmin
+            for r in range(rank):
+                out[p, r, i] = u[row, r]
+    return out
+
+
+def quantize_and_stack(x: torch.Tensor, scale: float, signed: bool, plan: KernelPlan) -> torch.Tensor | None:
+    """Fused symmetric quantization (zero-point 0) and factor lookup for a float32 lowrank plan.
+
+    ``x`` is float32 [N, C, *spatial] or [N, K]; returns the stacked input [N, C*R, *spatial]
+    (channel ``c*R + r``), or None when the plan has no use for it (identity or non-float32).
+    """
+    if plan.path != "lowrank32" or plan.factors is None or plan.factors.is_identity or plan.factors.rank == 0:
+        return None
+    qmin, qmax = (-128, 127) if signed else (0, 255)
+    n, c = x.shape[0], x.shape[1]
+    planes = np.ascontiguousarray(x.detach().numpy().reshape(n * c, -1), dtype=np.float32)
+    u = _float_factors(plan.factors)
+    out = _quantize_stack(planes, np.float32(scale), qmin, qmax, plan.factors.vmin, u)
+    return torch.from_numpy(out).reshape(n, c * plan.factors.rank, *x.shape[2:])
+
+
+def _float_factors(factors: LowRankFactors) -> np.ndarray:
+    return np.ascontiguousarray(factors.u, dtype=np.float32)
+
+
+def stacked_conv2d(stacked: torch.Tensor, plan: KernelPlan, stride=(1, 1), dilation=(1, 1), padding=(0, 0)) -> torch.Tensor:
+    """The lowrank conv on an already stacked input (see :func:`quantize_and_stack`)."""
+    with torch.backends.nnpack.flags(enabled=False):
+        # NNPACK may pick Winograd/FFT, which is not exact on integers; the direct paths are.
+        return F.conv2d(stacked, plan.stacked_weight, stride=stride, padding=tuple(padding), dilation=dilation,
+                        groups=plan.groups)
+
+
+def stacked_linear(stacked: torch.Tensor, plan: KernelPlan) -> torch.Tensor:
+    """The lowrank matmul on an already stacked input."""
+    return stacked @ plan.stacked_weight.t()
+
+
+def _stack_inputs(a_values: torch.Tensor, plan: KernelPlan) -> torch.Tensor:
+    """[N, C, *spatial] values -> [N, C * R, *spatial] factor channels ``u_r(a)``."""
+    assert plan.factors is not None and plan.stacked_weight is not None
+    dtype = plan.stacked_weight.dtype
+    if plan.factors.is_identity:
+        return a_values.to(dtype)
+    index = a_values.to(torch.int64) - plan.factors.vmin
+    table = torch.from_numpy(plan.factors.u).to(dtype)
+    if plan.factors.rank == 1:
+        return table[:, 0][index]
+    stacked = F.embedding(index, table)  # [N, C, *spatial, R]
+    dims = stacked.dim()
+    stacked = stacked.permute(0, 1, dims - 1, *range(2, dims - 1))
+    return stacked.reshape(a_values.shape[0], -1, *a_values.shape[2:])
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _gather_gemm(cols: np.ndarray, weights_t: np.ndarray, table: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """out[m, o] = sum_k table[cols[m, k], weights_t[k, o]] (all value-ordered indices)."""
+    m_size, k_size = cols.shape
+    o_size = weights_t.shape[1]
+    out = np.zeros((m_size, o_size), dtype=np.int64)
+    for m in numba.prange(m_size):
+        acc = np.zeros(o_size, dtype=np.int64)
+        for k in range(k_size):
+            row = table[cols[m, k]]
+            wk = weights_t[k]
+            for o in range(o_size):
+                acc[o] += row[wk[o]]
+        out[m] = acc
+    return out
+
+
+def _gather_conv2d(a_values, plan: KernelPlan, stride, dilation) -> torch.Tensor:
+    n = a_values.shape[0]
+    cout, cin_g, kh, kw = plan.weight_index.shape
+    groups = plan.groups
+    index = (a_values.to(torch.int64) - vmin(plan.multiplier)).to(torch.float32)
+    cols = F.unfold(index, (kh, kw), dilation=dilation, stride=stride)  # [N, Cin*kh*kw, L]
+    h_out = conv_output_size(a_values.shape[2], kh, stride[0], dilation[0])
+    w_out = conv_output_size(a_values.shape[3], kw, stride[1], dilation[1])
+    length = cols.shape[2]
+    cols = cols.view(n, groups, cin_g * kh * kw, length)
+    table = value_ordered_table(plan.multiplier)
+    og = cout // groups
+    out = torch.empty((n, cout, length), dtype=torch.int64)
+    for g in range(groups):
+        a_mat = cols[:, g].permute(0, 2, 1).reshape(-1, cin_g * kh * kw).to(torch.uint8).numpy()
+        w_t = plan.weight_index[g * og : (g + 1) * og].reshape(og, -1).t().contiguous().to(torch.uint8).numpy()
+        res = torch.from_numpy(_gather_gemm(a_mat, w_t, table))  # [N*L, og]
+        out[:, g * og : (g + 1) * og] = res.view(n, length, og).permute(0, 2, 1)
+    return out.view(n, cout, h_out, w_out)
+
+
+def _zero_output(a_values, plan: KernelPlan, stride, dilation) -> torch.Tensor:
+    cout, _, kh, kw = plan.weight_index.shape
+    h = conv_output_size(a_values.shape[2], kh, stride[0], dilation[0])
+    w = conv_output_size(a_values.shape[3], kw, stride[1], dilation[1])
+    return torch.zeros((a_values.shape[0], cout, h, w), dtype=plan.stacked_weight.dtype)
+
+
+def pads_natively(plan: KernelPlan, pad_value: float) -> bool:
+    """Whether the stacked conv may pad by itself with zeros: true when every factor maps the
+    padding code to 0 (then a padded product contributes 0, as in the table's own padding)."""
+    if plan.factors is None or plan.path not in ("lowrank32", "lowrank64"):
+        return False
+    index = int(pad_value) - plan.factors.vmin
+    return 0 <= index < 256 and not plan.factors.u[index].any()
+
+
+def conv2d_accumulators(a_values: torch.Tensor, plan: KernelPlan, stride=(1, 1), dilation=(1, 1),
+                        padding=(0, 0)) -> torch.Tensor:
+    """Accumulators of an approximate conv; ``a_values`` is [N, Cin, H, W].
+
+    ``padding`` (rows, columns) is only allowed when :func:`pads_natively` holds for code 0;
+    otherwise pad ``a_values`` with the padding code beforehand.
+    """
+    if any(padding) and not pads_natively(plan, 0):
+        raise ValueError("this plan cannot pad natively: pad the input codes first")
+    if plan.path == "naive":
+        return naive_conv2d_accumulators(a_values, plan, stride, dilation)
+    if plan.path == "gather":
+        return _gather_conv2d(a_values, plan, stride, dilation)
+    if plan.factors.rank == 0:  # a table of zeros: every accumulator is 0
+        return _zero_output(F.pad(a_values, (padding[1],) * 2 + (padding[0],) * 2), plan, stride, dilation)
+    return stacked_conv2d(_stack_inputs(a_values, plan), plan, stride, dilation, padding)
+
+
+def linear_accumulators(a_values: torch.Tensor, plan: KernelPlan) -> torch.Tensor:
+    """Accumulators of an approximate linear layer; ``a_values`` is [N, K]."""
+    if plan.path == "naive":
+        return naive_linear_accumulators(a_values, plan)
+    if plan.path == "gather":
+        index = (a_values.to(torch.int64) - vmin(plan.multiplier)).to(torch.uint8).numpy()
+        w_t = plan.weight_index.t().contiguous().to(torch.uint8).numpy()
+        return torch.from_numpy(_gather_gemm(index, w_t, value_ordered_table(plan.multiplier)))
+    if plan.factors.rank == 0:
+        return torch.zeros((a_values.shape[0], plan.weight_index.shape[0]), dtype=plan.stacked_weight.dtype)
+    return stacked_linear(_stack_inputs(a_values, plan), plan)

@@ -1,0 +1,235 @@
+"""Conv2d / Linear layers whose products go through one approximate multiplier's table.
+
+Forward pass of :class:`ApproxConv2d` / :class:`ApproxLinear` in eval mode:
+
+1. quantize the input to codes ``a`` (calibrated range, see :mod:`.quantization`) and the weight to
+   codes ``w``; pad with the activation zero-point code (real value 0);
+2. integer accumulators ``acc[o] = sum_k T[a_k, w_k]`` (bit-exact, :mod:`.kernels`), corrected for
+   zero-points;
+3. ``y = s_a * s_w[o] * acc + bias`` in float32, which the next layer quantizes again.
+
+In training mode (approximation-aware fine-tuning) the value is the same approximate output, but
+the gradient is that of the fake-quantized float layer (straight-through estimator):
+``y = y_fq + (y_approx - y_fq).detach()``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from xaigen.emulation.kernels import (
+    KernelPlan,
+    choose_path,
+    conv2d_accumulators,
+    linear_accumulators,
+    pads_natively,
+    quantize_and_stack,
+    stacked_conv2d,
+    stacked_linear,
+)
+from xaigen.emulation.quantization import (
+    QuantParams,
+    activation_params,
+    fake_quantize,
+    quantize,
+    weight_params,
+)
+from xaigen.multipliers.multiplier import Multiplier
+
+
+class ApproxLayer(nn.Module):
+    """Shared logic of the approximate layers; subclasses supply the accumulator computation."""
+
+    def __init__(self, original: nn.Module, input_range: tuple[float, float], multiplier: Multiplier,
+                 per_channel: bool = True, path: str = "auto"):
+        super().__init__()
+        self.weight = nn.Parameter(original.weight.detach().clone())
+        self.bias = nn.Parameter(original.bias.detach().clone()) if original.bias is not None else None
+        self.input_range = (float(input_range[0]), float(input_range[1]))
+        self.per_channel = per_channel
+        self.path = path
+        self.record_histograms = False
+        self.activation_histogram = torch.zeros(256, dtype=torch.int64)
+        self._plan_cache: tuple | None = None
+        self._weight_cache: tuple | None = None
+        self.set_multiplier(multiplier)
+
+    # -- configuration -------------------------------------------------------------------------
+    def set_multiplier(self, multiplier: Multiplier) -> None:
+        self.multiplier = multiplier
+        self.input_params: QuantParams = activation_params(*self.input_range, multiplier.signed)
+
+    @property
+    def weight_params(self) -> QuantParams:
+        return self._weight_state()[0]
+
+    def weight_codes(self) -> torch.Tensor:
+        """Integer weight codes (int64, same shape as the weight)."""
+        return self._weight_state()[1]
+
+    def _weight_state(self) -> tuple[QuantParams, torch.Tensor]:
+        key = (self.multiplier.signed, self.weight._version, self.per_channel)
+        if self._weight_cache is None or self._weight_cache[0] != key:
+            params = weight_params(self.weight, self.multiplier.signed, self.per_channel)
+            codes = quantize(self.weight.detach(), params, channel_dim_first=True)
+            self._weight_cache = (key, params, codes)
+        return self._weight_cache[1], self._weight_cache[2]
+
+    def weight_histogram(self) -> torch.Tensor:
+        """Counts of each weight bit pattern (int64[256], table indexing)."""
+        return torch.bincount((self.weight_codes() & 0xFF).reshape(-1), minlength=256)
+
+    def plan(self) -> KernelPlan:
+        """Kernel plan for the current weights and multiplier (cached until either changes)."""
+        key = (id(self.multiplier), self.weight._version, self.path)
+        if self._plan_cache is None or self._plan_cache[0] != key:
+            groups = getattr(self, "groups", 1)
+            self._plan_cache = (key, choose_path(self.multiplier, self.weight_codes(), self.path, groups))
+        return self._plan_cache[1]
+
+    # -- forward -------------------------------------------------------------------------------
+    def _fused_accumulate(self, x: torch.Tensor, plan: KernelPlan) -> torch.Tensor | None:
+        """Accumulators via the fused quantize-and-lookup kernel, or None where it does not apply
+        (it needs zero-points of 0 and, for padded convs, factors that map code 0 to 0)."""
+        if bool(torch.any(self.weight_params.zero_point != 0)):
+            return None
+        stacked = quantize_and_stack(x, float(self.input_params.scale), self.multiplier.signed, plan)
+        if stacked is None:
+            return None
+        return self._stacked_op(stacked, plan)
+
+    def _stacked_op(self, stacked: torch.Tensor, plan: KernelPlan) -> torch.Tensor | None:
+        raise NotImplementedError
+
+    def _fan_in_sums(self, a: torch.Tensor) -> torch.Tensor:
+        """``sum_k a_k`` for every output element (needed when weights have a zero-point)."""
+        raise NotImplementedError
+
+    def _accumulate(self, a: torch.Tensor, plan: KernelPlan) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _float_forward(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _per_output_channel(self, values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def accumulators(self, x: torch.Tensor) -> torch.Tensor:
+        """Zero-point-corrected integer accumulators (int64) of the approximate layer for input ``x``."""
+        return self._accumulators(x).to(torch.int64)
+
+    def _accumulators(self, x: torch.Tensor) -> torch.Tensor:
+        """The accumulators in the kernel's dtype: float32/float64 holding exact integers, or int64.
+
+        Codes stay in float32 on the hot path (they are small integers, so this is exact); the
+        zero-point corrections, needed only for unsigned multipliers, are done in int64.
+        """
+        plan = self.plan()
+        ap = self.input_params
+        if not self.record_histograms and int(ap.zero_point) == 0:
+            fused = self._fused_accumulate(x, plan)
+            if fused is not None:
+                return fused
+        a = quantize(x, ap, dtype=torch.float32)
+        acc = self._accumulate(a, plan)
+        zw = self.weight_params.zero_point
+        za = int(ap.zero_point)
+        if za or bool(torch.any(zw != 0)):
+            acc = acc.to(torch.int64)
+        if bool(torch.any(zw != 0)):
+            acc = acc - self._per_output_channel(zw, acc) * self._fan_in_sums(a)
+        if za:
+            w = plan.weight_index + (-128 if self.multiplier.signed else 0)
+            flat = w.reshape(w.shape[0], -1)
+            correction = za * flat.sum(dim=1) - flat.shape[1] * za * zw
+            acc = acc - self._per_output_channel(correction, acc)
+        if self.record_histograms:
+            self.activation_histogram += torch.bincount((a.to(torch.int64) & 0xFF).reshape(-1), minlength=256)
+        return acc
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            acc = self._accumulators(x)
+            # Integers below 2^24 convert to float32 exactly, larger ones round to nearest.
+            scale = self._per_output_channel(self.weight_params.scale * self.input_params.scale, acc)
+            y = acc.to(torch.float32) * scale
+            if self.bias is not None:
+                y = y + self._per_output_channel(self.bias.detach(), acc)
+        if not (self.training and torch.is_grad_enabled()):
+            return y
+        w_fq = fake_quantize(self.weight, self.weight_params, channel_dim_first=True)
+        y_fq = self._float_forward(fake_quantize(x, self.input_params), w_fq)
+        return y_fq + (y - y_fq).detach()
+
+    def extra_repr(self) -> str:
+        return f"multiplier={self.multiplier.name}, input_range={self.input_range}"
+
+
+class ApproxConv2d(ApproxLayer):
+    """Approximate :class:`torch.nn.Conv2d` (zeros padding, any stride/dilation/groups)."""
+
+    def __init__(self, original: nn.Conv2d, input_range, multiplier, per_channel=True, path="auto"):
+        if original.padding_mode != "zeros":
+            raise ValueError(f"padding_mode '{original.padding_mode}' is not supported (only 'zeros')")
+        self.stride = tuple(original.stride)
+        self.dilation = tuple(original.dilation)
+        self.groups = original.groups
+        self.pad = tuple(original._reversed_padding_repeated_twice)  # F.pad order
+        super().__init__(original, input_range, multiplier, per_channel, path)
+
+    def _stacked_op(self, stacked, plan):
+        left, right, top, bottom = self.pad
+        if any(self.pad) and not (left == right and top == bottom and pads_natively(plan, 0)):
+            return None
+        return stacked_conv2d(stacked, plan, self.stride, self.dilation, padding=(top, left))
+
+    def _padded(self, codes):
+        """Input codes padded with the zero-point code (real value 0)."""
+        if any(self.pad):
+            return F.pad(codes, self.pad, value=float(self.input_params.zero_point))
+        return codes
+
+    def _accumulate(self, a, plan):
+        left, right, top, bottom = self.pad
+        if any(self.pad) and left == right and top == bottom and float(self.input_params.zero_point) == 0 \
+                and pads_natively(plan, 0):
+            return conv2d_accumulators(a, plan, self.stride, self.dilation, padding=(top, left))
+        return conv2d_accumulators(self._padded(a), plan, self.stride, self.dilation)
+
+    def _per_output_channel(self, values, like):
+        return values.reshape(-1, 1, 1) if values.dim() else values
+
+    def _fan_in_sums(self, a):
+        cout, cin_g, kh, kw = self.weight.shape
+        ones = torch.ones((self.groups, cin_g, kh, kw), dtype=torch.float64)
+        sums = F.conv2d(self._padded(a).to(torch.float64), ones, stride=self.stride, dilation=self.dilation, groups=self.groups)
+        return sums.repeat_interleave(cout // self.groups, dim=1).to(torch.int64)  # exact: |sum| < 2^53
+
+    def _float_forward(self, x, weight):
+        x = F.pad(x, self.pad) if any(self.pad) else x
+        return F.conv2d(x, weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+class ApproxLinear(ApproxLayer):
+    """Approximate :class:`torch.nn.Linear`; leading input dimensions are flattened and restored."""
+
+    def accumulators(self, x):
+        lead = x.shape[:-1]
+        return super().accumulators(x.reshape(-1, x.shape[-1])).reshape(*lead, -1)
+
+    def _accumulate(self, a, plan):
+        return linear_accumulators(a, plan)
+
+    def _stacked_op(self, stacked, plan):
+        return stacked_linear(stacked, plan)
+
+    def _per_output_channel(self, values, like):
+        return values
+
+    def _fan_in_sums(self, a):
+        return a.sum(dim=-1, keepdim=True)
+
+    def _float_forward(self, x, weight):
+        return F.linear(x, weight, self.bias)

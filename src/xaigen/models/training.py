@@ -1,0 +1,80 @@
+"""Deterministic training with a checkpoint cache, so repeated runs reuse the same weights."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from xaigen.errors import InputError
+from xaigen.fileio import atomic_write
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+
+
+def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, progress=None) -> list[float]:
+    """Adam + cosine schedule; returns the mean loss of each epoch. Deterministic given the seed."""
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps = config.epochs * ((len(x) + config.batch_size - 1) // config.batch_size)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, steps))
+    history = []
+    model.train()
+    for _ in range(config.epochs):
+        order = torch.randperm(len(x), generator=generator)
+        total = 0.0
+        for start in range(0, len(x), config.batch_size):
+            idx = order[start : start + config.batch_size]
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += loss.item() * len(idx)
+        history.append(total / len(x))
+        if progress:
+            progress()
+    model.eval()
+    return history
+
+
+def _fingerprint(key: dict) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_or_train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
+                  cache_dir: Path | None, key: dict, progress=None) -> tuple[nn.Module, bool]:
+    """Load cached weights for (``key``, ``config``) if present, else train and cache them.
+
+    Returns the model and whether it came from the cache. A corrupted checkpoint is an
+    :class:`InputError` naming the file (delete it to retrain).
+    """
+    path = None
+    if cache_dir is not None:
+        path = Path(cache_dir) / f"{key.get('model', 'model')}-{_fingerprint({**key, **asdict(config)})}.pt"
+        if path.exists():
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+                model.load_state_dict(state)
+            except Exception as exc:  # torch raises many types for a damaged file
+                raise InputError(path, f"corrupted checkpoint ({type(exc).__name__}); delete it to retrain") from None
+            return model.eval(), True
+    train(model, x, y, config, progress)
+    if path is not None:
+        buffer = io.BytesIO()
+        torch.save(model.state_dict(), buffer)
+        atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
+    return model, False

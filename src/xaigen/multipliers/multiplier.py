@@ -1,0 +1,92 @@
+"""The 8x8 approximate multiplier: a product table plus its physical figures.
+
+Indexing convention (the same as EvoApproxLib tables and ``xaigen multipliers export``):
+``table[a_bits, b_bits]`` is the circuit's output for the raw 8-bit operand patterns. For a signed
+multiplier a pattern is the two's complement of the operand (-3 is index 253) and the output is
+the signed product; for an unsigned one index = value and the output is the unsigned product.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SIGNED_PRODUCT_RANGE = (-(2**15), 2**15 - 1)
+UNSIGNED_PRODUCT_RANGE = (0, 2**16 - 1)
+
+
+def operand_values(signed: bool) -> np.ndarray:
+    """Operand value for each of the 256 bit patterns (int64[256])."""
+    codes = np.arange(256, dtype=np.int64)
+    return np.where(codes >= 128, codes - 256, codes) if signed else codes
+
+
+def exact_table(signed: bool) -> np.ndarray:
+    """The exact product table (int32[256, 256]) in the indexing convention above."""
+    v = operand_values(signed)
+    return np.outer(v, v).astype(np.int32)
+
+
+@dataclass(frozen=True, eq=False)
+class Multiplier:
+    """An 8-bit multiplier circuit.
+
+    Attributes:
+        name: unique catalogue name.
+        signed: two's complement operands (True) or unsigned operands (False).
+        table: int32[256, 256] product table, see the module docstring for the indexing.
+        power_mw: power of one multiplier instance (mW), at the characterisation clock.
+        area_um2: cell area (um^2).
+        delay_ns: critical-path delay (ns).
+        source: where the circuit came from (``builtin:...``, a file path, ``evoapprox``...).
+        description: one line for humans.
+    """
+
+    name: str
+    signed: bool
+    table: np.ndarray
+    power_mw: float
+    area_um2: float | None = None
+    delay_ns: float | None = None
+    source: str = "builtin"
+    description: str = ""
+    published: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        table = np.ascontiguousarray(self.table, dtype=np.int32)
+        table.setflags(write=False)
+        object.__setattr__(self, "table", table)
+
+    @property
+    def values(self) -> np.ndarray:
+        """Operand value of each bit pattern (int64[256])."""
+        return operand_values(self.signed)
+
+    @property
+    def error_table(self) -> np.ndarray:
+        """``table - exact`` as int64[256, 256]."""
+        v = self.values
+        return self.table.astype(np.int64) - np.outer(v, v)
+
+    @property
+    def is_exact(self) -> bool:
+        return not np.any(self.error_table)
+
+    def multiply(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Approximate products of operand *values* ``a`` and ``b`` (broadcast, int64)."""
+        a = np.asarray(a, dtype=np.int64) & 0xFF
+        b = np.asarray(b, dtype=np.int64) & 0xFF
+        return self.table[a, b].astype(np.int64)
+
+    def summary(self) -> dict:
+        """Plain-data description (no table) for listings and JSON."""
+        return {
+            "name": self.name,
+            "signed": self.signed,
+            "power_mw": self.power_mw,
+            "area_um2": self.area_um2,
+            "delay_ns": self.delay_ns,
+            "source": self.source,
+            "description": self.description,
+        }

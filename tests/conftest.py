@@ -1,0 +1,40 @@
+"""Shared fixtures. The EvoApprox data in ../shared is test data when present (skipped otherwise)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+EVOAPPROX_NPZ = Path(os.environ.get("XAIGEN_EVOAPPROX", REPO.parent / "shared" / "evoapprox8" / "evoapprox8.npz"))
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch):
+    """Every test gets its own empty user catalogue."""
+    monkeypatch.setenv("XAIGEN_HOME", str(tmp_path / "xaigen-home"))
+
+
+@pytest.fixture(scope="session")
+def evoapprox():
+    """All 50 EvoApproxLib 8x8 multipliers, by name."""
+    if not EVOAPPROX_NPZ.exists():
+        pytest.skip(f"EvoApprox data not found at {EVOAPPROX_NPZ}")
+    from xaigen.multipliers import load_multipliers
+
+    return {m.name: m for m in load_multipliers(EVOAPPROX_NPZ)}
+
+
+@pytest.fixture(scope="session")
+def catalogue(evoapprox):
+    from xaigen.multipliers import Catalogue
+
+    cat = Catalogue.default(include_user=False)
+    for m in evoapprox.values():
+        cat.add(m)
+    return cat
