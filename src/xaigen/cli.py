@@ -133,5 +133,115 @@ def multipliers_export(name: str, out: Path):
     console.print(f"wrote {out}")
 
 
+# -- hardware ------------------------------------------------------------------------------------
+
+def _read_json_object(path: Path, what: str) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(path, f"expected a JSON object mapping {what}")
+    return data
+
+
+def _hw_layers(model: Optional[str], topology: Optional[Path], batch: int):
+    from xaigen.hardware import layers_from_model, read_topology_csv
+
+    if (model is None) == (topology is None):
+        raise InputError("arguments", "give exactly one of --model NAME or --topology T.csv")
+    if topology is not None:
+        return read_topology_csv(topology)
+    from xaigen.models import build_model, default_input_shape
+
+    shape = default_input_shape(model)
+    return layers_from_model(build_model(model, shape[0], 10, shape[1]), shape, batch)
+
+
+def _assignment_powers(path: Optional[Path], layer_names: list[str]) -> dict[str, float]:
+    if path is None:
+        return {}
+    catalogue = _catalogue()
+    data = _read_json_object(path, "layer names to multiplier names")
+    data = data.get("assignment", data) if isinstance(data.get("assignment"), dict) else data
+    unknown = sorted(set(data) - set(layer_names))
+    if unknown:
+        raise InputError(path, f"unknown layer(s) {', '.join(unknown)}; layers are {', '.join(layer_names)}")
+    powers = {}
+    for layer, name in data.items():
+        if not isinstance(name, str):
+            raise InputError(path, f"expected a multiplier name (string), got {name!r}", layer)
+        try:
+            powers[layer] = catalogue[name].power_mw
+        except InputError as exc:
+            raise InputError(path, exc.problem, layer) from None
+    return powers
+
+
+@hw_app.command("estimate")
+@user_errors
+def hw_estimate(
+    model: Optional[str] = typer.Option(None, help="Built-in model: small-cnn, lenet5, resnet8, resnet20, ..."),
+    topology: Optional[Path] = typer.Option(None, help="SCALE-Sim topology CSV (conv or GEMM form)."),
+    accelerator: str = typer.Option("tpu-v4", help="Preset name (tpu-v4, tpu-v4-slice, sosa-32x32, eyeriss-like)."),
+    config: Optional[Path] = typer.Option(None, help="SCALE-Sim .cfg file (instead of --accelerator)."),
+    assignment: Optional[Path] = typer.Option(None, help="JSON: layer name -> multiplier name."),
+    batch: int = typer.Option(1, min=1, help="Batch size for --model."),
+    plot: Optional[Path] = typer.Option(None, help="Write a PNG of energy and utilization per layer."),
+    as_json: bool = typer.Option(False, "--json"),
+):
+    """Cycles, utilization and energy (pJ) per layer and in total."""
+    from xaigen.hardware import energy_reduction, estimate_network, load_accelerator
+
+    acc = load_accelerator(config if config is not None else accelerator)
+    layers = _hw_layers(model, topology, batch)
+    powers = _assignment_powers(assignment, [layer.name for layer in layers])
+    result = estimate_network(layers, acc, powers).as_dict(acc.clock_mhz)
+    if powers:
+        result["reduction_vs_exact"] = energy_reduction(layers, acc, powers)
+    if plot is not None:
+        from xaigen.report.plots import plot_network_energy
+
+        plot_network_energy(result, plot)
+    if as_json:
+        print_json(result)
+        return
+    table = Table("layer", "MACs", "cycles", "stall", "util %", "mult uJ", "acc uJ", "buffer uJ", "dram uJ",
+                  "static uJ", "total uJ", title=f"{acc.name}: {acc.pods} pod(s) of {acc.array_rows}x{acc.array_cols}, "
+                  f"{acc.dataflow}, {acc.clock_mhz:g} MHz")
+    for row in result["layers"] + [dict(result["total"], name="TOTAL", stall_cycles="", utilization=None)]:
+        e = row["energy_pj"]
+        util = "" if row.get("utilization") is None else f"{100 * row['utilization']:.1f}"
+        table.add_row(row["name"], f"{row['macs']:,}", f"{row['cycles']:,}", str(row["stall_cycles"]), util,
+                      *(f"{e[p] / 1e6:.3f}" for p in ("multiplier", "accumulator", "buffer", "dram", "static", "total")))
+    console.print(table)
+    if powers:
+        r = result["reduction_vs_exact"]
+        console.print(f"energy reduction vs exact: multipliers {r['multiplier_energy_reduction']:.2f}x, "
+                      f"whole accelerator {r['energy_reduction']:.3f}x")
+
+
+@hw_app.command("validate")
+@user_errors
+def hw_validate(topology: Path = typer.Option(..., help="SCALE-Sim topology CSV."),
+                config: Path = typer.Option(..., help="SCALE-Sim v2 .cfg file."),
+                as_json: bool = typer.Option(False, "--json")):
+    """Run SCALE-Sim on the same layers and compare its Total Cycles with ours."""
+    from xaigen.hardware.validate import validate
+
+    result = validate(topology, config).as_dict()
+    if as_json:
+        print_json(result)
+        return
+    table = Table("layer", "xaigen cycles", "SCALE-Sim cycles", "rel. error")
+    for row in result["layers"]:
+        table.add_row(row["name"], f"{row['cycles']:,}", f"{row['scalesim_cycles']:,}", f"{100 * row['rel_error']:.2f}%")
+    console.print(table)
+    console.print(f"max relative error {100 * result['max_rel_error']:.2f}%, "
+                  f"{result['speedup_vs_scalesim']:,.0f}x faster than SCALE-Sim")
+
+
 if __name__ == "__main__":
     app()

@@ -107,3 +107,14 @@ def build_model(name: str, in_channels: int, num_classes: int, input_size: int) 
     if name.startswith("resnet") and name[6:].isdigit():
         return resnet(int(name[6:]), in_channels, num_classes)
     raise InputError("model", f"unknown model '{name}', expected one of {', '.join(MODEL_NAMES)}")
+
+
+def default_input_shape(name: str) -> tuple[int, int, int]:
+    """The input [C, H, W] a model is normally used with (digits, Fashion-MNIST, CIFAR-10)."""
+    if name == "small-cnn":
+        return (1, 8, 8)
+    if name == "lenet5":
+        return (1, 28, 28)
+    if name.startswith("resnet"):
+        return (3, 32, 32)
+    raise InputError("model", f"unknown model '{name}', expected one of {', '.join(MODEL_NAMES)}")

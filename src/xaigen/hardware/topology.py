@@ -1,0 +1,188 @@
+"""A network as a list of GEMM layers: from a PyTorch model (shape tracing) or a SCALE-Sim CSV.
+
+A convolution with an (already padded) ``H x W`` input, ``Fh x Fw`` filters, ``Cin`` channels,
+``Cout`` filters, strides ``s`` and ``g`` groups is, by im2col, ``g`` GEMMs of
+``M = Ho * Wo`` (output pixels, times the batch) by ``K = Fh * Fw * Cin / g`` (window) by
+``N = Cout / g`` (filters), with ``Ho = ceil((H - Fh + s) / s)`` as in SCALE-Sim.
+A Linear layer is ``M = batch, K = in_features, N = out_features``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from xaigen.errors import InputError
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer as ``groups`` identical GEMMs of M x K times K x N."""
+
+    name: str
+    m: int
+    k: int
+    n: int
+    groups: int = 1
+    # Convolution geometry, kept for SCALE-Sim export (None for GEMM-form layers).
+    ifmap_h: int | None = None
+    ifmap_w: int | None = None
+    filter_h: int | None = None
+    filter_w: int | None = None
+    channels: int | None = None
+    num_filters: int | None = None
+    stride_h: int | None = None
+    stride_w: int | None = None
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates of the layer (all groups)."""
+        return self.m * self.k * self.n * self.groups
+
+    @property
+    def ifmap_bytes(self) -> int:
+        """Distinct input bytes (int8): the padded input map, or M x K for a GEMM."""
+        if self.ifmap_h is not None:
+            return self.ifmap_h * self.ifmap_w * self.channels
+        return self.m * self.k * self.groups
+
+    @property
+    def filter_bytes(self) -> int:
+        return self.k * self.n * self.groups
+
+    @property
+    def ofmap_bytes(self) -> int:
+        return self.m * self.n * self.groups
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def conv_layer(name: str, ifmap_h: int, ifmap_w: int, filter_h: int, filter_w: int, channels: int,
+               num_filters: int, stride_h: int = 1, stride_w: int | None = None, groups: int = 1,
+               batch: int = 1) -> Layer:
+    """A convolution in SCALE-Sim's terms (padded input size, no padding field)."""
+    stride_w = stride_h if stride_w is None else stride_w
+    ho = math.ceil((ifmap_h - filter_h + stride_h) / stride_h)
+    wo = math.ceil((ifmap_w - filter_w + stride_w) / stride_w)
+    return Layer(name, m=batch * ho * wo, k=filter_h * filter_w * channels // groups, n=num_filters // groups,
+                 groups=groups, ifmap_h=ifmap_h, ifmap_w=ifmap_w, filter_h=filter_h, filter_w=filter_w,
+                 channels=channels, num_filters=num_filters, stride_h=stride_h, stride_w=stride_w)
+
+
+def layers_from_model(model, input_shape: tuple[int, ...], batch: int = 1) -> list[Layer]:
+    """Trace ``model`` on a zero input ``[batch, *input_shape]`` and list its Conv2d/Linear layers
+    (float or approximate) in execution order. Dilated kernels count their effective extent."""
+    import torch
+    from torch import nn
+
+    from xaigen.emulation.layers import ApproxConv2d, ApproxLinear
+
+    layers: list[Layer] = []
+
+    def conv_hook(mod, args, name):
+        x = args[0]
+        cout, cin_g, kh, kw = mod.weight.shape
+        left, right, top, bottom = mod.pad if isinstance(mod, ApproxConv2d) else mod._reversed_padding_repeated_twice
+        h, w = x.shape[2] + top + bottom, x.shape[3] + left + right
+        eff_h, eff_w = mod.dilation[0] * (kh - 1) + 1, mod.dilation[1] * (kw - 1) + 1
+        ho, wo = (h - eff_h) // mod.stride[0] + 1, (w - eff_w) // mod.stride[1] + 1
+        layers.append(Layer(name, m=x.shape[0] * ho * wo, k=cin_g * kh * kw, n=cout // mod.groups, groups=mod.groups,
+                            ifmap_h=h, ifmap_w=w, filter_h=eff_h, filter_w=eff_w, channels=cin_g * mod.groups,
+                            num_filters=cout, stride_h=mod.stride[0], stride_w=mod.stride[1]))
+
+    def linear_hook(mod, args, name):
+        x = args[0]
+        layers.append(Layer(name, m=int(x.numel() // x.shape[-1]), k=mod.weight.shape[1], n=mod.weight.shape[0]))
+
+    hooks = []
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Conv2d, ApproxConv2d)):
+            hooks.append(module.register_forward_pre_hook(lambda m, a, name=name: conv_hook(m, a, name)))
+        elif isinstance(module, (nn.Linear, ApproxLinear)):
+            hooks.append(module.register_forward_pre_hook(lambda m, a, name=name: linear_hook(m, a, name)))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(batch, *input_shape))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return layers
+
+
+_CONV_COLUMNS = ["layer name", "ifmap height", "ifmap width", "filter height", "filter width", "channels",
+                 "num filter", "strides"]
+_GEMM_COLUMNS = ["layer", "m", "n", "k"]
+
+
+def _int_field(path: Path, line: int, column: str, raw: str) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise InputError(path, f"column '{column}': {raw.strip()!r} is not an integer", f"line {line}") from None
+    if value < 1:
+        raise InputError(path, f"column '{column}': must be a positive integer, got {value}", f"line {line}")
+    return value
+
+
+def read_topology_csv(path: str | Path) -> list[Layer]:
+    """Layers from a SCALE-Sim topology CSV, conv form or GEMM form (detected from the header).
+
+    Conv form: ``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels,
+    Num Filter, Strides[, Stride width]``; a name containing ``DP`` is depthwise (one group per
+    channel, as SCALE-Sim does). GEMM form: ``Layer, M, N, K``.
+    """
+    path = Path(path)
+    try:
+        rows = list(csv.reader(path.read_text().splitlines()))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot read ({exc})") from None
+    rows = [(i + 1, [c.strip() for c in r if c.strip() != ""]) for i, r in enumerate(rows)]
+    rows = [(i, r) for i, r in rows if r]
+    if not rows:
+        raise InputError(path, "empty topology file")
+    header = [c.lower() for c in rows[0][1]]
+    body = rows[1:]
+    if not body:
+        raise InputError(path, "no layers after the header", "line 2")
+    layers = []
+    if header[:4] == _GEMM_COLUMNS:
+        for line, r in body:
+            if len(r) < 4:
+                raise InputError(path, f"expected 4 columns (Layer, M, N, K), got {len(r)}", f"line {line}")
+            m, n, k = (_int_field(path, line, c, v) for c, v in zip(("M", "N", "K"), r[1:4]))
+            layers.append(Layer(r[0], m=m, k=k, n=n))
+        return layers
+    if len(header) < 8 or [h.lower() for h in header[:7]] != _CONV_COLUMNS[:7] or not header[7].startswith("stride"):
+        raise InputError(path, "header must be the SCALE-Sim conv form (Layer name, IFMAP Height, IFMAP Width, "
+                         "Filter Height, Filter Width, Channels, Num Filter, Strides) or GEMM form (Layer, M, N, K)",
+                         "line 1")
+    for line, r in body:
+        if len(r) < 8:
+            missing = _CONV_COLUMNS[len(r)] if len(r) < len(_CONV_COLUMNS) else "strides"
+            raise InputError(path, f"expected at least 8 columns, got {len(r)} (missing '{missing}')", f"line {line}")
+        values = [_int_field(path, line, c, v) for c, v in zip(header[1:], r[1:9])]
+        h, w, fh, fw, ch, nf, sh = values[:7]
+        sw = values[7] if len(values) > 7 else sh
+        if fh > h or fw > w:
+            raise InputError(path, f"filter {fh}x{fw} is larger than the input {h}x{w}", f"line {line}")
+        if "DP" in r[0]:  # SCALE-Sim runs it as one 1-channel layer of nf filters per channel
+            layers.append(conv_layer(r[0], h, w, fh, fw, ch, nf * ch, sh, sw, groups=ch))
+        else:
+            layers.append(conv_layer(r[0], h, w, fh, fw, ch, nf, sh, sw))
+    return layers
+
+
+def write_topology_csv(layers: list[Layer], path: str | Path) -> None:
+    """Write layers in SCALE-Sim's GEMM form (``Layer, M, N, K,``), one row per group."""
+    lines = ["Layer, M, N, K,"]
+    for layer in layers:
+        for g in range(layer.groups):
+            suffix = f"_g{g}" if layer.groups > 1 else ""
+            lines.append(f"{layer.name}{suffix}, {layer.m}, {layer.n}, {layer.k},")
+    Path(path).write_text("\n".join(lines) + "\n")

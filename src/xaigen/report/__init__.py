@@ -1,0 +1,1 @@
+"""Reports: plots (PNG) and a self-contained HTML page."""
