@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The 13 signed EvoApproxLib circuits join the built-in catalogue when their tables are beside us.
+EVOAPPROX ?= ../shared/evoapprox8/evoapprox8.npz
+
 run: $(STAMP)
-	$(PY) -m xaigen.cli run $(ARGS)
+	$(PY) -m xaigen.cli run $(if $(wildcard $(EVOAPPROX)),--multipliers-file $(EVOAPPROX)) $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

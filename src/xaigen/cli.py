@@ -133,6 +133,99 @@ def multipliers_export(name: str, out: Path):
     console.print(f"wrote {out}")
 
 
+# -- main job ------------------------------------------------------------------------------------
+
+@app.command("run")
+@user_errors
+def run(
+    config: Optional[Path] = typer.Option(None, help="TOML run configuration (default: the embedded default)."),
+    out: Path = typer.Option(Path("runs/default"), help="Output directory."),
+    multipliers_file: list[Path] = typer.Option([], help="Extra multiplier file(s) for this run (.npz/.npy/.c/.bin)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Train, quantize, explain, estimate, search (XAI-Gen and baselines) and write a report."""
+    from xaigen.config import load_config
+    from xaigen.pipeline import run_pipeline
+    from xaigen.report.html import write_report
+
+    cfg = load_config(config)
+    if multipliers_file:
+        cfg = cfg.model_copy(update={"multipliers": cfg.multipliers.model_copy(
+            update={"files": cfg.multipliers.files + [str(p) for p in multipliers_file]})})
+    _check_writable_dir(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with _run_logging(out, verbose, quiet), _progress(quiet) as progress:
+        results = run_pipeline(cfg, out, progress)
+        write_report(results, out)
+    _summary_line(results, out, quiet)
+
+
+def _check_writable_dir(path: Path) -> None:
+    import os
+
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(path, f"cannot create the output directory: {existing} is not a directory")
+    if not os.access(existing, os.W_OK):
+        raise InputError(path, "output directory is not writable")
+
+
+class _run_logging:
+    """A run log in the output directory; -v/--verbose echoes it to stderr, -q/--quiet silences."""
+
+    def __init__(self, out: Path, verbose: bool, quiet: bool):
+        import logging
+
+        self.logger = logging.getLogger("xaigen")
+        self.handlers = [logging.FileHandler(out / "run.log", mode="a")]
+        if verbose and not quiet:
+            self.handlers.append(logging.StreamHandler(sys.stderr))
+        for h in self.handlers:
+            h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+
+    def __enter__(self):
+        import logging
+
+        self.logger.setLevel(logging.INFO)
+        for h in self.handlers:
+            self.logger.addHandler(h)
+        return self.logger
+
+    def __exit__(self, *exc):
+        for h in self.handlers:
+            self.logger.removeHandler(h)
+            h.close()
+        return False
+
+
+def _progress(quiet: bool):
+    import contextlib
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if quiet:
+        return contextlib.nullcontext(None)
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True), transient=False)
+
+
+def _summary_line(results: dict, out: Path, quiet: bool) -> None:
+    xg = results.get("xaigen") or {}
+    b = results["primary_budget"]
+    if xg.get("energy_reduction"):
+        line = (f"XAI-Gen at <={100 * b:g}% loss: multipliers {xg['multiplier_energy_reduction']:.2f}x, "
+                f"accelerator {xg['energy_reduction']:.3f}x less energy, accuracy {xg['accuracy']:.4f} "
+                f"(exact {results['exact']['accuracy']:.4f}), {xg['evaluations']} evaluations")
+    else:
+        line = f"XAI-Gen found no assignment within {100 * b:g}% loss"
+    if not quiet:
+        console.print(line)
+    console.print(f"results: {out / 'results.json'}  report: {out / 'report.html'}")
+
+
 # -- hardware ------------------------------------------------------------------------------------
 
 def _read_json_object(path: Path, what: str) -> dict:

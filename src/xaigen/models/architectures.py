@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from xaigen.errors import InputError
 
 
-def small_cnn(in_channels: int = 1, num_classes: int = 10, width: int = 16) -> nn.Module:
+class SmallCNN(nn.Module):
     """The embedded default: 2 conv + 2 linear layers for 8x8 digits (trains in seconds)."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(2 * width * 4 * 4, 64), nn.ReLU(),
-        nn.Linear(64, num_classes),
-    )
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, width: int = 16):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, width, 3, padding=1)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(width, 2 * width, 3, padding=1)
+        self.relu2 = nn.ReLU()
+        self.pool = nn.MaxPool2d(2)
+        self.fc1 = nn.Linear(2 * width * 4 * 4, 64)
+        self.relu3 = nn.ReLU()
+        self.fc2 = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        x = self.pool(self.relu2(self.conv2(self.relu1(self.conv1(x)))))
+        return self.fc2(self.relu3(self.fc1(torch.flatten(x, 1))))
+
+
+def small_cnn(in_channels: int = 1, num_classes: int = 10, width: int = 16) -> nn.Module:
+    return SmallCNN(in_channels, num_classes, width)
 
 
 class LeNet5(nn.Module):
@@ -28,14 +41,15 @@ class LeNet5(nn.Module):
         self.fc1 = nn.Linear(16 * 5 * 5, 120)
         self.fc2 = nn.Linear(120, 84)
         self.fc3 = nn.Linear(84, num_classes)
-        self.pool = nn.MaxPool2d(2)
-        self.relu = nn.ReLU()
+        self.pool1, self.pool2 = nn.MaxPool2d(2), nn.MaxPool2d(2)
+        # One activation module per use, so that DeepLift and LRP can hook each of them.
+        self.relu1, self.relu2, self.relu3, self.relu4 = nn.ReLU(), nn.ReLU(), nn.ReLU(), nn.ReLU()
 
     def forward(self, x):
-        x = self.pool(self.relu(self.conv1(x)))
-        x = self.pool(self.relu(self.conv2(x)))
-        x = x.flatten(1)
-        return self.fc3(self.relu(self.fc2(self.relu(self.fc1(x)))))
+        x = self.pool1(self.relu1(self.conv1(x)))
+        x = self.pool2(self.relu2(self.conv2(x)))
+        x = torch.flatten(x, 1)
+        return self.fc3(self.relu4(self.fc2(self.relu3(self.fc1(x)))))
 
 
 def lenet5(in_channels: int = 1, num_classes: int = 10, input_size: int = 28) -> nn.Module:
@@ -51,15 +65,15 @@ class BasicBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
-        self.relu = nn.ReLU()
-        self.shortcut = nn.Sequential()
+        self.relu1, self.relu2 = nn.ReLU(), nn.ReLU()
+        self.shortcut = None  # identity
         if stride != 1 or cin != cout:
             self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
 
     def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu1(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + self.shortcut(x))
+        return self.relu2(out + (x if self.shortcut is None else self.shortcut(x)))
 
 
 class ResNet(nn.Module):
@@ -84,7 +98,7 @@ class ResNet(nn.Module):
 
     def forward(self, x):
         x = self.layers(self.relu(self.bn1(self.conv1(x))))
-        return self.fc(self.pool(x).flatten(1))
+        return self.fc(torch.flatten(self.pool(x), 1))
 
 
 def resnet(depth: int = 20, in_channels: int = 3, num_classes: int = 10, width: int = 16) -> nn.Module:

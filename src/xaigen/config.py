@@ -1,0 +1,145 @@
+"""Run configuration (TOML), validated at the boundary with pydantic.
+
+Every field has a default: an empty file (or no file) is the embedded default — digits, the small
+CNN, the ``tpu-v4`` preset and every signed multiplier in the catalogue. Unknown keys and wrong
+types are errors that name the file and the field.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from xaigen.errors import InputError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Section):
+    name: Literal["digits", "fashion-mnist", "cifar10"] = "digits"
+    dir: str | None = Field(None, description="Directory of the IDX (Fashion-MNIST) or pickle (CIFAR-10) files")
+    train_limit: int | None = Field(None, gt=0)
+    test_limit: int | None = Field(None, gt=0)
+
+
+class ModelConfig(_Section):
+    name: str = "small-cnn"
+    epochs: int = Field(15, gt=0)
+    batch_size: int = Field(64, gt=0)
+    lr: float = Field(2e-3, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        from xaigen.models import MODEL_NAMES
+
+        if value not in MODEL_NAMES and not (value.startswith("resnet") and value[6:].isdigit()):
+            raise ValueError(f"unknown model '{value}', expected one of {', '.join(MODEL_NAMES)}")
+        return value
+
+
+class QuantizationConfig(_Section):
+    per_channel: bool = True
+    calibration_samples: int = Field(512, gt=0)
+
+
+class HardwareConfig(_Section):
+    accelerator: str = Field("tpu-v4", description="Preset name or SCALE-Sim .cfg path")
+    batch: int = Field(1, gt=0, description="Inference batch size the energy is estimated for")
+
+
+class MultiplierConfig(_Section):
+    candidates: Literal["signed", "unsigned", "all"] | list[str] = "signed"
+    files: list[str] = Field(default_factory=list, description="Extra multiplier files loaded for this run")
+    probe: str = Field("auto", description="Multiplier used to measure per-layer sensitivity")
+
+
+class XaiConfig(_Section):
+    methods: list[str] = Field(default_factory=lambda: ["conductance", "integrated_gradients", "deeplift",
+                                                        "gradient_x_activation", "lrp"])
+    guide: str = Field("conductance", description="The method whose scores XAI-Gen uses")
+    samples: int = Field(128, gt=0)
+    steps: int = Field(16, gt=0)
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, value: list[str]) -> list[str]:
+        from xaigen.xai import METHODS
+
+        unknown = [m for m in value if m not in METHODS]
+        if unknown or not value:
+            raise ValueError(f"unknown method(s) {unknown}, expected some of {', '.join(METHODS)}")
+        return value
+
+
+class SearchConfig(_Section):
+    budget: int = Field(40, gt=0, description="Full evaluations per method")
+    nsga2_budget: int | None = Field(None, gt=0, description="NSGA-II's own budget (default: budget)")
+    loss_budgets: list[float] = Field(default_factory=lambda: [0.01, 0.02])
+    hv_max_loss: float = Field(0.05, gt=0, le=1)
+    methods: list[Literal["uniform", "random", "greedy-sensitivity", "nsga2", "xai-gen", "error-model"]] = Field(
+        default_factory=lambda: ["uniform", "random", "greedy-sensitivity", "nsga2", "xai-gen", "error-model"])
+    storage: str | None = Field(None, description="Optuna storage URL (default: SQLite in the output dir)")
+    seed: int = 0
+
+    @field_validator("loss_budgets")
+    @classmethod
+    def _budgets(cls, value: list[float]) -> list[float]:
+        if not value or any(not 0 <= v < 1 for v in value):
+            raise ValueError("loss budgets must be fractions in [0, 1), e.g. [0.01, 0.02]")
+        return sorted(value)
+
+
+class FinetuneConfig(_Section):
+    enabled: bool = False
+    epochs: int = Field(2, gt=0)
+    lr: float = Field(1e-3, gt=0)
+
+
+class RunConfig(_Section):
+    """The whole ``xaigen run`` configuration."""
+
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    quantization: QuantizationConfig = Field(default_factory=QuantizationConfig)
+    hardware: HardwareConfig = Field(default_factory=HardwareConfig)
+    multipliers: MultiplierConfig = Field(default_factory=MultiplierConfig)
+    xai: XaiConfig = Field(default_factory=XaiConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
+
+
+def _describe(error: dict) -> tuple[str, str]:
+    where = ".".join(str(p) for p in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return where, "unknown key"
+    return where, error["msg"]
+
+
+def load_config(path: str | Path | None) -> RunConfig:
+    """Read and validate a TOML run configuration; ``None`` gives the embedded default."""
+    if path is None:
+        return RunConfig()
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot read ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(path, f"not valid TOML ({exc})") from None
+    return config_from_dict(data, path)
+
+
+def config_from_dict(data: dict, source: str | Path = "config") -> RunConfig:
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        where, problem = _describe(exc.errors()[0])
+        raise InputError(source, problem, where) from None

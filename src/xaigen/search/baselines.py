@@ -1,0 +1,102 @@
+"""Baselines at the same budget of full evaluations: exact, uniform, random, greedy by measured
+sensitivity, and NSGA-II (ALWANN-style, Optuna's NSGAIISampler, resumable SQLite storage)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from xaigen.search.problem import AssignmentProblem, Run
+
+
+def exact_baseline(problem: AssignmentProblem) -> Run:
+    run = Run(problem, 1, "exact")
+    run.evaluate({})
+    return run
+
+
+def uniform_baseline(problem: AssignmentProblem, budget: int) -> Run:
+    """One multiplier everywhere, for each candidate (spread over the power range if over budget)."""
+    run = Run(problem, budget, "uniform")
+    names = sorted(problem.candidates, key=problem.power)
+    if len(names) > budget:
+        step = (len(names) - 1) / max(1, budget - 1)
+        names = [names[round(i * step)] for i in range(budget)]
+    for name in names:
+        run.evaluate({n: name for n in problem.layers})
+    return run
+
+
+def random_baseline(problem: AssignmentProblem, budget: int, seed: int) -> Run:
+    run = Run(problem, budget, "random")
+    rng = random.Random(seed)
+    for _ in range(budget * 20):  # repeats are free (cached); stop at the budget
+        if run.remaining <= 0:
+            break
+        run.evaluate({n: rng.choice(problem.candidates) for n in problem.layers})
+    return run
+
+
+def greedy_sensitivity_baseline(problem: AssignmentProblem, budget: int, loss_budget: float, probe: str) -> Run:
+    """Measure each layer alone with ``probe`` (one evaluation per layer), then, least sensitive
+    layer first, give each layer the cheapest multiplier that keeps the loss within budget."""
+    run = Run(problem, budget, "greedy-sensitivity")
+    loss = {}
+    for n in problem.layers:
+        e = run.evaluate({n: probe})
+        if e is None:
+            return run
+        loss[n] = problem.exact_loss - e.loss  # negative: cross-entropy increase (finer than accuracy)
+    order = sorted(problem.layers, key=lambda n: -loss[n])
+    current: dict[str, str] = {}
+    cheapest_first = sorted(problem.candidates, key=problem.power)
+    for n in order:
+        for name in cheapest_first:
+            if problem.power(name) >= problem.power(current.get(n, problem.exact_name)):
+                break
+            e = run.evaluate({**current, n: name})
+            if e is None:
+                return run
+            if problem.exact_accuracy - e.accuracy <= loss_budget:
+                current = {**current, n: name}
+                break
+    return run
+
+
+def nsga2_baseline(problem: AssignmentProblem, budget: int, seed: int, storage: str | None = None,
+                   study_name: str = "nsga2", population: int = 20, progress=None) -> Run:
+    """NSGA-II over per-layer multiplier genes, objectives (accuracy max, energy min).
+
+    With ``storage`` (e.g. ``sqlite:///runs/x/optuna.db``) the study is resumable: completed
+    trials are replayed from the storage (re-evaluated, so a resumed run reports the same history;
+    the evaluations are deterministic) and only the remaining ones are run. Repeated genomes are
+    free for us (cached) but still count as trials, as in ALWANN.
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    run = Run(problem, budget, "nsga2")
+    population = min(population, max(2, budget))
+    study = optuna.create_study(directions=["maximize", "minimize"], storage=storage, study_name=study_name,
+                                load_if_exists=storage is not None)
+    for trial in study.trials:
+        if trial.state == optuna.trial.TrialState.RUNNING:  # left behind by a killed run
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+    done = sorted((t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE), key=lambda t: t.number)
+    for trial in done:
+        run.evaluate({n: trial.params[n] for n in problem.layers})
+    for index in range(len(done), budget):
+        # A sampler seeded per trial index makes each trial depend only on the completed ones,
+        # so a run resumed after a kill continues exactly as an uninterrupted one would.
+        study.sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=seed * 1_000_003 + index)
+        trial = study.ask()
+        assignment = {n: trial.suggest_categorical(n, list(problem.candidates)) for n in problem.layers}
+        e = run.evaluate(assignment)
+        study.tell(trial, (e.accuracy, e.energy_pj))
+        if progress:
+            progress()
+    return run
+
+
+def method_names() -> Sequence[str]:
+    return ("exact", "uniform", "random", "greedy-sensitivity", "nsga2", "xai-gen", "error-model")

@@ -1,0 +1,118 @@
+"""The assignment problem: layer -> multiplier, scored by accuracy (emulated) and energy (model).
+
+A *full evaluation* runs the bit-exact approximate model on the evaluation data; it is what every
+search method spends and what the comparisons count. Energy comes from the analytical hardware
+model and is cheap: only the multiplier part depends on the assignment,
+
+    E(assignment) = E_fixed + sum_l MACs_l * 1000 * P_{m(l)} / f      (pJ)
+
+so it is precomputed per layer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+
+from xaigen.emulation import approximable_layers, set_assignment
+from xaigen.hardware import Accelerator, Layer, estimate_network
+from xaigen.multipliers import Catalogue
+from xaigen.xai.sensitivity import accuracy_and_loss
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One fully evaluated assignment."""
+
+    assignment: dict[str, str]
+    accuracy: float
+    loss: float  # cross-entropy
+    energy_pj: float  # whole accelerator (pJ)
+    multiplier_energy_pj: float  # multipliers only (pJ)
+    index: int  # 1-based number of this full evaluation within its method
+    elapsed_s: float  # seconds since the method started
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class AssignmentProblem:
+    """Shared by all methods: the model, data, candidate multipliers and energy table."""
+
+    def __init__(self, approx_model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, catalogue: Catalogue,
+                 candidates: Sequence[str], hw_layers: Sequence[Layer], accelerator: Accelerator):
+        self.model = approx_model
+        self.x, self.y = x, y
+        self.catalogue = catalogue
+        self.candidates = list(dict.fromkeys(candidates))
+        self.layers = list(approximable_layers(approx_model))
+        by_name = {layer.name: layer for layer in hw_layers}
+        missing = [n for n in self.layers if n not in by_name]
+        if missing:
+            raise ValueError(f"hardware layers missing for {missing}")
+        self.exact_name = catalogue.exact(signed=True).name
+        exact = estimate_network([by_name[n] for n in self.layers], accelerator)
+        self.exact_energy_pj = exact.energy_pj.total
+        self.exact_multiplier_energy_pj = exact.energy_pj.multiplier
+        self._fixed_pj = exact.energy_pj.total - exact.energy_pj.multiplier
+        self._pj_per_mw = {n: by_name[n].macs * 1000.0 / accelerator.clock_mhz for n in self.layers}
+        self.macs = {n: by_name[n].macs for n in self.layers}
+        self.fan_in = {n: by_name[n].k for n in self.layers}  # products summed per output
+        set_assignment(self.model, None, catalogue)
+        self.exact_accuracy, self.exact_loss = accuracy_and_loss(self.model, x, y)
+
+    def power(self, name: str) -> float:
+        return self.catalogue[name].power_mw
+
+    def complete(self, assignment: Mapping[str, str]) -> dict[str, str]:
+        """Every layer named, unassigned layers exact."""
+        return {n: assignment.get(n, self.exact_name) for n in self.layers}
+
+    def energy(self, assignment: Mapping[str, str]) -> tuple[float, float]:
+        """(whole-accelerator, multiplier-only) energy in pJ; cheap, not a full evaluation."""
+        full = self.complete(assignment)
+        multiplier = sum(self._pj_per_mw[n] * self.power(m) for n, m in full.items())
+        return self._fixed_pj + multiplier, multiplier
+
+    def saving_pj(self, layer: str, multiplier: str) -> float:
+        """Energy saved (pJ) by ``multiplier`` instead of the exact one in ``layer``."""
+        return self._pj_per_mw[layer] * (self.power(self.exact_name) - self.power(multiplier))
+
+
+class Run:
+    """One method's budgeted sequence of full evaluations (cached: a repeat costs nothing)."""
+
+    def __init__(self, problem: AssignmentProblem, budget: int, method: str):
+        self.problem, self.budget, self.method = problem, budget, method
+        self.history: list[Evaluation] = []
+        self._cache: dict[tuple, Evaluation] = {}
+        self._start = time.perf_counter()
+
+    @property
+    def remaining(self) -> int:
+        return self.budget - len(self.history)
+
+    def evaluate(self, assignment: Mapping[str, str]) -> Evaluation | None:
+        """Full evaluation of ``assignment``; None once the budget is spent."""
+        p = self.problem
+        full = p.complete(assignment)
+        key = tuple(full[n] for n in p.layers)
+        if key in self._cache:
+            return self._cache[key]
+        if self.remaining <= 0:
+            return None
+        set_assignment(p.model, full, p.catalogue)
+        accuracy, loss = accuracy_and_loss(p.model, p.x, p.y)
+        energy, multiplier = p.energy(full)
+        result = Evaluation(full, accuracy, loss, energy, multiplier, len(self.history) + 1,
+                            time.perf_counter() - self._start)
+        self.history.append(result)
+        self._cache[key] = result
+        return result
+
+    @property
+    def wall_s(self) -> float:
+        return time.perf_counter() - self._start

@@ -1,0 +1,161 @@
+"""XAI-Gen: choose a per-layer multiplier assignment from relevance, error models and energy.
+
+For layer ``l`` (fan-in ``K_l``, relevance ``r_l`` from :mod:`xaigen.xai`, normalised to mean 1)
+and multiplier ``m``, with the layer's measured operand distribution ``p(a, w)`` and the product
+error ``e = T[a, w] - a w``:
+
+    mu = E_p[e],   s2 = E_p[e^2],   q = E_p[(a w)^2]
+    rel_err(l, m) = sqrt(K (s2 - mu^2) + (K mu)^2) / sqrt(K q)      (noise-to-signal of the
+                                                                     layer's accumulator)
+    damage(l, m)  = r_l * rel_err(l, m)
+    saving(l, m)  = MACs_l * 1000 * (P_exact - P_m) / f               (pJ, hardware model)
+
+For a price ``lambda`` each layer independently takes ``argmax_m saving - lambda * damage``; as
+``lambda`` falls from infinity to 0 this traces a path of assignments from all-exact to the
+cheapest, each Lagrangian-optimal for its predicted damage. The path is computed without any
+model evaluation. Full evaluations are then spent on (1) a bisection of the path for the most
+aggressive assignment within each accuracy-loss budget, (2) points spread along the path for the
+Pareto front, and (3) local moves around the best feasible assignments (one layer one step
+cheaper or dearer), until the budget is spent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from xaigen.multipliers import Multiplier
+from xaigen.search.problem import AssignmentProblem, Evaluation, Run
+
+
+def relative_error(multiplier: Multiplier, a_hist: np.ndarray, w_hist: np.ndarray, fan_in: int) -> float:
+    """Noise-to-signal ratio of an accumulator of ``fan_in`` products (see the module docstring)."""
+    a = np.asarray(a_hist, dtype=np.float64)
+    w = np.asarray(w_hist, dtype=np.float64)
+    if a.sum() <= 0 or w.sum() <= 0:
+        return 0.0
+    p = np.outer(a / a.sum(), w / w.sum())
+    v = multiplier.values.astype(np.float64)
+    exact = np.outer(v, v)
+    err = multiplier.table.astype(np.float64) - exact
+    mu, s2, q = (p * err).sum(), (p * err**2).sum(), (p * exact**2).sum()
+    noise = fan_in * max(s2 - mu * mu, 0.0) + (fan_in * mu) ** 2
+    return math.sqrt(noise / (fan_in * q)) if q > 0 else math.inf
+
+
+def lagrangian_path(savings: Mapping[str, Mapping[str, float]], damage: Mapping[str, Mapping[str, float]],
+                    exact: str) -> list[dict[str, str]]:
+    """Distinct Lagrangian-optimal assignments from all-exact (first) to the cheapest (last)."""
+    layers = list(savings)
+    prices = {0.0}
+    for layer in layers:
+        options = list(savings[layer])
+        for i, m1 in enumerate(options):
+            for m2 in options[i + 1 :]:
+                ds = savings[layer][m1] - savings[layer][m2]
+                dd = damage[layer][m1] - damage[layer][m2]
+                if dd != 0 and ds / dd > 0:
+                    prices.add(ds / dd)
+    ordered = sorted(prices, reverse=True)
+    probes = [ordered[0] * 2 + 1] + [
+        (hi + lo) / 2 for hi, lo in zip(ordered, ordered[1:])] + [ordered[-1] / 2 if ordered[-1] > 0 else 0.0]
+    path: list[dict[str, str]] = [{layer: exact for layer in layers}]
+    for lam in probes:
+        choice = {}
+        for layer in layers:
+            # Ties: less damage, then the name, so the path is deterministic.
+            choice[layer] = max(savings[layer], key=lambda m: (savings[layer][m] - lam * damage[layer][m],
+                                                               -damage[layer][m], m))
+        if choice != path[-1]:
+            path.append(choice)
+    return path
+
+
+def xai_gen(problem: AssignmentProblem, relevance: Mapping[str, float], histograms: Mapping[str, tuple],
+            budget: int, loss_budgets: Sequence[float] = (0.01, 0.02), front_points: int = 6,
+            use_relevance: bool = True) -> tuple[Run, dict]:
+    """Run XAI-Gen within ``budget`` full evaluations; returns the run and its diagnostics.
+
+    ``histograms[layer][signed]`` is ``(activation_hist, weight_hist)`` for quantization of that
+    signedness. ``use_relevance=False`` sets every ``r_l = 1`` (the ablation without XAI).
+    """
+    layers = problem.layers
+    run = Run(problem, budget, "xai-gen" if use_relevance else "error-model")
+    mean_r = sum(relevance.get(n, 0.0) for n in layers) / len(layers) or 1.0
+    weight = {n: (relevance.get(n, 0.0) / mean_r if use_relevance else 1.0) for n in layers}
+    savings, damage = {}, {}
+    for n in layers:
+        savings[n], damage[n] = {}, {}
+        for name in problem.candidates:
+            m = problem.catalogue[name]
+            a_hist, w_hist = histograms[n][m.signed]
+            savings[n][name] = problem.saving_pj(n, name)
+            damage[n][name] = weight[n] * relative_error(m, a_hist, w_hist, problem.fan_in[n])
+        if problem.exact_name not in savings[n]:
+            savings[n][problem.exact_name], damage[n][problem.exact_name] = 0.0, 0.0
+    path = lagrangian_path(savings, damage, problem.exact_name)
+    diagnostics = {"path_length": len(path), "weights": weight,
+                   "predicted_damage": {n: dict(d) for n, d in damage.items()}}
+
+    def loss_of(e: Evaluation) -> float:
+        return problem.exact_accuracy - e.accuracy
+
+    # (1) bisection along the path for each budget, loosest first (its search brackets the others).
+    feasible_index: dict[float, int] = {}
+    evaluated: dict[int, Evaluation] = {}
+
+    def eval_at(i: int) -> Evaluation | None:
+        if i not in evaluated:
+            result = run.evaluate(path[i])
+            if result is None:
+                return None
+            evaluated[i] = result
+        return evaluated[i]
+
+    for limit in sorted(loss_budgets, reverse=True):
+        known_ok = [i for i, e in evaluated.items() if loss_of(e) <= limit]
+        lo = max(known_ok, default=0)  # path[0] is all exact: feasible by definition
+        known_bad = [i for i, e in evaluated.items() if loss_of(e) > limit and i > lo]
+        hi = min(known_bad) - 1 if known_bad else len(path) - 1
+        while lo < hi:  # the last feasible index, if the measured loss grows along the path
+            mid = (lo + hi + 1) // 2
+            e = eval_at(mid)
+            if e is None:
+                break
+            if loss_of(e) <= limit:
+                lo = mid
+            else:
+                hi = mid - 1
+        feasible_index[limit] = lo
+
+    # (2) the front: points spread along the path.
+    for i in np.linspace(0, len(path) - 1, num=min(front_points, len(path))).round().astype(int):
+        if eval_at(int(i)) is None:
+            break
+
+    # (3) local moves around the best feasible assignments.
+    order = {n: sorted(problem.candidates + [problem.exact_name], key=lambda m: -savings[n].get(m, 0.0)) for n in layers}
+    frontier = [path[i] for i in sorted(set(feasible_index.values()), reverse=True)]
+    seen = set()
+    while run.remaining > 0 and frontier:
+        base = frontier.pop(0)
+        key = tuple(base[n] for n in layers)
+        if key in seen:
+            continue
+        seen.add(key)
+        moves = []
+        for n in layers:
+            options = [m for m in order[n] if m in savings[n]]
+            pos = options.index(base[n]) if base[n] in options else len(options) - 1
+            if pos > 0:  # one step cheaper in layer n, the least predicted damage first
+                cheaper = options[pos - 1]
+                moves.append((damage[n][cheaper] - damage[n][base[n]], {**base, n: cheaper}))
+        for _, candidate in sorted(moves, key=lambda t: t[0]):
+            e = run.evaluate(candidate)
+            if e is None:
+                break
+            if loss_of(e) <= max(loss_budgets):
+                frontier.append(candidate)
+    return run, diagnostics

@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+import torch
+
+from xaigen.emulation import approximate, calibrate, operand_histograms, set_assignment
+from xaigen.hardware import PRESETS, layers_from_model
+from xaigen.models import TrainConfig, small_cnn, train
+from xaigen.multipliers import Catalogue, exact, truncated
+from xaigen.search import (
+    AssignmentProblem,
+    exact_baseline,
+    greedy_sensitivity_baseline,
+    hypervolume,
+    lagrangian_path,
+    nsga2_baseline,
+    pareto_front,
+    random_baseline,
+    relative_error,
+    uniform_baseline,
+    xai_gen,
+)
+
+
+def test_pareto_and_hypervolume():
+    pts = [(1.0, 0.0), (0.5, 0.01), (0.6, 0.02), (0.2, 0.04), (0.3, 0.03)]
+    assert pareto_front(pts) == [(0.2, 0.04), (0.3, 0.03), (0.5, 0.01), (1.0, 0.0)]
+    # Rectangles to the reference (1, 0.05): 0.1*0.01 + 0.2*0.02 + 0.5*0.04
+    assert hypervolume(pts, 0.05) == pytest.approx(0.1 * 0.01 + 0.2 * 0.02 + 0.5 * 0.04)
+    assert hypervolume([(0.5, 0.06)], 0.05) == 0.0
+    assert hypervolume([(0.5, -0.01)], 0.05) == pytest.approx(0.5 * 0.05)  # gains clipped to 0 loss
+
+
+def test_relative_error():
+    hist = np.ones(256)
+    assert relative_error(exact(True), hist, hist, 9) == 0.0
+    small, big = relative_error(truncated(True, 4), hist, hist, 9), relative_error(truncated(True, 10), hist, hist, 9)
+    assert 0 < small < big
+
+
+def test_lagrangian_path_is_monotone():
+    savings = {"a": {"e": 0.0, "m1": 1.0, "m2": 3.0}, "b": {"e": 0.0, "m1": 2.0, "m2": 2.5}}
+    damage = {"a": {"e": 0.0, "m1": 0.1, "m2": 1.0}, "b": {"e": 0.0, "m1": 0.5, "m2": 5.0}}
+    path = lagrangian_path(savings, damage, "e")
+    assert path[0] == {"a": "e", "b": "e"} and path[-1] == {"a": "m2", "b": "m2"}
+    sav = [sum(savings[l][m] for l, m in p.items()) for p in path]
+    dmg = [sum(damage[l][m] for l, m in p.items()) for p in path]
+    assert sav == sorted(sav) and dmg == sorted(dmg)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    from xaigen.data import load_digits
+
+    data = load_digits()
+    torch.manual_seed(0)
+    model = small_cnn()
+    train(model, data.x_train, data.y_train, TrainConfig(epochs=4))
+    cat = Catalogue.default(include_user=False)
+    ax = approximate(model, None, cat, calibrate(model, data.x_train[:256]))
+    hist = {n: {True: (a.numpy(), w.numpy())} for n, (a, w) in operand_histograms(ax, data.x_train[:256]).items()}
+    set_assignment(ax, None, cat)
+    candidates = [m.name for m in cat if m.signed]
+    p = AssignmentProblem(ax, data.x_test[:200], data.y_test[:200], cat, candidates,
+                          layers_from_model(model, (1, 8, 8)), PRESETS["tpu-v4"])
+    return p, hist
+
+
+def test_problem_energy(problem):
+    p, _ = problem
+    total, mult = p.energy({})
+    assert total == pytest.approx(p.exact_energy_pj) and mult == pytest.approx(p.exact_multiplier_energy_pj)
+    cheap_total, cheap_mult = p.energy({n: "drum_s8_k3" for n in p.layers})
+    assert cheap_mult == pytest.approx(mult * 0.144766 / 0.425, rel=1e-4)
+    assert total - cheap_total == pytest.approx(mult - cheap_mult)
+
+
+def test_methods_respect_budget_and_are_deterministic(problem):
+    p, hist = problem
+    relevance = {n: 1.0 for n in p.layers}
+    runs = [exact_baseline(p), uniform_baseline(p, 6), random_baseline(p, 6, seed=1),
+            greedy_sensitivity_baseline(p, 6, 0.02, "trunc_s8_c10"), nsga2_baseline(p, 6, seed=1),
+            xai_gen(p, relevance, hist, 6)[0]]
+    for run in runs:
+        assert 1 <= len(run.history) <= run.budget
+        assert [e.index for e in run.history] == list(range(1, len(run.history) + 1))
+    again = random_baseline(p, 6, seed=1)
+    assert [e.assignment for e in again.history] == [e.assignment for e in runs[2].history]
+    again = xai_gen(p, relevance, hist, 6)[0]
+    assert [e.assignment for e in again.history] == [e.assignment for e in runs[-1].history]
+
+
+def test_xai_gen_stays_within_budget_on_loss(problem):
+    p, hist = problem
+    run, diag = xai_gen(p, {n: 1.0 for n in p.layers}, hist, 15, loss_budgets=[0.02])
+    feasible = [e for e in run.history if p.exact_accuracy - e.accuracy <= 0.02]
+    assert feasible, "all-exact is on the path and always feasible"
+    best = min(feasible, key=lambda e: e.energy_pj)
+    assert best.energy_pj < p.exact_energy_pj  # digits tolerates some approximation
+    assert diag["path_length"] >= 2
+
+
+def test_nsga2_resumes_from_storage(problem, tmp_path):
+    p, _ = problem
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    first = nsga2_baseline(p, 5, seed=3, storage=storage, study_name="s")
+    resumed = nsga2_baseline(p, 9, seed=3, storage=storage, study_name="s")
+    straight = nsga2_baseline(p, 9, seed=3, storage=f"sqlite:///{tmp_path / 'b.db'}", study_name="s")
+    assert [e.assignment for e in resumed.history[: len(first.history)]] == [e.assignment for e in first.history]
+    assert [e.assignment for e in resumed.history] == [e.assignment for e in straight.history]

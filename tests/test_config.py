@@ -1,0 +1,28 @@
+import pytest
+
+from xaigen.config import RunConfig, load_config
+from xaigen.errors import InputError
+
+
+def test_default():
+    assert load_config(None) == RunConfig()
+    assert RunConfig().hardware.accelerator == "tpu-v4"
+
+
+@pytest.mark.parametrize("text,where,problem", [
+    ("[search]\nbudgett = 3\n", "search.budgett", "unknown key"),
+    ("[search]\nbudget = 'many'\n", "search.budget", "valid integer"),
+    ("[search]\nbudget = -1\n", "search.budget", "greater than 0"),
+    ("[data]\nname = 'imagenet'\n", "data.name", "Input should be"),
+    ("[search]\nloss_budgets = [2.0]\n", "search.loss_budgets", "fractions"),
+    ("[search\n", None, "not valid TOML"),
+])
+def test_bad_config(tmp_path, text, where, problem):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(InputError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message and problem in message
+    if where:
+        assert where in message

@@ -1,0 +1,73 @@
+"""End to end on a tiny configuration: results.json keys, report, determinism."""
+
+import json
+
+import pytest
+
+from xaigen.config import config_from_dict
+from xaigen.pipeline import run_pipeline
+from xaigen.report.html import write_report
+
+TINY = {
+    "model": {"epochs": 3},
+    "xai": {"samples": 24, "steps": 4, "methods": ["conductance", "gradient_x_activation", "lrp"]},
+    "search": {"budget": 8, "methods": ["uniform", "random", "greedy-sensitivity", "nsga2", "xai-gen"]},
+    "quantization": {"calibration_samples": 128},
+}
+TIMING_KEYS = {"wall_s", "elapsed_curve", "timings", "model_from_cache", "elapsed_s"}
+
+
+def strip_timings(value):
+    if isinstance(value, dict):
+        return {k: strip_timings(v) for k, v in value.items() if k not in TIMING_KEYS}
+    if isinstance(value, list):
+        return [strip_timings(v) for v in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    import os
+
+    home = tmp_path_factory.mktemp("home")
+    os.environ["XAIGEN_HOME"] = str(home)
+    out = tmp_path_factory.mktemp("run")
+    results = run_pipeline(config_from_dict(TINY), out)
+    write_report(results, out)
+    return out, results
+
+
+def test_results_have_the_documented_keys(tiny_run):
+    out, results = tiny_run
+    on_disk = json.loads((out / "results.json").read_text())
+    assert on_disk == results
+    for key in ("model", "dataset", "accelerator", "exact", "xaigen", "baselines", "xai"):
+        assert key in results
+    assert set(results["exact"]) >= {"accuracy", "energy_pj", "multiplier_energy_pj"}
+    xg = results["xaigen"]
+    assert set(xg) >= {"assignment", "accuracy", "energy_pj", "energy_reduction", "multiplier_energy_reduction",
+                       "evaluations", "wall_s"}
+    assert xg["evaluations"] <= 8
+    assert set(results["baselines"]) == {"exact", "uniform", "random", "greedy-sensitivity", "nsga2"}
+    for method, v in results["xai"].items():
+        assert "spearman_vs_sensitivity" in v
+    if xg["assignment"] is not None:
+        assert results["exact"]["accuracy"] - xg["accuracy"] <= 0.01 + 1e-9
+        assert xg["energy_reduction"] >= 1.0 and xg["multiplier_energy_reduction"] >= xg["energy_reduction"]
+
+
+def test_report_is_self_contained(tiny_run):
+    out, _ = tiny_run
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 4
+    assert "src=\"http" not in page and "<script" not in page
+    for png in ("pareto.png", "hypervolume.png", "relevance.png", "energy.png"):
+        assert (out / png).stat().st_size > 1000
+    assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
+
+
+def test_same_seed_same_results(tiny_run, tmp_path, monkeypatch):
+    _, first = tiny_run
+    monkeypatch.setenv("XAIGEN_HOME", str(tmp_path / "fresh-home"))  # retrain from scratch too
+    second = run_pipeline(config_from_dict(TINY), tmp_path / "again")
+    assert strip_timings(second) == strip_timings(first)
