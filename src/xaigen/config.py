@@ -56,13 +56,14 @@ class HardwareConfig(_Section):
 class MultiplierConfig(_Section):
     candidates: Literal["signed", "unsigned", "all"] | list[str] = "signed"
     files: list[str] = Field(default_factory=list, description="Extra multiplier files loaded for this run")
+    exclude: list[str] = Field(default_factory=list, description="Names left out of the candidates")
     probe: str = Field("auto", description="Multiplier used to measure per-layer sensitivity")
 
 
 class XaiConfig(_Section):
     methods: list[str] = Field(default_factory=lambda: ["conductance", "integrated_gradients", "deeplift",
-                                                        "gradient_x_activation", "lrp"])
-    guide: str = Field("conductance", description="The method whose scores XAI-Gen uses")
+                                                        "gradient_x_activation", "lrp", "noise_sensitivity"])
+    guide: str = Field("noise_sensitivity", description="The method whose scores XAI-Gen uses")
     samples: int = Field(128, gt=0)
     steps: int = Field(16, gt=0)
 

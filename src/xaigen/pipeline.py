@@ -54,19 +54,21 @@ def build_catalogue(config: RunConfig) -> tuple[Catalogue, list[str]]:
         names = [catalogue[n].name for n in wanted]
     else:
         names = [m.name for m in catalogue if wanted == "all" or m.signed == (wanted == "signed")]
-    names = [n for n in names if not math.isnan(catalogue[n].power_mw)]
+    excluded = set(config.multipliers.exclude)
+    names = [n for n in names if not math.isnan(catalogue[n].power_mw) and n not in excluded]
     if not names:
         raise InputError("multipliers.candidates", "no candidate multiplier with a known power")
     return catalogue, names
 
 
 def choose_probe(config: RunConfig, catalogue: Catalogue, candidates: list[str]) -> str:
-    """The sensitivity probe: as configured, or the candidate closest to 1/4 of the exact power."""
+    """The sensitivity probe: as configured, or the candidate closest to half the exact power
+    (aggressive enough to be measurable, mild enough not to wreck the model alone)."""
     if config.multipliers.probe != "auto":
         return catalogue[config.multipliers.probe].name
     exact = catalogue.exact(True).power_mw
     approx = [n for n in candidates if not catalogue[n].is_exact] or candidates
-    return min(approx, key=lambda n: (abs(math.log(catalogue[n].power_mw / (exact / 4))), n))
+    return min(approx, key=lambda n: (abs(math.log(catalogue[n].power_mw / (exact / 2))), n))
 
 
 def split_test(x: torch.Tensor, y: torch.Tensor, seed: int):
@@ -200,6 +202,7 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, on_result: Callabl
             elif method in ("xai-gen", "error-model"):
                 runs[method], diagnostics[method] = xai_gen(problem, guide.scores, histograms, n, budgets,
                                                             use_relevance=method == "xai-gen")
+            runs[method].stop()
     summaries = {name: summarize_run(run, problem, budgets, config.search.hv_max_loss) for name, run in runs.items()}
     if "nsga2" in summaries:
         target = summaries["nsga2"]["hypervolume"]

@@ -12,7 +12,7 @@ from xaigen.search.problem import AssignmentProblem, Run
 def exact_baseline(problem: AssignmentProblem) -> Run:
     run = Run(problem, 1, "exact")
     run.evaluate({})
-    return run
+    return run.stop()
 
 
 def uniform_baseline(problem: AssignmentProblem, budget: int) -> Run:

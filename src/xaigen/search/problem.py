@@ -90,6 +90,7 @@ class Run:
         self.history: list[Evaluation] = []
         self._cache: dict[tuple, Evaluation] = {}
         self._start = time.perf_counter()
+        self._end: float | None = None
 
     @property
     def remaining(self) -> int:
@@ -113,6 +114,12 @@ class Run:
         self._cache[key] = result
         return result
 
+    def stop(self) -> Run:
+        """Freeze the wall time (the method has finished)."""
+        self._end = self._end or time.perf_counter()
+        return self
+
     @property
     def wall_s(self) -> float:
-        return time.perf_counter() - self._start
+        """Seconds from the method's start to :meth:`stop` (or to now, while running)."""
+        return (self._end or time.perf_counter()) - self._start

@@ -10,6 +10,14 @@ aggregated into one score per layer:
 A high score means the prediction leans on that layer's outputs (critical); a low score marks a
 layer that can take aggressive approximation. Baselines (for IG, Conductance, DeepLift) are
 all-zero inputs, which is the data mean after normalisation.
+
+``noise_sensitivity`` is our addition, derived for what an approximate multiplier does: it adds
+to every output of layer ``l`` a noise of roughly constant size ``sigma_l ~ rel_err * RMS(z_l)``,
+which moves the class logit by about ``sigma_l * sum_j |d y_c / d z_j|``. So
+
+    R_l = RMS_n,j(z_{n,j}) * (1 / N) sum_n sum_j |d y_{c_n} / d z_{n,j}|
+
+(Captum's layer gradient, i.e. LayerGradientXActivation without the multiplication by inputs).
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-METHODS = ("conductance", "integrated_gradients", "deeplift", "gradient_x_activation", "lrp")
+METHODS = ("conductance", "integrated_gradients", "deeplift", "gradient_x_activation", "lrp", "noise_sensitivity")
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,7 @@ def _attributor(method: str, model: nn.Module, layer: nn.Module):
         "integrated_gradients": lambda: LayerIntegratedGradients(model, layer),
         "deeplift": lambda: LayerDeepLift(model, layer),
         "gradient_x_activation": lambda: LayerGradientXActivation(model, layer),
+        "noise_sensitivity": lambda: LayerGradientXActivation(model, layer, multiply_by_inputs=False),
         "lrp": lambda: LayerLRP(model, layer),
     }[method]()
 
@@ -64,6 +73,22 @@ def _attribute(method: str, attributor, x: torch.Tensor, target: torch.Tensor, s
     else:
         attr = attributor.attribute(x, target=target)
     return attr[0] if isinstance(attr, tuple) else attr
+
+
+@torch.no_grad()
+def _output_rms(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> float:
+    """Root-mean-square of ``layer``'s output over the sample."""
+    total, count = 0.0, 0
+    def hook(_m, _a, out):
+        nonlocal total, count
+        total += float((out.double() ** 2).sum())
+        count += out.numel()
+    handle = layer.register_forward_hook(hook)
+    try:
+        model(x)
+    finally:
+        handle.remove()
+    return (total / max(count, 1)) ** 0.5
 
 
 def layer_relevance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, methods: Sequence[str] = METHODS,
@@ -91,6 +116,8 @@ def layer_relevance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, methods:
                         xb, yb = x[start : start + batch_size], y[start : start + batch_size]
                         attr = _attribute(method, attributor, xb, yb, steps)
                         mass[name] += float(attr.detach().abs().reshape(len(xb), -1).sum())
+                    if method == "noise_sensitivity":
+                        mass[name] *= _output_rms(work, layer, x)
         except Exception as exc:  # a Captum limitation for this model, not a user error
             results.append(LayerRelevance(method, {}, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"))
             continue
