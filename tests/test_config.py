@@ -16,6 +16,7 @@ def test_default():
     ("[data]\nname = 'imagenet'\n", "data.name", "Input should be"),
     ("[search]\nloss_budgets = [2.0]\n", "search.loss_budgets", "fractions"),
     ("[search\n", None, "not valid TOML"),
+    ("[xai]\nmethods = ['lrp']\nguide = 'deeplift'\n", "xai", "must be one of the methods"),
 ])
 def test_bad_config(tmp_path, text, where, problem):
     path = tmp_path / "c.toml"

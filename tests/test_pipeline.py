@@ -10,7 +10,7 @@ from xaigen.report.html import write_report
 
 TINY = {
     "model": {"epochs": 3},
-    "xai": {"samples": 24, "steps": 4, "methods": ["conductance", "gradient_x_activation", "lrp"]},
+    "xai": {"samples": 24, "steps": 4, "methods": ["conductance", "lrp", "noise_sensitivity"]},
     "search": {"budget": 8, "methods": ["uniform", "random", "greedy-sensitivity", "nsga2", "xai-gen"]},
     "quantization": {"calibration_samples": 128},
 }

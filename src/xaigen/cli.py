@@ -141,6 +141,8 @@ def run(
     config: Optional[Path] = typer.Option(None, help="TOML run configuration (default: the embedded default)."),
     out: Path = typer.Option(Path("runs/default"), help="Output directory."),
     multipliers_file: list[Path] = typer.Option([], help="Extra multiplier file(s) for this run (.npz/.npy/.c/.bin)."),
+    workers: int = typer.Option(1, min=1, help="Processes running the NSGA-II baseline against one study storage."),
+    storage: Optional[str] = typer.Option(None, help="Optuna storage URL (default: SQLite in --out)."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
@@ -153,12 +155,58 @@ def run(
     if multipliers_file:
         cfg = cfg.model_copy(update={"multipliers": cfg.multipliers.model_copy(
             update={"files": cfg.multipliers.files + [str(p) for p in multipliers_file]})})
+    if storage:
+        cfg = cfg.model_copy(update={"search": cfg.search.model_copy(update={"storage": storage})})
     _check_writable_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     with _run_logging(out, verbose, quiet), _progress(quiet) as progress:
-        results = run_pipeline(cfg, out, progress)
+        results = run_pipeline(cfg, out, progress, workers=workers)
         write_report(results, out)
     _summary_line(results, out, quiet)
+
+
+@app.command("nas")
+@user_errors
+def nas(
+    config: Optional[Path] = typer.Option(None, help="TOML configuration ([nas], [data], [multipliers], ...)."),
+    out: Path = typer.Option(Path("runs/nas"), help="Output directory."),
+    budget_minutes: Optional[float] = typer.Option(None, help="Trial time per method, minutes."),
+    trials: Optional[int] = typer.Option(None, min=1, help="Completed trials per method (instead of minutes)."),
+    workers: int = typer.Option(1, min=1, help="Processes per method sharing the study storage."),
+    storage: Optional[str] = typer.Option(None, help="Optuna storage URL (default: SQLite nas.db in --out)."),
+    multipliers_file: list[Path] = typer.Option([], help="Extra multiplier file(s)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+):
+    """XAI-NAS against an evolutionary joint NAS and a two-stage NAS; writes nas.json and nas.html."""
+    from xaigen.config import load_config
+    from xaigen.nas import run_nas
+    from xaigen.report.nas import write_nas_report
+
+    cfg = load_config(config)
+    if trials is not None and budget_minutes is not None:
+        raise InputError("arguments", "give --trials or --budget-minutes, not both")
+    nas_cfg = cfg.nas
+    if trials is not None:
+        nas_cfg = nas_cfg.model_copy(update={"trials": trials, "budget_minutes": None})
+    elif budget_minutes is not None:
+        nas_cfg = nas_cfg.model_copy(update={"trials": None, "budget_minutes": budget_minutes})
+    update = {"nas": nas_cfg}
+    if multipliers_file:
+        update["multipliers"] = cfg.multipliers.model_copy(
+            update={"files": cfg.multipliers.files + [str(p) for p in multipliers_file]})
+    cfg = cfg.model_copy(update=update)
+    _check_writable_dir(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with _run_logging(out, verbose, quiet), _progress(quiet) as progress:
+        result = run_nas(cfg, out, storage, workers, progress)
+        write_nas_report(result, out)
+    for method, s in result["methods"].items():
+        best = s["best_within"].get("0.01")
+        energy = "-" if best is None else f"{best['energy_pj'] / 1e6:.3f} uJ"
+        console.print(f"{method}: {s['trials']} trials, {s['wall_s']:.0f} s, hypervolume {s['hypervolume']:.4f}, "
+                      f"lowest energy within 1% of the best accuracy: {energy}")
+    console.print(f"results: {out / 'nas.json'}  report: {out / 'nas.html'}")
 
 
 def _check_writable_dir(path: Path) -> None:

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from xaigen.errors import InputError
 
@@ -77,6 +77,12 @@ class XaiConfig(_Section):
             raise ValueError(f"unknown method(s) {unknown}, expected some of {', '.join(METHODS)}")
         return value
 
+    @model_validator(mode="after")
+    def _guide_runs(self) -> XaiConfig:
+        if self.guide not in self.methods:
+            raise ValueError(f"guide '{self.guide}' must be one of the methods {self.methods}")
+        return self
+
 
 class SearchConfig(_Section):
     budget: int = Field(40, gt=0, description="Full evaluations per method")
@@ -102,6 +108,16 @@ class FinetuneConfig(_Section):
     lr: float = Field(1e-3, gt=0)
 
 
+class NasConfig(_Section):
+    methods: list[Literal["xai-nas", "evo-joint", "two-stage"]] = Field(
+        default_factory=lambda: ["xai-nas", "evo-joint", "two-stage"])
+    trials: int | None = Field(None, gt=0, description="Completed trials per method")
+    budget_minutes: float | None = Field(2.0, gt=0, description="Trial time per method (minutes)")
+    epochs: int = Field(8, gt=0, description="Training epochs per candidate")
+    loss_budget: float = Field(0.01, ge=0, lt=1, description="XAI-Gen's accuracy-loss budget per candidate")
+    xaigen_budget: int = Field(10, gt=0, description="XAI-Gen's full evaluations per candidate")
+
+
 class RunConfig(_Section):
     """The whole ``xaigen run`` configuration."""
 
@@ -113,6 +129,7 @@ class RunConfig(_Section):
     xai: XaiConfig = Field(default_factory=XaiConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
+    nas: NasConfig = Field(default_factory=NasConfig)
 
 
 def _describe(error: dict) -> tuple[str, str]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,16 +18,18 @@ import torch
 
 from xaigen import __version__
 from xaigen.config import RunConfig
-from xaigen.data import load_dataset
-from xaigen.emulation import approximate, calibrate, finetune, operand_histograms, set_assignment
+from xaigen.data import Dataset, load_dataset
+from xaigen.emulation import approximate, finetune, set_assignment
 from xaigen.errors import InputError
 from xaigen.fileio import atomic_write_json
-from xaigen.hardware import energy_reduction, estimate_network, layers_from_model, load_accelerator
+from xaigen.hardware import Accelerator, energy_reduction, estimate_network, load_accelerator
 from xaigen.models import TrainConfig, build_model, load_or_train
 from xaigen.multipliers import Catalogue, load_multipliers, xaigen_home
 from xaigen.search import (
     AssignmentProblem,
+    Prepared,
     Run,
+    prepare,
     best_within,
     exact_baseline,
     greedy_sensitivity_baseline,
@@ -130,14 +132,27 @@ def _step(progress, name: str, total: int | None = None):
         progress.update(task, completed=total or 1, total=total or 1)
 
 
-def run_pipeline(config: RunConfig, out: Path, progress=None, on_result: Callable | None = None) -> dict:
-    """Run everything; returns the results dictionary (also written to ``out/results.json``)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
+@dataclass
+class Setup:
+    """What every step after training needs: data splits, model, catalogue, problem."""
+
+    data: Dataset
+    model: torch.nn.Module
+    cached: bool  # the model's weights came from the checkpoint cache
+    catalogue: Catalogue
+    candidates: list[str]
+    probe: str
+    accelerator: Accelerator
+    val: tuple[torch.Tensor, torch.Tensor]  # half of the test set, for the search
+    test: tuple[torch.Tensor, torch.Tensor]  # the other half, held out
+    prepared: Prepared
+    float_accuracy: float
+
+
+def setup(config: RunConfig, progress=None) -> Setup:
+    """Validate the configuration, load data, train (or load) the model, quantize and trace it."""
     seed = config.search.seed
     torch.manual_seed(seed)
-
     # Everything a user can get wrong in the configuration is checked before the long work starts.
     catalogue, candidates = build_catalogue(config)
     probe = choose_probe(config, catalogue, candidates)
@@ -153,19 +168,58 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, on_result: Callabl
                                       progress=advance)
         model.eval()
     (x_val, y_val), (x_test, y_test) = split_test(data.x_test, data.y_test, seed)
-    input_shape = tuple(data.x_train.shape[1:])
-
     with _step(progress, "quantize and trace"):
-        calibration = calibrate(model, data.x_train[: config.quantization.calibration_samples])
-        ax = approximate(model, None, catalogue, calibration, per_channel=config.quantization.per_channel)
-        hw_layers = layers_from_model(model, input_shape, config.hardware.batch)
-        histograms = {}
-        for signed in sorted({catalogue[n].signed for n in candidates}):
-            set_assignment(ax, catalogue.exact(signed).name, catalogue)
-            for name, (a, w) in operand_histograms(ax, data.x_train[: config.quantization.calibration_samples]).items():
-                histograms.setdefault(name, {})[signed] = (a.numpy(), w.numpy())
-        set_assignment(ax, None, catalogue)
+        prepared = prepare(model, data.x_train[: config.quantization.calibration_samples], x_val, y_val, catalogue,
+                           candidates, accelerator, config.hardware.batch, config.quantization.per_channel)
         float_acc, _ = accuracy_and_loss(model, x_val, y_val)
+    return Setup(data, model, cached, catalogue, candidates, probe, accelerator, (x_val, y_val), (x_test, y_test),
+                 prepared, float_acc)
+
+
+def _nsga2_worker(config_json: str, budget: int, storage: str, study_name: str) -> None:
+    torch.set_num_threads(1)
+    config = RunConfig.model_validate_json(config_json)
+    s = setup(config)
+    nsga2_baseline(s.prepared.problem, budget, config.search.seed, storage, study_name, replay=False)
+
+
+def run_nsga2_workers(config: RunConfig, budget: int, storage: str, study_name: str, workers: int) -> None:
+    """Complete ``budget`` NSGA-II trials with ``workers`` processes sharing the study storage."""
+    import multiprocessing
+
+    import optuna
+
+    from xaigen.search.baselines import fail_stale_trials
+
+    study = optuna.create_study(directions=["maximize", "minimize"], storage=storage, study_name=study_name,
+                                load_if_exists=True)
+    fail_stale_trials(study)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_nsga2_worker, args=(config.model_dump_json(), budget, storage, study_name))
+             for _ in range(workers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    failed = [p.exitcode for p in procs if p.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"NSGA-II workers exited with codes {failed}")
+
+
+def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) -> dict:
+    """Run everything; returns the results dictionary (also written to ``out/results.json``)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    seed = config.search.seed
+    s = setup(config, progress)
+    data, model, cached, catalogue, candidates, probe, accelerator = (
+        s.data, s.model, s.cached, s.catalogue, s.candidates, s.probe, s.accelerator)
+    (x_val, y_val), (x_test, y_test) = s.val, s.test
+    prepared = s.prepared
+    ax, calibration, hw_layers, histograms = (prepared.approx_model, prepared.calibration, prepared.hw_layers,
+                                              prepared.histograms)
+    float_acc = s.float_accuracy
 
     with _step(progress, "explain (Captum)", len(config.xai.methods)):
         sample = slice(0, config.xai.samples)
@@ -183,7 +237,7 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, on_result: Callabl
         raise InputError("xai.guide", f"method '{config.xai.guide}' is not among the methods that ran: "
                          + ", ".join(r.method for r in relevances if r.scores))
 
-    problem = AssignmentProblem(ax, x_val, y_val, catalogue, candidates, hw_layers, accelerator)
+    problem = prepared.problem
     budgets, budget = config.search.loss_budgets, config.search.budget
     storage = config.search.storage or f"sqlite:///{(out / 'optuna.db').resolve()}"
     runs: dict[str, Run] = {"exact": exact_baseline(problem)}
@@ -198,6 +252,8 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, on_result: Callabl
             elif method == "greedy-sensitivity":
                 runs[method] = greedy_sensitivity_baseline(problem, n, max(budgets), probe)
             elif method == "nsga2":
+                if workers > 1:
+                    run_nsga2_workers(config, n, storage, f"nsga2-seed{seed}", workers)
                 runs[method] = nsga2_baseline(problem, n, seed, storage, f"nsga2-seed{seed}", progress=advance)
             elif method in ("xai-gen", "error-model"):
                 runs[method], diagnostics[method] = xai_gen(problem, guide.scores, histograms, n, budgets,
@@ -270,8 +326,6 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, on_result: Callabl
     }
     results = _plain(results)
     atomic_write_json(out / "results.json", results)
-    if on_result:
-        on_result(results)
     return results
 
 

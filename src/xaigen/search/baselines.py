@@ -64,13 +64,14 @@ def greedy_sensitivity_baseline(problem: AssignmentProblem, budget: int, loss_bu
 
 
 def nsga2_baseline(problem: AssignmentProblem, budget: int, seed: int, storage: str | None = None,
-                   study_name: str = "nsga2", population: int = 20, progress=None) -> Run:
+                   study_name: str = "nsga2", population: int = 20, progress=None, replay: bool = True) -> Run:
     """NSGA-II over per-layer multiplier genes, objectives (accuracy max, energy min).
 
     With ``storage`` (e.g. ``sqlite:///runs/x/optuna.db``) the study is resumable: completed
     trials are replayed from the storage (re-evaluated, so a resumed run reports the same history;
     the evaluations are deterministic) and only the remaining ones are run. Repeated genomes are
-    free for us (cached) but still count as trials, as in ALWANN.
+    free for us (cached) but still count as trials, as in ALWANN. Several processes may run this
+    on one storage at once (workers, ``replay=False``): together they complete ``budget`` trials.
     """
     import optuna
 
@@ -79,16 +80,25 @@ def nsga2_baseline(problem: AssignmentProblem, budget: int, seed: int, storage: 
     population = min(population, max(2, budget))
     study = optuna.create_study(directions=["maximize", "minimize"], storage=storage, study_name=study_name,
                                 load_if_exists=storage is not None)
-    for trial in study.trials:
-        if trial.state == optuna.trial.TrialState.RUNNING:  # left behind by a killed run
-            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-    done = sorted((t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE), key=lambda t: t.number)
-    for trial in done:
-        run.evaluate({n: trial.params[n] for n in problem.layers})
-    for index in range(len(done), budget):
+    if replay:
+        fail_stale_trials(study)
+
+    def complete():
+        return sorted((t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE),
+                      key=lambda t: t.number)
+
+    if replay:
+        for trial in complete():
+            run.evaluate({n: trial.params[n] for n in problem.layers})
+    while True:
+        trials = study.get_trials(deepcopy=False)
+        done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+        running = sum(t.state == optuna.trial.TrialState.RUNNING for t in trials)
+        if done + running >= budget:  # other workers may be finishing the last trials
+            break
         # A sampler seeded per trial index makes each trial depend only on the completed ones,
         # so a run resumed after a kill continues exactly as an uninterrupted one would.
-        study.sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=seed * 1_000_003 + index)
+        study.sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=seed * 1_000_003 + done)
         trial = study.ask()
         assignment = {n: trial.suggest_categorical(n, list(problem.candidates)) for n in problem.layers}
         e = run.evaluate(assignment)
@@ -96,6 +106,15 @@ def nsga2_baseline(problem: AssignmentProblem, budget: int, seed: int, storage: 
         if progress:
             progress()
     return run
+
+
+def fail_stale_trials(study) -> None:
+    """Mark trials left RUNNING by a killed process as failed (only while no worker is running)."""
+    import optuna
+
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state == optuna.trial.TrialState.RUNNING:
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
 
 
 def method_names() -> Sequence[str]:
