@@ -71,3 +71,16 @@ def test_same_seed_same_results(tiny_run, tmp_path, monkeypatch):
     monkeypatch.setenv("XAIGEN_HOME", str(tmp_path / "fresh-home"))  # retrain from scratch too
     second = run_pipeline(config_from_dict(TINY), tmp_path / "again")
     assert strip_timings(second) == strip_timings(first)
+
+
+def test_two_workers_share_one_study(tmp_path, monkeypatch):
+    """`--workers 2`: two processes complete the NSGA-II budget together, no trial beyond it."""
+    import optuna
+
+    monkeypatch.setenv("XAIGEN_HOME", str(tmp_path / "home"))
+    config = config_from_dict({**TINY, "search": {"budget": 10, "methods": ["nsga2"]}})
+    results = run_pipeline(config, tmp_path / "w", workers=2)
+    study = optuna.load_study(study_name="nsga2-seed0", storage=f"sqlite:///{tmp_path / 'w' / 'optuna.db'}")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert 10 <= len(complete) <= 11  # two workers may both start the last trial
+    assert 1 <= results["methods"]["nsga2"]["evaluations"] <= len(complete)

@@ -176,8 +176,16 @@ def setup(config: RunConfig, progress=None) -> Setup:
                  prepared, float_acc)
 
 
-def _nsga2_worker(config_json: str, budget: int, storage: str, study_name: str) -> None:
+def use_one_thread() -> None:
+    """One compute thread per worker process: the workers are the parallelism."""
+    import numba
+
     torch.set_num_threads(1)
+    numba.set_num_threads(1)
+
+
+def _nsga2_worker(config_json: str, budget: int, storage: str, study_name: str) -> None:
+    use_one_thread()
     config = RunConfig.model_validate_json(config_json)
     s = setup(config)
     nsga2_baseline(s.prepared.problem, budget, config.search.seed, storage, study_name, replay=False)
@@ -252,9 +260,11 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) 
             elif method == "greedy-sensitivity":
                 runs[method] = greedy_sensitivity_baseline(problem, n, max(budgets), probe)
             elif method == "nsga2":
+                began = time.perf_counter()
                 if workers > 1:
                     run_nsga2_workers(config, n, storage, f"nsga2-seed{seed}", workers)
-                runs[method] = nsga2_baseline(problem, n, seed, storage, f"nsga2-seed{seed}", progress=advance)
+                runs[method] = nsga2_baseline(problem, n, seed, storage, f"nsga2-seed{seed}", progress=advance,
+                                              started=began)
             elif method in ("xai-gen", "error-model"):
                 runs[method], diagnostics[method] = xai_gen(problem, guide.scores, histograms, n, budgets,
                                                             use_relevance=method == "xai-gen")

@@ -26,9 +26,9 @@ def build_setting(config: RunConfig) -> NasSetting:
 
 
 def _worker(config_json: str, method: str, storage: str, trials, seconds) -> None:
-    import torch
+    from xaigen.pipeline import use_one_thread
 
-    torch.set_num_threads(1)
+    use_one_thread()
     config = RunConfig.model_validate_json(config_json)
     run_method(method, build_setting(config), storage, trials, seconds)
 

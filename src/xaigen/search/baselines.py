@@ -64,19 +64,20 @@ def greedy_sensitivity_baseline(problem: AssignmentProblem, budget: int, loss_bu
 
 
 def nsga2_baseline(problem: AssignmentProblem, budget: int, seed: int, storage: str | None = None,
-                   study_name: str = "nsga2", population: int = 20, progress=None, replay: bool = True) -> Run:
+                   study_name: str = "nsga2", population: int = 20, progress=None, replay: bool = True,
+                   started: float | None = None) -> Run:
     """NSGA-II over per-layer multiplier genes, objectives (accuracy max, energy min).
 
     With ``storage`` (e.g. ``sqlite:///runs/x/optuna.db``) the study is resumable: completed
-    trials are replayed from the storage (re-evaluated, so a resumed run reports the same history;
-    the evaluations are deterministic) and only the remaining ones are run. Repeated genomes are
+    trials are replayed from the storage (their stored accuracy and loss are recorded, not
+    recomputed: evaluations are deterministic) and only the remaining ones are run. Repeated genomes are
     free for us (cached) but still count as trials, as in ALWANN. Several processes may run this
     on one storage at once (workers, ``replay=False``): together they complete ``budget`` trials.
     """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    run = Run(problem, budget, "nsga2")
+    run = Run(problem, budget, "nsga2", started)
     population = min(population, max(2, budget))
     study = optuna.create_study(directions=["maximize", "minimize"], storage=storage, study_name=study_name,
                                 load_if_exists=storage is not None)
@@ -87,9 +88,13 @@ def nsga2_baseline(problem: AssignmentProblem, budget: int, seed: int, storage: 
         return sorted((t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE),
                       key=lambda t: t.number)
 
-    if replay:
+    if replay:  # evaluations are deterministic: stored results stand for re-running them
         for trial in complete():
-            run.evaluate({n: trial.params[n] for n in problem.layers})
+            assignment = {n: trial.params[n] for n in problem.layers}
+            if "loss" in trial.user_attrs:
+                run.record(assignment, trial.values[0], trial.user_attrs["loss"])
+            else:
+                run.evaluate(assignment)
     while True:
         trials = study.get_trials(deepcopy=False)
         done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
@@ -102,6 +107,7 @@ def nsga2_baseline(problem: AssignmentProblem, budget: int, seed: int, storage: 
         trial = study.ask()
         assignment = {n: trial.suggest_categorical(n, list(problem.candidates)) for n in problem.layers}
         e = run.evaluate(assignment)
+        trial.set_user_attr("loss", e.loss)
         study.tell(trial, (e.accuracy, e.energy_pj))
         if progress:
             progress()

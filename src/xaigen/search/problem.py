@@ -85,34 +85,50 @@ class AssignmentProblem:
 class Run:
     """One method's budgeted sequence of full evaluations (cached: a repeat costs nothing)."""
 
-    def __init__(self, problem: AssignmentProblem, budget: int, method: str):
+    def __init__(self, problem: AssignmentProblem, budget: int, method: str, started: float | None = None):
+        """``started``: a ``time.perf_counter()`` value when the method began earlier (e.g. in
+        worker processes whose trials this run replays)."""
         self.problem, self.budget, self.method = problem, budget, method
         self.history: list[Evaluation] = []
         self._cache: dict[tuple, Evaluation] = {}
-        self._start = time.perf_counter()
+        self._start = time.perf_counter() if started is None else started
         self._end: float | None = None
 
     @property
     def remaining(self) -> int:
         return self.budget - len(self.history)
 
-    def evaluate(self, assignment: Mapping[str, str]) -> Evaluation | None:
-        """Full evaluation of ``assignment``; None once the budget is spent."""
-        p = self.problem
-        full = p.complete(assignment)
-        key = tuple(full[n] for n in p.layers)
-        if key in self._cache:
-            return self._cache[key]
-        if self.remaining <= 0:
-            return None
-        set_assignment(p.model, full, p.catalogue)
-        accuracy, loss = accuracy_and_loss(p.model, p.x, p.y)
-        energy, multiplier = p.energy(full)
+    def _key(self, assignment: Mapping[str, str]) -> tuple[dict[str, str], tuple]:
+        full = self.problem.complete(assignment)
+        return full, tuple(full[n] for n in self.problem.layers)
+
+    def _append(self, full: dict[str, str], key: tuple, accuracy: float, loss: float) -> Evaluation:
+        energy, multiplier = self.problem.energy(full)
         result = Evaluation(full, accuracy, loss, energy, multiplier, len(self.history) + 1,
                             time.perf_counter() - self._start)
         self.history.append(result)
         self._cache[key] = result
         return result
+
+    def evaluate(self, assignment: Mapping[str, str]) -> Evaluation | None:
+        """Full evaluation of ``assignment``; None once the budget is spent."""
+        full, key = self._key(assignment)
+        if key in self._cache:
+            return self._cache[key]
+        if self.remaining <= 0:
+            return None
+        p = self.problem
+        set_assignment(p.model, full, p.catalogue)
+        accuracy, loss = accuracy_and_loss(p.model, p.x, p.y)
+        return self._append(full, key, accuracy, loss)
+
+    def record(self, assignment: Mapping[str, str], accuracy: float, loss: float) -> Evaluation:
+        """Add an evaluation already computed elsewhere (a stored trial: a resumed study or
+        another worker's) without running the model again; it counts against the budget."""
+        full, key = self._key(assignment)
+        if key in self._cache:
+            return self._cache[key]
+        return self._append(full, key, accuracy, loss)
 
     def stop(self) -> Run:
         """Freeze the wall time (the method has finished)."""
