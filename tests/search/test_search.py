@@ -107,3 +107,21 @@ def test_nsga2_resumes_from_storage(problem, tmp_path):
     straight = nsga2_baseline(p, 9, seed=3, storage=f"sqlite:///{tmp_path / 'b.db'}", study_name="s")
     assert [e.assignment for e in resumed.history[: len(first.history)]] == [e.assignment for e in first.history]
     assert [e.assignment for e in resumed.history] == [e.assignment for e in straight.history]
+
+
+def test_nsga2_resume_after_kill_at_a_generation_boundary(problem, tmp_path):
+    """The first trial of a generation was asked (its parents cached) when the process died."""
+    import optuna
+
+    from xaigen.search.baselines import ask_nsga2
+
+    p, _ = problem
+    straight = nsga2_baseline(p, 14, seed=5, storage=f"sqlite:///{tmp_path / 'a.db'}", study_name="s", population=4)
+    storage = f"sqlite:///{tmp_path / 'b.db'}"
+    nsga2_baseline(p, 8, seed=5, storage=storage, study_name="s", population=4)  # two generations done
+    study = optuna.load_study(study_name="s", storage=storage)
+    dying = ask_nsga2(study, 4, 5, 8)
+    for n in p.layers:
+        dying.suggest_categorical(n, list(p.candidates))  # sampled, then the process was killed
+    resumed = nsga2_baseline(p, 14, seed=5, storage=storage, study_name="s", population=4)
+    assert [e.assignment for e in resumed.history] == [e.assignment for e in straight.history]

@@ -134,12 +134,10 @@ def _estimate_layer(layer: Layer, acc: Accelerator, multiplier_mw: float | None,
     gemms_per_pod, pods_per_gemm, m, n, pods_used = _split(layer, acc, partition)
     compute = gemm_cycles(m, layer.k, n, acc.array_rows, acc.array_cols, acc.dataflow)
     # Distinct bytes one pod touches for its share of one GEMM.
-    share = pods_per_gemm
-    ifmap_share = math.ceil(layer.ifmap_bytes / layer.groups / (share if partition == "rows" else 1))
-    filter_share = math.ceil(layer.filter_bytes / layer.groups / (share if partition == "cols" else 1))
-    ofmap_share = m * n
-    memory = layer_memory(compute, ifmap_share, filter_share, ofmap_share, acc.ifmap_sram_kib, acc.filter_sram_kib,
-                          acc.ofmap_sram_kib, math.inf)
+    ifmap_share = math.ceil(layer.ifmap_bytes / layer.groups / (pods_per_gemm if partition == "rows" else 1))
+    filter_share = math.ceil(layer.filter_bytes / layer.groups / (pods_per_gemm if partition == "cols" else 1))
+    memory = layer_memory(compute, ifmap_share, filter_share, m * n, acc.ifmap_sram_kib, acc.filter_sram_kib,
+                          acc.ofmap_sram_kib)
     # The operand every pod of a GEMM needs (weights when pixels are split, inputs when filters
     # are split) is read from DRAM once and multicast to the pods.
     shared = "filter" if partition == "rows" else "ifmap"

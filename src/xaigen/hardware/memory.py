@@ -1,4 +1,4 @@
-"""DRAM traffic and stalls of one layer on one pod (an analytical double-buffering model).
+"""DRAM traffic and stalls (an analytical double-buffering model).
 
 Each operand has a buffer of which half is active while the other half is refilled (SCALE-Sim's
 double-buffered scratchpad). An operand whose distinct data fits in the active half is fetched from
@@ -26,12 +26,11 @@ KIB = 1024
 
 @dataclass(frozen=True)
 class MemoryResult:
-    """Bytes moved between DRAM and the pod's buffers, and the stall cycles they cost."""
+    """Bytes moved between DRAM and one pod's buffers for its share of a layer."""
 
     ifmap_dram_bytes: int
     filter_dram_bytes: int
     ofmap_dram_bytes: int
-    stall_cycles: int
 
     @property
     def dram_bytes(self) -> int:
@@ -43,14 +42,12 @@ def _traffic(distinct: int, sram_reads: int, buffer_kib: float) -> int:
 
 
 def layer_memory(compute: ComputeResult, ifmap_bytes: int, filter_bytes: int, ofmap_bytes: int,
-                 ifmap_kib: float, filter_kib: float, ofmap_kib: float, bytes_per_cycle: float,
-                 port_per_operand: bool = False) -> MemoryResult:
-    """DRAM traffic (bytes, 1-byte operands) and stalls (cycles) of one layer on one pod."""
-    ifmap = _traffic(ifmap_bytes, compute.ifmap_reads, ifmap_kib)
-    weights = _traffic(filter_bytes, compute.filter_reads, filter_kib)
-    outputs = _traffic(ofmap_bytes, compute.ofmap_writes, ofmap_kib)
-    transfer = transfer_cycles(ifmap, weights, outputs, bytes_per_cycle, port_per_operand)
-    return MemoryResult(ifmap, weights, outputs, max(0, transfer - compute.cycles))
+                 ifmap_kib: float, filter_kib: float, ofmap_kib: float) -> MemoryResult:
+    """DRAM traffic (bytes, 1-byte operands) of one pod's share of a layer, given its distinct
+    data and its SRAM accesses (``compute``)."""
+    return MemoryResult(_traffic(ifmap_bytes, compute.ifmap_reads, ifmap_kib),
+                        _traffic(filter_bytes, compute.filter_reads, filter_kib),
+                        _traffic(ofmap_bytes, compute.ofmap_writes, ofmap_kib))
 
 
 def transfer_cycles(ifmap: int, weights: int, outputs: int, bytes_per_cycle: float, port_per_operand: bool) -> int:

@@ -28,7 +28,8 @@ from xaigen.hardware import Accelerator, estimate_network, layers_from_model
 from xaigen.models import TrainConfig, train
 from xaigen.multipliers import Catalogue
 from xaigen.nas.space import MAX_LAYERS, Architecture, CandidateNet, suggest_architecture
-from xaigen.search import nsga2_baseline, prepare, xai_gen
+from xaigen.search import prepare, xai_gen
+from xaigen.search.baselines import ask_nsga2, fail_stale_trials
 from xaigen.xai import layer_relevance
 
 METHODS = ("xai-nas", "evo-joint", "two-stage")
@@ -119,19 +120,14 @@ def optimize(study, objective, seed: int, trials: int | None, seconds: float | N
     ``objective(trial) -> dict`` returns ``accuracy`` and ``energy_pj`` (the two objectives) and
     attributes stored with the trial. Trials left RUNNING by a killed process are marked failed.
     """
-    import optuna
-
-    for trial in study.trials:
-        if trial.state == optuna.trial.TrialState.RUNNING:
-            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+    fail_stale_trials(study)
     while True:
         done = len(_completed(study))
         if trials is not None and done >= trials:
             break
         if seconds is not None and _spent_seconds(study) >= seconds:
             break
-        study.sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=seed * 1_000_003 + done)
-        trial = study.ask()
+        trial = ask_nsga2(study, population, seed, done)
         start = time.perf_counter()
         result = objective(trial)
         trial.set_user_attr("trial_s", time.perf_counter() - start)

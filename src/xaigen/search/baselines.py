@@ -101,10 +101,7 @@ def nsga2_baseline(problem: AssignmentProblem, budget: int, seed: int, storage: 
         running = sum(t.state == optuna.trial.TrialState.RUNNING for t in trials)
         if done + running >= budget:  # other workers may be finishing the last trials
             break
-        # A sampler seeded per trial index makes each trial depend only on the completed ones,
-        # so a run resumed after a kill continues exactly as an uninterrupted one would.
-        study.sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=seed * 1_000_003 + done)
-        trial = study.ask()
+        trial = ask_nsga2(study, population, seed, done)
         assignment = {n: trial.suggest_categorical(n, list(problem.candidates)) for n in problem.layers}
         e = run.evaluate(assignment)
         trial.set_user_attr("loss", e.loss)
@@ -112,6 +109,27 @@ def nsga2_baseline(problem: AssignmentProblem, budget: int, seed: int, storage: 
         if progress:
             progress()
     return run
+
+
+def ask_nsga2(study, population: int, seed: int, index: int):
+    """Ask the next NSGA-II trial so that it depends only on the completed trials and ``index``.
+
+    Two things would otherwise make a search resumed after a kill differ from an uninterrupted
+    one: the sampler's random state (so the sampler is seeded per trial index), and Optuna's
+    cache of each generation's parents, which lists them in trial order while a fresh selection
+    lists them by rank, and crossover picks parents by position (so the cache is cleared and the
+    parents are selected afresh, deterministically, for every trial).
+    """
+    import optuna
+
+    sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=seed * 1_000_003 + index)
+    prefix = sampler._get_parent_cache_key_prefix()
+    storage, study_id = study._storage, study._study_id
+    for key, value in storage.get_study_system_attrs(study_id).items():
+        if key.startswith(prefix) and value is not None:
+            storage.set_study_system_attr(study_id, key, None)
+    study.sampler = sampler
+    return study.ask()
 
 
 def fail_stale_trials(study) -> None:
