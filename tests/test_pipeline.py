@@ -84,3 +84,19 @@ def test_two_workers_share_one_study(tmp_path, monkeypatch):
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert 10 <= len(complete) <= 11  # two workers may both start the last trial
     assert 1 <= results["methods"]["nsga2"]["evaluations"] <= len(complete)
+
+
+@pytest.mark.skipif(__import__("shutil").which("chromium") is None, reason="headless Chromium is not installed")
+def test_report_renders_in_headless_chromium(tiny_run, tmp_path):
+    import subprocess
+
+    import numpy as np
+    from matplotlib.image import imread
+
+    out, _ = tiny_run
+    script = __import__("pathlib").Path(__file__).resolve().parents[1] / "scripts" / "screenshot_report.sh"
+    subprocess.run([str(script), str(out / "report.html"), str(tmp_path / "shot.png")], check=True, timeout=120)
+    pixels = imread(tmp_path / "shot.png")
+    assert pixels.shape[0] >= 3000 and pixels.shape[1] >= 1200
+    # A rendered page with tables and plots, not a blank or error page: many distinct colours.
+    assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 200

@@ -17,7 +17,6 @@ kill continues exactly as an uninterrupted run would (several workers are not de
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -30,6 +29,7 @@ from xaigen.multipliers import Catalogue
 from xaigen.nas.space import MAX_LAYERS, Architecture, CandidateNet, suggest_architecture
 from xaigen.search import prepare, xai_gen
 from xaigen.search.baselines import ask_nsga2, fail_stale_trials
+from xaigen.search.problem import Run
 from xaigen.xai import layer_relevance
 
 METHODS = ("xai-nas", "evo-joint", "two-stage")
@@ -87,8 +87,6 @@ def evaluate_joint(arch: Architecture, genes: list[str], setting: NasSetting) ->
     """Train, then emulate once with the multiplier genes (layer i uses gene i)."""
     model = train_candidate(arch, setting)
     p = _prepare(model, setting)
-    from xaigen.search.problem import Run
-
     run = Run(p.problem, 1, "evo-joint")
     e = run.evaluate({n: genes[i] for i, n in enumerate(p.problem.layers)})
     return {"accuracy": e.accuracy, "energy_pj": e.energy_pj, "exact_accuracy": p.problem.exact_accuracy,
@@ -186,11 +184,11 @@ def run_method(method: str, setting: NasSetting, storage: str | None, trials: in
         spent = _spent_seconds(first)
         remaining_trials = None if trials is None else max(1, trials - len(_completed(first)))
 
+        cache = Run(p.problem, trials or 10**9, "two-stage")  # repeated genomes are not re-run
+
         def assign_objective(t):
             genes = {n: t.suggest_categorical(n, list(setting.candidates)) for n in p.problem.layers}
-            from xaigen.search.problem import Run
-
-            e = Run(p.problem, 1, "two-stage").evaluate(genes)
+            e = cache.evaluate(genes)
             return {"accuracy": e.accuracy, "energy_pj": e.energy_pj, "exact_accuracy": p.problem.exact_accuracy,
                     "exact_energy_pj": p.problem.exact_energy_pj, "assignment": e.assignment, "evaluations": 1,
                     "stage1_s": spent}

@@ -9,7 +9,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from xaigen.fileio import atomic_write_text
-from xaigen.report.plots import METHOD_COLOURS, PART_COLOURS, plot_network_energy, save_figure
+from xaigen.report.plots import METHOD_COLOURS, plot_network_energy, save_figure
 
 
 def plot_pareto(results: dict, path: Path) -> Path:

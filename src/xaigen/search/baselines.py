@@ -4,7 +4,6 @@ sensitivity, and NSGA-II (ALWANN-style, Optuna's NSGAIISampler, resumable SQLite
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 
 from xaigen.search.problem import AssignmentProblem, Run
 
@@ -139,7 +138,3 @@ def fail_stale_trials(study) -> None:
     for trial in study.get_trials(deepcopy=False):
         if trial.state == optuna.trial.TrialState.RUNNING:
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-
-
-def method_names() -> Sequence[str]:
-    return ("exact", "uniform", "random", "greedy-sensitivity", "nsga2", "xai-gen", "error-model")
