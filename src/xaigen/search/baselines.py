@@ -110,24 +110,39 @@ def nsga2_baseline(problem: AssignmentProblem, budget: int, seed: int, storage: 
     return run
 
 
-def ask_nsga2(study, population: int, seed: int, index: int):
-    """Ask the next NSGA-II trial so that it depends only on the completed trials and ``index``.
+class _ElitesInTrialOrder:
+    """Optuna's NSGA-II elite selection, with the elites listed in trial order.
 
-    Two things would otherwise make a search resumed after a kill differ from an uninterrupted
-    one: the sampler's random state (so the sampler is seeded per trial index), and Optuna's
-    cache of each generation's parents, which lists them in trial order while a fresh selection
-    lists them by rank, and crossover picks parents by position (so the cache is cleared and the
-    parents are selected afresh, deterministically, for every trial).
+    Optuna caches each generation's parents in the storage and returns them from the cache in
+    trial order, while a fresh selection lists them by rank; crossover picks parents by position,
+    so a search resumed after a kill (cache present) would otherwise diverge from an uninterrupted
+    one (fresh selection for the generation's first trial).
     """
+
+    def __init__(self, population_size: int):
+        from optuna.samplers.nsgaii._elite_population_selection_strategy import (
+            NSGAIIElitePopulationSelectionStrategy,
+        )
+
+        self._select = NSGAIIElitePopulationSelectionStrategy(population_size=population_size)
+
+    def __call__(self, study, population):
+        return sorted(self._select(study, population), key=lambda t: t.number)
+
+
+def ask_nsga2(study, population: int, seed: int, index: int):
+    """Ask the next NSGA-II trial so that it depends only on the completed trials and ``index``:
+    the sampler is seeded per trial index, and parents are ordered the same whether they come
+    from Optuna's cache or a fresh selection (see :class:`_ElitesInTrialOrder`)."""
+    import warnings
+
     import optuna
 
-    sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=seed * 1_000_003 + index)
-    prefix = sampler._get_parent_cache_key_prefix()
-    storage, study_id = study._storage, study._study_id
-    for key, value in storage.get_study_system_attrs(study_id).items():
-        if key.startswith(prefix) and value is not None:
-            storage.set_study_system_attr(study_id, key, None)
-    study.sampler = sampler
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.sampler = optuna.samplers.NSGAIISampler(
+            population_size=population, seed=seed * 1_000_003 + index,
+            elite_population_selection_strategy=_ElitesInTrialOrder(population))
     return study.ask()
 
 
