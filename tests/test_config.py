@@ -27,3 +27,9 @@ def test_bad_config(tmp_path, text, where, problem):
     assert str(path) in message and problem in message
     if where:
         assert where in message
+
+
+def test_default_toml_lists_the_defaults():
+    from pathlib import Path
+
+    assert load_config(Path(__file__).resolve().parents[1] / "configs" / "default.toml") == RunConfig()

@@ -13,6 +13,7 @@ TINY = {
     "xai": {"samples": 24, "steps": 4, "methods": ["conductance", "lrp", "noise_sensitivity"]},
     "search": {"budget": 8, "methods": ["uniform", "random", "greedy-sensitivity", "nsga2", "xai-gen"]},
     "quantization": {"calibration_samples": 128},
+    "finetune": {"enabled": True, "epochs": 1},
 }
 TIMING_KEYS = {"wall_s", "elapsed_curve", "timings", "model_from_cache", "elapsed_s"}
 
@@ -51,6 +52,9 @@ def test_results_have_the_documented_keys(tiny_run):
     assert set(results["baselines"]) == {"exact", "uniform", "random", "greedy-sensitivity", "nsga2"}
     for method, v in results["xai"].items():
         assert "spearman_vs_sensitivity" in v
+    ft = results["finetune"]
+    if ft is not None:
+        assert set(ft) >= {"assignment", "test_accuracy_before", "test_accuracy_after", "loss_history"}
     if xg["assignment"] is not None:
         assert results["exact"]["accuracy"] - xg["accuracy"] <= 0.01 + 1e-9
         assert xg["energy_reduction"] >= 1.0 and xg["multiplier_energy_reduction"] >= xg["energy_reduction"]
