@@ -28,3 +28,11 @@ def test_tiny_nas_and_resume(tmp_path):
         assert len(new) == 3
         assert [t["params"] for t in new[:2]] == [t["params"] for t in old]
         assert [t["accuracy"] for t in new[:2]] == [t["accuracy"] for t in old]
+
+
+@pytest.mark.slow
+def test_two_nas_workers_share_the_study(tmp_path):
+    config = config_from_dict({**TINY, "nas": {**TINY["nas"], "methods": ["xai-nas"], "trials": 3}})
+    result = run_nas(config, tmp_path, workers=2)
+    assert 3 <= result["methods"]["xai-nas"]["trials"] <= 4  # both workers may start the last trial
+    assert result["workers"] == 2

@@ -9,7 +9,15 @@ from xaigen.config import RunConfig
 from xaigen.data import load_dataset
 from xaigen.fileio import atomic_write_json
 from xaigen.hardware import load_accelerator
-from xaigen.nas.search import METHODS, NasSetting, exact_energy, method_trials, run_method, summarize
+from xaigen.nas.search import (
+    METHODS,
+    NasSetting,
+    create_studies,
+    exact_energy,
+    method_trials,
+    run_method,
+    summarize,
+)
 from xaigen.nas.space import largest_architecture
 
 
@@ -30,7 +38,7 @@ def _worker(config_json: str, method: str, storage: str, trials, seconds) -> Non
 
     use_one_thread()
     config = RunConfig.model_validate_json(config_json)
-    run_method(method, build_setting(config), storage, trials, seconds)
+    run_method(method, build_setting(config), storage, trials, seconds, worker=True)
 
 
 def run_nas(config: RunConfig, out: Path, storage: str | None = None, workers: int = 1, progress=None) -> dict:
@@ -46,7 +54,7 @@ def run_nas(config: RunConfig, out: Path, storage: str | None = None, workers: i
         task = progress.add_task(f"nas: {method}", total=trials) if progress else None
         advance = (lambda: progress.advance(task)) if progress else None
         if workers > 1:
-            run_method(method, setting, storage, trials=0, seconds=0)  # create the studies first
+            create_studies(method, setting.seed, storage)
             ctx = multiprocessing.get_context("spawn")
             procs = [ctx.Process(target=_worker, args=(config.model_dump_json(), method, storage, trials, seconds))
                      for _ in range(workers)]

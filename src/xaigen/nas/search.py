@@ -112,16 +112,21 @@ def _spent_seconds(study) -> float:
 
 
 def optimize(study, objective, seed: int, trials: int | None, seconds: float | None, population: int = 12,
-             progress=None) -> None:
+             progress=None, worker: bool = False) -> None:
     """Ask/tell NSGA-II trials until ``trials`` are complete or ``seconds`` of trial time are spent.
 
     ``objective(trial) -> dict`` returns ``accuracy`` and ``energy_pj`` (the two objectives) and
-    attributes stored with the trial. Trials left RUNNING by a killed process are marked failed.
+    attributes stored with the trial. Trials left RUNNING by a killed process are marked failed,
+    except in a ``worker``, where RUNNING trials belong to the other workers.
     """
-    fail_stale_trials(study)
+    import optuna
+
+    if not worker:
+        fail_stale_trials(study)
     while True:
         done = len(_completed(study))
-        if trials is not None and done >= trials:
+        running = sum(t.state == optuna.trial.TrialState.RUNNING for t in study.get_trials(deepcopy=False))
+        if trials is not None and done + running >= trials:
             break
         if seconds is not None and _spent_seconds(study) >= seconds:
             break
@@ -145,14 +150,28 @@ def _study(storage: str | None, name: str):
                                load_if_exists=storage is not None)
 
 
+def study_names(method: str, seed: int) -> list[str]:
+    """The Optuna studies a method keeps in the storage."""
+    name = f"{method}-seed{seed}"
+    return [name + "-arch", name + "-assign"] if method == "two-stage" else [name]
+
+
+def create_studies(method: str, seed: int, storage: str) -> None:
+    """Create (or open) a method's studies before worker processes start on them, and mark
+    trials a killed run left RUNNING as failed (workers must not do that to each other)."""
+    for name in study_names(method, seed):
+        fail_stale_trials(_study(storage, name))
+
+
 def run_method(method: str, setting: NasSetting, storage: str | None, trials: int | None = None,
-               seconds: float | None = None, progress=None) -> None:
-    """Run (or resume) one method's study until its budget is spent."""
+               seconds: float | None = None, progress=None, worker: bool = False) -> None:
+    """Run (or resume) one method's study until its budget is spent (``worker``: one of several
+    processes on the same storage)."""
     name = f"{method}-seed{setting.seed}"
     if method == "xai-nas":
         study = _study(storage, name)
         optimize(study, lambda t: evaluate_xai_nas(suggest_architecture(t), setting), setting.seed, trials, seconds,
-                 progress=progress)
+                 progress=progress, worker=worker)
     elif method == "evo-joint":
         study = _study(storage, name)
 
@@ -161,7 +180,7 @@ def run_method(method: str, setting: NasSetting, storage: str | None, trials: in
             genes = [t.suggest_categorical(f"m{i}", list(setting.candidates)) for i in range(MAX_LAYERS)]
             return evaluate_joint(arch, genes, setting)
 
-        optimize(study, objective, setting.seed, trials, seconds, progress=progress)
+        optimize(study, objective, setting.seed, trials, seconds, progress=progress, worker=worker)
     elif method == "two-stage":
         first = _study(storage, name + "-arch")
         half_trials = None if trials is None else max(1, trials // 2)
@@ -175,7 +194,7 @@ def run_method(method: str, setting: NasSetting, storage: str | None, trials: in
                     "exact_accuracy": p.problem.exact_accuracy, "exact_energy_pj": p.problem.exact_energy_pj,
                     "assignment": {}, "evaluations": 1}
 
-        optimize(first, exact_objective, setting.seed, half_trials, half_seconds, progress=progress)
+        optimize(first, exact_objective, setting.seed, half_trials, half_seconds, progress=progress, worker=worker)
         best = max(_completed(first), key=lambda t: (t.values[0], -t.values[1]))
         arch = architecture_from_params(best.params)
         second = _study(storage, name + "-assign")
@@ -194,7 +213,7 @@ def run_method(method: str, setting: NasSetting, storage: str | None, trials: in
                     "stage1_s": spent}
 
         optimize(second, assign_objective, setting.seed, remaining_trials,
-                 None if seconds is None else max(0.0, seconds - spent), progress=progress)
+                 None if seconds is None else max(0.0, seconds - spent), progress=progress, worker=worker)
     else:
         raise ValueError(f"unknown NAS method {method}")
 
@@ -203,10 +222,8 @@ def method_trials(method: str, seed: int, storage: str) -> list[dict]:
     """Completed trials of a method as plain data, in order, with cumulative elapsed seconds."""
     import optuna
 
-    names = [f"{method}-seed{seed}"] if method != "two-stage" else [f"{method}-seed{seed}-arch",
-                                                                     f"{method}-seed{seed}-assign"]
     out, offset = [], 0.0
-    for name in names:
+    for name in study_names(method, seed):
         try:
             study = optuna.load_study(study_name=name, storage=storage)
         except KeyError:
