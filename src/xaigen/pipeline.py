@@ -193,8 +193,6 @@ def _nsga2_worker(config_json: str, budget: int, storage: str, study_name: str) 
 
 def run_nsga2_workers(config: RunConfig, budget: int, storage: str, study_name: str, workers: int) -> None:
     """Complete ``budget`` NSGA-II trials with ``workers`` processes sharing the study storage."""
-    import multiprocessing
-
     import optuna
 
     from xaigen.search.baselines import fail_stale_trials
@@ -202,16 +200,22 @@ def run_nsga2_workers(config: RunConfig, budget: int, storage: str, study_name: 
     study = optuna.create_study(directions=["maximize", "minimize"], storage=storage, study_name=study_name,
                                 load_if_exists=True)
     fail_stale_trials(study)
+    run_workers(_nsga2_worker, (config.model_dump_json(), budget, storage, study_name), workers, "NSGA-II")
+
+
+def run_workers(target, args: tuple, workers: int, what: str) -> None:
+    """Run ``target(*args)`` in ``workers`` fresh (spawned) processes and wait for all of them."""
+    import multiprocessing
+
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_nsga2_worker, args=(config.model_dump_json(), budget, storage, study_name))
-             for _ in range(workers)]
+    procs = [ctx.Process(target=target, args=args) for _ in range(workers)]
     for p in procs:
         p.start()
     for p in procs:
         p.join()
     failed = [p.exitcode for p in procs if p.exitcode != 0]
     if failed:
-        raise RuntimeError(f"NSGA-II workers exited with codes {failed}")
+        raise RuntimeError(f"{what} workers exited with codes {failed}")
 
 
 def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) -> dict:

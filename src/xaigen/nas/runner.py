@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 from pathlib import Path
 
 from xaigen.config import RunConfig
@@ -19,11 +18,10 @@ from xaigen.nas.search import (
     summarize,
 )
 from xaigen.nas.space import largest_architecture
+from xaigen.pipeline import build_catalogue, run_workers, split_test, use_one_thread
 
 
 def build_setting(config: RunConfig) -> NasSetting:
-    from xaigen.pipeline import build_catalogue, split_test
-
     catalogue, candidates = build_catalogue(config)
     accelerator = load_accelerator(config.hardware.accelerator)
     seed = config.search.seed
@@ -34,8 +32,6 @@ def build_setting(config: RunConfig) -> NasSetting:
 
 
 def _worker(config_json: str, method: str, storage: str, trials, seconds) -> None:
-    from xaigen.pipeline import use_one_thread
-
     use_one_thread()
     config = RunConfig.model_validate_json(config_json)
     run_method(method, build_setting(config), storage, trials, seconds, worker=True)
@@ -55,15 +51,8 @@ def run_nas(config: RunConfig, out: Path, storage: str | None = None, workers: i
         advance = (lambda: progress.advance(task)) if progress else None
         if workers > 1:
             create_studies(method, setting.seed, storage)
-            ctx = multiprocessing.get_context("spawn")
-            procs = [ctx.Process(target=_worker, args=(config.model_dump_json(), method, storage, trials, seconds))
-                     for _ in range(workers)]
-            for p in procs:
-                p.start()
-            for p in procs:
-                p.join()
-                if p.exitcode != 0:
-                    raise RuntimeError(f"a NAS worker for {method} exited with code {p.exitcode}")
+            run_workers(_worker, (config.model_dump_json(), method, storage, trials, seconds), workers,
+                        f"NAS ({method})")
         else:
             run_method(method, setting, storage, trials, seconds, progress=advance)
     trials_by_method = {m: method_trials(m, setting.seed, storage) for m in methods}

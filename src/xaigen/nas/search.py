@@ -57,6 +57,13 @@ def architecture_from_params(params: dict) -> Architecture:
                         tuple(params[f"b{s}"] for s in range(stages)), bool(params["residual"]), params["hidden"])
 
 
+def _objectives(problem, e, evaluations: int, **extra) -> dict:
+    """What a NAS trial reports: the two objectives of evaluation ``e`` and its context."""
+    return {"accuracy": e.accuracy, "energy_pj": e.energy_pj, "exact_accuracy": problem.exact_accuracy,
+            "exact_energy_pj": problem.exact_energy_pj, "assignment": e.assignment, "evaluations": evaluations,
+            **extra}
+
+
 def train_candidate(arch: Architecture, setting: NasSetting) -> torch.nn.Module:
     torch.manual_seed(setting.seed)
     d = setting.data
@@ -78,9 +85,7 @@ def evaluate_xai_nas(arch: Architecture, setting: NasSetting) -> dict:
     run, _ = xai_gen(p.problem, relevance.scores, p.histograms, setting.xaigen_budget, [setting.loss_budget])
     feasible = [e for e in run.history if p.problem.exact_accuracy - e.accuracy <= setting.loss_budget + 1e-12]
     best = min(feasible, key=lambda e: (e.energy_pj, -e.accuracy))
-    return {"accuracy": best.accuracy, "energy_pj": best.energy_pj, "exact_accuracy": p.problem.exact_accuracy,
-            "exact_energy_pj": p.problem.exact_energy_pj, "assignment": best.assignment,
-            "evaluations": len(run.history)}
+    return _objectives(p.problem, best, len(run.history))
 
 
 def evaluate_joint(arch: Architecture, genes: list[str], setting: NasSetting) -> dict:
@@ -89,8 +94,7 @@ def evaluate_joint(arch: Architecture, genes: list[str], setting: NasSetting) ->
     p = _prepare(model, setting)
     run = Run(p.problem, 1, "evo-joint")
     e = run.evaluate({n: genes[i] for i, n in enumerate(p.problem.layers)})
-    return {"accuracy": e.accuracy, "energy_pj": e.energy_pj, "exact_accuracy": p.problem.exact_accuracy,
-            "exact_energy_pj": p.problem.exact_energy_pj, "assignment": e.assignment, "evaluations": 1}
+    return _objectives(p.problem, e, 1)
 
 
 def exact_energy(arch: Architecture, setting: NasSetting) -> float:
@@ -208,9 +212,7 @@ def run_method(method: str, setting: NasSetting, storage: str | None, trials: in
         def assign_objective(t):
             genes = {n: t.suggest_categorical(n, list(setting.candidates)) for n in p.problem.layers}
             e = cache.evaluate(genes)
-            return {"accuracy": e.accuracy, "energy_pj": e.energy_pj, "exact_accuracy": p.problem.exact_accuracy,
-                    "exact_energy_pj": p.problem.exact_energy_pj, "assignment": e.assignment, "evaluations": 1,
-                    "stage1_s": spent}
+            return _objectives(p.problem, e, 1, stage1_s=spent)
 
         optimize(second, assign_objective, setting.seed, remaining_trials,
                  None if seconds is None else max(0.0, seconds - spent), progress=progress, worker=worker)
