@@ -44,7 +44,7 @@ def main() -> None:
         if not args.json:
             print(f"\n== seed {seed}: best exact accuracy {r['reference_accuracy']:.4f}")
             for m, s in r["methods"].items():
-                best = {b: (None if v is None else round(v["energy_pj"] / 1e6, 3)) for b, v in s["best_within"].items()}
+                best = {b: (None if v is None else round(v["energy_pj"] / 1e6, 3)) for b, v in s["by_budget"].items()}
                 print(f"{m:10s} trials {s['trials']:3d}  {s['wall_s']:6.1f} s  HV {s['hypervolume']:.4f}  "
                       f"lowest energy (uJ) within loss {best}")
             for other, ratio in r["xai_nas_vs"].items():
@@ -60,8 +60,7 @@ def main() -> None:
                                                                 squeeze=False)
     for ax, (seed, r) in zip(axes[0], results.items()):
         for i, (m, s) in enumerate(sorted(r["methods"].items())):
-            curve = s["hypervolume_curve"]
-            ax.step([c["elapsed_s"] for c in curve], [c["hypervolume"] for c in curve], where="post",
+            ax.step(s["elapsed_curve"], s["hypervolume_curve"], where="post",
                     color=METHOD_COLOURS[i], label=m)
         ax.set_title(f"seed {seed}")
         ax.set_xlabel("search time (s)")

@@ -202,7 +202,7 @@ def nas(
         result = run_nas(cfg, out, storage, workers, progress)
         write_nas_report(result, out)
     for method, s in result["methods"].items():
-        best = s["best_within"].get("0.01")
+        best = s["by_budget"].get("0.01")
         energy = "-" if best is None else f"{best['energy_pj'] / 1e6:.3f} uJ"
         console.print(f"{method}: {s['trials']} trials, {s['wall_s']:.0f} s, hypervolume {s['hypervolume']:.4f}, "
                       f"lowest energy within 1% of the best accuracy: {energy}")

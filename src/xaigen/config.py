@@ -36,10 +36,12 @@ class ModelConfig(_Section):
     @field_validator("name")
     @classmethod
     def _known_model(cls, value: str) -> str:
-        from xaigen.models import MODEL_NAMES
+        from xaigen.models import parse_model_name
 
-        if value not in MODEL_NAMES and not (value.startswith("resnet") and value[6:].isdigit()):
-            raise ValueError(f"unknown model '{value}', expected one of {', '.join(MODEL_NAMES)}")
+        try:
+            parse_model_name(value)
+        except InputError as exc:
+            raise ValueError(exc.problem) from None
         return value
 
 
@@ -89,10 +91,22 @@ class SearchConfig(_Section):
     nsga2_budget: int | None = Field(None, gt=0, description="NSGA-II's own budget (default: budget)")
     loss_budgets: list[float] = Field(default_factory=lambda: [0.01, 0.02])
     hv_max_loss: float = Field(0.05, gt=0, le=1)
-    methods: list[Literal["uniform", "random", "greedy-sensitivity", "nsga2", "xai-gen", "error-model"]] = Field(
-        default_factory=lambda: ["uniform", "random", "greedy-sensitivity", "nsga2", "xai-gen", "error-model"])
+    methods: list[str] = Field(
+        default_factory=lambda: ["uniform", "random", "greedy-sensitivity", "nsga2", "xai-gen", "error-model"],
+        description="Registered search methods (xaigen.search.registry); `exact` always runs")
     storage: str | None = Field(None, description="Optuna storage URL (default: SQLite in the output dir)")
     seed: int = 0
+
+    @field_validator("methods")
+    @classmethod
+    def _registered_methods(cls, value: list[str]) -> list[str]:
+        from xaigen.search.registry import method_names
+
+        known = [m for m in method_names() if m != "exact"]
+        unknown = [m for m in value if m not in known]
+        if unknown:
+            raise ValueError(f"unknown method(s) {unknown}, expected some of {', '.join(known)}")
+        return list(dict.fromkeys(value))
 
     @field_validator("loss_budgets")
     @classmethod

@@ -1,124 +1,42 @@
-"""The main job, ``xaigen run``: train -> quantize -> explain -> estimate -> search -> report.
+"""The main job, ``xaigen run``: train -> quantize -> explain -> measure -> search -> verify -> report data.
 
-Each step is a plain function of the previous steps' results; :func:`run_pipeline` strings them
-together, shows progress, and writes ``results.json``, ``report.html`` and PNG plots atomically.
+:func:`run_pipeline` reads top-down as the list of steps; each step is a short function of the
+previous steps' results. The shared set-up (catalogue, data, model, workers) lives in
+:mod:`xaigen.context`, the search methods in :mod:`xaigen.search`, and the result schema in
+:mod:`xaigen.results`. ``results.json`` is written atomically.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from xaigen import __version__
 from xaigen.config import RunConfig
-from xaigen.data import Dataset, load_dataset
-from xaigen.emulation import approximate, finetune, set_assignment
+from xaigen.context import build_catalogue, choose_probe, load_data, run_workers, split_test, trained_model, use_one_thread
+from xaigen.data import Dataset
+from xaigen.emulation import accuracy_and_loss, approximate, finetune, set_assignment
 from xaigen.errors import InputError
 from xaigen.fileio import atomic_write_json
 from xaigen.hardware import Accelerator, energy_reduction, estimate_network, load_accelerator
-from xaigen.models import TrainConfig, build_model, load_or_train
-from xaigen.multipliers import Catalogue, load_multipliers, xaigen_home
-from xaigen.search import (
-    AssignmentProblem,
-    Prepared,
-    Run,
-    prepare,
-    best_within,
-    exact_baseline,
-    greedy_sensitivity_baseline,
-    hypervolume,
-    nsga2_baseline,
-    pareto_front,
-    random_baseline,
-    uniform_baseline,
-    xai_gen,
-)
-from xaigen.xai import accuracy_and_loss, layer_relevance, layer_sensitivity, spearman
+from xaigen.multipliers import Catalogue
+from xaigen.results import RunResults
+from xaigen.search import Prepared, Run, SearchContext, get_method, prepare, summarize_run, time_to_reach
+from xaigen.xai import LayerRelevance, Sensitivity, layer_relevance, layer_sensitivity, spearman
 
 log = logging.getLogger("xaigen")
 
 
-def build_catalogue(config: RunConfig) -> tuple[Catalogue, list[str]]:
-    """The catalogue (built-ins, user imports, run files) and the candidate multiplier names."""
-    catalogue = Catalogue.default()
-    for file in config.multipliers.files:
-        for m in load_multipliers(file):
-            catalogue.add(m, replace=True)
-    wanted = config.multipliers.candidates
-    if isinstance(wanted, list):
-        names = [catalogue[n].name for n in wanted]
-    else:
-        names = [m.name for m in catalogue if wanted == "all" or m.signed == (wanted == "signed")]
-    excluded = set(config.multipliers.exclude)
-    names = [n for n in names if not math.isnan(catalogue[n].power_mw) and n not in excluded]
-    if not names:
-        raise InputError("multipliers.candidates", "no candidate multiplier with a known power")
-    return catalogue, names
-
-
-def choose_probe(config: RunConfig, catalogue: Catalogue, candidates: list[str]) -> str:
-    """The sensitivity probe: as configured, or the candidate closest to half the exact power
-    (aggressive enough to be measurable, mild enough not to wreck the model alone)."""
-    if config.multipliers.probe != "auto":
-        return catalogue[config.multipliers.probe].name
-    exact = catalogue.exact(True).power_mw
-    approx = [n for n in candidates if not catalogue[n].is_exact] or candidates
-    return min(approx, key=lambda n: (abs(math.log(catalogue[n].power_mw / (exact / 2))), n))
-
-
-def split_test(x: torch.Tensor, y: torch.Tensor, seed: int):
-    """Half of the test set for the search (validation), the other half held out for the report."""
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    half = len(x) // 2
-    return (x[order[:half]], y[order[:half]]), (x[order[half:]], y[order[half:]])
-
-
-def summarize_run(run: Run, problem: AssignmentProblem, loss_budgets: list[float], hv_max_loss: float) -> dict:
-    """Plain-data summary of one method: front, hypervolume, best per loss budget."""
-    def point(e):
-        return (e.multiplier_energy_pj / problem.exact_multiplier_energy_pj, problem.exact_accuracy - e.accuracy)
-
-    points = [point(e) for e in run.history]
-    by_budget = {}
-    for limit in loss_budgets:
-        feasible = [e for e in run.history if problem.exact_accuracy - e.accuracy <= limit + 1e-12]
-        best = min(feasible, key=lambda e: (e.energy_pj, -e.accuracy), default=None)
-        by_budget[f"{limit:g}"] = None if best is None else {
-            "assignment": best.assignment, "accuracy": best.accuracy, "energy_pj": best.energy_pj,
-            "multiplier_energy_pj": best.multiplier_energy_pj,
-            "energy_reduction": problem.exact_energy_pj / best.energy_pj,
-            "multiplier_energy_reduction": problem.exact_multiplier_energy_pj / best.multiplier_energy_pj,
-            "found_at_evaluation": best.index,
-        }
-    hv_curve = []
-    for i in range(1, len(points) + 1):
-        hv_curve.append(hypervolume(points[:i], hv_max_loss))
-    return {
-        "evaluations": len(run.history), "wall_s": run.wall_s, "hypervolume": hv_curve[-1] if hv_curve else 0.0,
-        "hypervolume_curve": hv_curve, "elapsed_curve": [e.elapsed_s for e in run.history],
-        "front": [{"energy_ratio": e, "loss": l} for e, l in pareto_front(points)],
-        "points": [{"energy_ratio": e, "loss": l} for e, l in points],
-        "by_budget": by_budget, "best_within": {f"{b:g}": best_within(points, b) for b in loss_budgets},
-    }
-
-
-def time_to_reach(summary: dict, target: float) -> dict:
-    """Evaluations and seconds a method needed to reach hypervolume ``target`` (None if never)."""
-    for i, hv in enumerate(summary["hypervolume_curve"]):
-        if hv >= target - 1e-12:
-            return {"evaluations": i + 1, "wall_s": summary["elapsed_curve"][i]}
-    return {"evaluations": None, "wall_s": None}
-
-
 @contextmanager
-def _step(progress, name: str, total: int | None = None):
+def _step(progress, name: str, total: int | None = None) -> Iterator:
+    """Log a step's duration and show it as a bar of ``progress`` (a rich Progress, or None);
+    yields the ``advance`` callback for the step's units of work."""
     task = progress.add_task(name, total=total) if progress else None
     start = time.perf_counter()
 
@@ -151,207 +69,184 @@ class Setup:
 
 def setup(config: RunConfig, progress=None) -> Setup:
     """Validate the configuration, load data, train (or load) the model, quantize and trace it."""
-    seed = config.search.seed
-    torch.manual_seed(seed)
+    torch.manual_seed(config.search.seed)
     # Everything a user can get wrong in the configuration is checked before the long work starts.
     catalogue, candidates = build_catalogue(config)
     probe = choose_probe(config, catalogue, candidates)
     accelerator = load_accelerator(config.hardware.accelerator)
-
     with _step(progress, "data and model", config.model.epochs) as advance:
-        data = load_dataset(config.data.name, config.data.dir, config.data.train_limit, config.data.test_limit, seed)
-        model = build_model(config.model.name, data.in_channels, data.num_classes, data.input_size)
-        key = {"model": config.model.name, "dataset": data.name, "n_train": len(data.x_train),
-               "limit": config.data.train_limit, "version": 1}
-        train_cfg = TrainConfig(config.model.epochs, config.model.batch_size, config.model.lr, seed=seed)
-        model, cached = load_or_train(model, data.x_train, data.y_train, train_cfg, xaigen_home() / "models", key,
-                                      progress=advance)
-        model.eval()
-    (x_val, y_val), (x_test, y_test) = split_test(data.x_test, data.y_test, seed)
+        data = load_data(config)
+        model, cached = trained_model(config, data, advance)
+    val, test = split_test(data.x_test, data.y_test, config.search.seed)
     with _step(progress, "quantize and trace"):
-        prepared = prepare(model, data.x_train[: config.quantization.calibration_samples], x_val, y_val, catalogue,
+        prepared = prepare(model, data.x_train[: config.quantization.calibration_samples], *val, catalogue,
                            candidates, accelerator, config.hardware.batch, config.quantization.per_channel)
-        float_acc, _ = accuracy_and_loss(model, x_val, y_val)
-    return Setup(data, model, cached, catalogue, candidates, probe, accelerator, (x_val, y_val), (x_test, y_test),
-                 prepared, float_acc)
+        float_accuracy, _ = accuracy_and_loss(model, *val)
+    return Setup(data, model, cached, catalogue, candidates, probe, accelerator, val, test, prepared, float_accuracy)
 
 
-def use_one_thread() -> None:
-    """One compute thread per worker process: the workers are the parallelism."""
-    import numba
-
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
-
-
-def _nsga2_worker(config_json: str, budget: int, storage: str, study_name: str) -> None:
-    use_one_thread()
-    config = RunConfig.model_validate_json(config_json)
-    s = setup(config)
-    nsga2_baseline(s.prepared.problem, budget, config.search.seed, storage, study_name, replay=False)
-
-
-def run_nsga2_workers(config: RunConfig, budget: int, storage: str, study_name: str, workers: int) -> None:
-    """Complete ``budget`` NSGA-II trials with ``workers`` processes sharing the study storage."""
-    import optuna
-
-    from xaigen.search.baselines import fail_stale_trials
-
-    study = optuna.create_study(directions=["maximize", "minimize"], storage=storage, study_name=study_name,
-                                load_if_exists=True)
-    fail_stale_trials(study)
-    run_workers(_nsga2_worker, (config.model_dump_json(), budget, storage, study_name), workers, "NSGA-II")
-
-
-def run_workers(target, args: tuple, workers: int, what: str) -> None:
-    """Run ``target(*args)`` in ``workers`` fresh (spawned) processes and wait for all of them."""
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=target, args=args) for _ in range(workers)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join()
-    failed = [p.exitcode for p in procs if p.exitcode != 0]
-    if failed:
-        raise RuntimeError(f"{what} workers exited with codes {failed}")
-
-
-def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) -> dict:
-    """Run everything; returns the results dictionary (also written to ``out/results.json``)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    seed = config.search.seed
-    s = setup(config, progress)
-    data, model, cached, catalogue, candidates, probe, accelerator = (
-        s.data, s.model, s.cached, s.catalogue, s.candidates, s.probe, s.accelerator)
-    (x_val, y_val), (x_test, y_test) = s.val, s.test
-    prepared = s.prepared
-    ax, calibration, hw_layers, histograms = (prepared.approx_model, prepared.calibration, prepared.hw_layers,
-                                              prepared.histograms)
-    float_acc = s.float_accuracy
-
+def explain(config: RunConfig, s: Setup, progress=None) -> list[LayerRelevance]:
+    """Per-layer relevance from every configured XAI method (Captum and ours)."""
     with _step(progress, "explain (Captum)", len(config.xai.methods)):
         sample = slice(0, config.xai.samples)
-        relevances = layer_relevance(model, data.x_train[sample], data.y_train[sample], config.xai.methods,
-                                     config.xai.steps)
-    with _step(progress, "measure sensitivity", len(hw_layers)) as advance:
-        sens = layer_sensitivity(ax, x_val, y_val, catalogue, probe, progress=advance)
-    xai = {}
-    for r in relevances:
-        xai[r.method] = {"scores": r.scores, "error": r.error,
-                         "spearman_vs_sensitivity": spearman(r.scores, sens.loss_increase) if r.scores else None,
-                         "spearman_vs_accuracy_drop": spearman(r.scores, sens.accuracy_drop) if r.scores else None}
+        return layer_relevance(s.model, s.data.x_train[sample], s.data.y_train[sample], config.xai.methods,
+                               config.xai.steps)
+
+
+def measure_sensitivity(s: Setup, progress=None) -> Sensitivity:
+    """The ground truth: each layer alone on the probe multiplier."""
+    with _step(progress, "measure sensitivity", len(s.prepared.hw_layers)) as advance:
+        return layer_sensitivity(s.prepared.approx_model, *s.val, s.catalogue, s.probe, advance=advance)
+
+
+def guide_scores(config: RunConfig, relevances: list[LayerRelevance]) -> dict[str, float]:
+    """The scores of the configured guide method (the one XAI-Gen uses)."""
     guide = next((r for r in relevances if r.method == config.xai.guide and r.scores), None)
     if guide is None:
         raise InputError("xai.guide", f"method '{config.xai.guide}' is not among the methods that ran: "
                          + ", ".join(r.method for r in relevances if r.scores))
+    return guide.scores
 
-    problem = prepared.problem
-    budgets, budget = config.search.loss_budgets, config.search.budget
-    storage = config.search.storage or f"sqlite:///{(out / 'optuna.db').resolve()}"
-    runs: dict[str, Run] = {"exact": exact_baseline(problem)}
-    diagnostics = {}
-    for method in config.search.methods:
-        n = config.search.nsga2_budget or budget if method == "nsga2" else budget
-        with _step(progress, f"search: {method}", n) as advance:
-            if method == "uniform":
-                runs[method] = uniform_baseline(problem, n)
-            elif method == "random":
-                runs[method] = random_baseline(problem, n, seed)
-            elif method == "greedy-sensitivity":
-                runs[method] = greedy_sensitivity_baseline(problem, n, max(budgets), probe)
-            elif method == "nsga2":
-                began = time.perf_counter()
-                if workers > 1:
-                    run_nsga2_workers(config, n, storage, f"nsga2-seed{seed}", workers)
-                runs[method] = nsga2_baseline(problem, n, seed, storage, f"nsga2-seed{seed}", progress=advance,
-                                              started=began)
-            elif method in ("xai-gen", "error-model"):
-                runs[method], diagnostics[method] = xai_gen(problem, guide.scores, histograms, n, budgets,
-                                                            use_relevance=method == "xai-gen")
-            runs[method].stop()
-    summaries = {name: summarize_run(run, problem, budgets, config.search.hv_max_loss) for name, run in runs.items()}
+
+def xai_check(relevances: list[LayerRelevance], sens: Sensitivity) -> dict:
+    """Every XAI method's scores and their Spearman correlation with the measured sensitivity."""
+    return {r.method: {"scores": r.scores, "error": r.error,
+                       "spearman_vs_sensitivity": spearman(r.scores, sens.loss_increase) if r.scores else None,
+                       "spearman_vs_accuracy_drop": spearman(r.scores, sens.accuracy_drop) if r.scores else None}
+            for r in relevances}
+
+
+def method_budget(config: RunConfig, method: str) -> int:
+    return config.search.nsga2_budget or config.search.budget if method == "nsga2" else config.search.budget
+
+
+def search_context(config: RunConfig, s: Setup, out: Path, method: str, relevance: dict[str, float]) -> SearchContext:
+    seed = config.search.seed
+    storage = config.search.storage or f"sqlite:///{(Path(out) / 'optuna.db').resolve()}"
+    return SearchContext(seed=seed, loss_budgets=config.search.loss_budgets, probe=s.probe, relevance=relevance,
+                         histograms=s.prepared.histograms, storage=storage, study_name=f"{method}-seed{seed}")
+
+
+def _method_worker(config_json: str, method: str, out: str) -> None:
+    """One of several processes completing a study-backed method's budget (no XAI scores)."""
+    use_one_thread()
+    config = RunConfig.model_validate_json(config_json)
+    s = setup(config)
+    context = search_context(config, s, Path(out), method, {})
+    context.worker = True
+    get_method(method).run(s.prepared.problem, method_budget(config, method), context)
+
+
+def run_methods(config: RunConfig, s: Setup, out: Path, relevance: dict[str, float], workers: int = 1,
+                progress=None) -> dict[str, Run]:
+    """``exact`` and every configured method at its budget of full evaluations."""
+    runs = {}
+    for name in ["exact", *config.search.methods]:
+        method, budget = get_method(name), method_budget(config, name)
+        with _step(progress, f"search: {name}", budget) as advance:
+            context = search_context(config, s, out, name, relevance)
+            context.advance, context.started = advance, time.perf_counter()
+            if method.uses_study and workers > 1:
+                from xaigen.search.study import fail_stale_trials, open_study
+
+                fail_stale_trials(open_study(context.storage, context.study_name))
+                run_workers(_method_worker, (config.model_dump_json(), name, str(out)), workers, name)
+            runs[name] = method.run(s.prepared.problem, budget, context).stop()
+    return runs
+
+
+def summarize_methods(config: RunConfig, runs: dict[str, Run]) -> dict[str, dict]:
+    """One summary per method; with NSGA-II, how soon each method reached its hypervolume."""
+    summaries = {name: summarize_run(run, config.search.loss_budgets, config.search.hv_max_loss)
+                 for name, run in runs.items()}
     if "nsga2" in summaries:
         target = summaries["nsga2"]["hypervolume"]
-        for name, s in summaries.items():
-            s["to_reach_nsga2_hypervolume"] = time_to_reach(s, target)
+        for summary in summaries.values():
+            summary["to_reach_nsga2_hypervolume"] = time_to_reach(summary, target)
+    return summaries
 
-    # Held-out check and optional fine-tuning of XAI-Gen's choice at the loosest budget.
-    primary = f"{budgets[0]:g}"
-    chosen = {}
-    for name in ("xai-gen", "error-model"):
-        for limit, best in summaries.get(name, {}).get("by_budget", {}).items():
+
+def check_held_out(s: Setup, summaries: dict[str, dict]) -> float:
+    """Held-out accuracy of every method's choice per budget; returns the exact model's."""
+    ax = s.prepared.approx_model
+    for summary in summaries.values():
+        for best in summary["by_budget"].values():
             if best is not None:
-                set_assignment(ax, best["assignment"], catalogue)
-                best["test_accuracy"] = accuracy_and_loss(ax, x_test, y_test)[0]
-        chosen[name] = summaries.get(name, {}).get("by_budget", {}).get(primary)
-    set_assignment(ax, None, catalogue)
-    exact_test_acc = accuracy_and_loss(ax, x_test, y_test)[0]
-    finetuned = None
+                set_assignment(ax, best["assignment"], s.catalogue)
+                best["test_accuracy"] = accuracy_and_loss(ax, *s.test)[0]
+    set_assignment(ax, None, s.catalogue)
+    return accuracy_and_loss(ax, *s.test)[0]
+
+
+def finetune_choice(config: RunConfig, s: Setup, summaries: dict[str, dict], progress=None) -> dict | None:
+    """Fine-tune (STE) XAI-Gen's choice at the loosest budget, if enabled; held-out before/after."""
+    budgets = config.search.loss_budgets
     loosest = summaries.get("xai-gen", {}).get("by_budget", {}).get(f"{budgets[-1]:g}")
-    if config.finetune.enabled and loosest is not None:
-        with _step(progress, "fine-tune (STE)", 1):
-            tuned = approximate(model, loosest["assignment"], catalogue, calibration,
-                                per_channel=config.quantization.per_channel)
-            before = accuracy_and_loss(tuned, x_test, y_test)[0]
-            history = finetune(tuned, data.x_train, data.y_train, config.finetune.epochs, config.finetune.lr, seed=seed)
-            finetuned = {"assignment": loosest["assignment"], "test_accuracy_before": before,
-                         "test_accuracy_after": accuracy_and_loss(tuned, x_test, y_test)[0], "loss_history": history}
+    if not config.finetune.enabled or loosest is None:
+        return None
+    with _step(progress, "fine-tune (STE)", 1):
+        tuned = approximate(s.model, loosest["assignment"], s.catalogue, s.prepared.calibration,
+                            per_channel=config.quantization.per_channel)
+        before = accuracy_and_loss(tuned, *s.test)[0]
+        history = finetune(tuned, s.data.x_train, s.data.y_train, config.finetune.epochs, config.finetune.lr,
+                           seed=config.search.seed)
+        return {"assignment": loosest["assignment"], "test_accuracy_before": before,
+                "test_accuracy_after": accuracy_and_loss(tuned, *s.test)[0], "loss_history": history}
 
-    exact_est = estimate_network(hw_layers, accelerator)
 
-    def headline(name: str) -> dict | None:
-        s = summaries.get(name)
-        if s is None:
-            return None
-        best = s["by_budget"][primary]
-        fields = {"evaluations": s["evaluations"], "wall_s": s["wall_s"], "hypervolume": s["hypervolume"],
-                  "by_budget": s["by_budget"]}
-        if best is None:
-            return fields | {"assignment": None, "accuracy": None, "energy_pj": None, "energy_reduction": None,
-                             "multiplier_energy_reduction": None}
-        return fields | {k: best[k] for k in ("assignment", "accuracy", "energy_pj", "energy_reduction",
-                                              "multiplier_energy_reduction")}
+def headline(summary: dict | None, primary: str) -> dict | None:
+    """A method's choice at the primary budget, beside its budget table."""
+    if summary is None:
+        return None
+    fields = {k: summary[k] for k in ("evaluations", "wall_s", "hypervolume", "by_budget")}
+    best = summary["by_budget"][primary] or {}
+    return fields | {k: best.get(k) for k in ("assignment", "accuracy", "energy_pj", "energy_reduction",
+                                                "multiplier_energy_reduction")}
 
-    chosen_powers = {n: catalogue[m].power_mw for n, m in (chosen.get("xai-gen") or {}).get("assignment", {}).items()}
-    results = {
-        "xaigen_version": __version__,
-        "model": config.model.name, "dataset": data.name, "accelerator": accelerator.name,
-        "seed": seed, "loss_budgets": budgets, "primary_budget": budgets[0],
-        "candidates": candidates, "probe": probe, "model_from_cache": cached,
-        "float": {"accuracy": float_acc},
-        "exact": {"accuracy": problem.exact_accuracy, "test_accuracy": exact_test_acc,
+
+def hardware_figures(s: Setup, chosen: dict | None) -> dict:
+    """Hardware estimates of the exact design and of XAI-Gen's choice at the primary budget."""
+    layers, acc = s.prepared.hw_layers, s.accelerator
+    powers = {n: s.catalogue[m].power_mw for n, m in ((chosen or {}).get("assignment") or {}).items()}
+    return {"exact": estimate_network(layers, acc).as_dict(acc.clock_mhz),
+            "xaigen": estimate_network(layers, acc, powers).as_dict(acc.clock_mhz),
+            "reduction": energy_reduction(layers, acc, powers) if powers else None}
+
+
+def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) -> dict:
+    """Run every step; returns the results as plain data (also written to ``out/results.json``)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    s = setup(config, progress)
+    relevances = explain(config, s, progress)
+    relevance = guide_scores(config, relevances)
+    sens = measure_sensitivity(s, progress)
+    runs = run_methods(config, s, out, relevance, workers, progress)
+    summaries = summarize_methods(config, runs)
+    exact_test_accuracy = check_held_out(s, summaries)
+    finetuned = finetune_choice(config, s, summaries, progress)
+    primary = f"{config.search.loss_budgets[0]:g}"
+    problem = s.prepared.problem
+    results = RunResults.model_validate({
+        "xaigen_version": __version__, "model": config.model.name, "dataset": s.data.name,
+        "accelerator": s.accelerator.name, "seed": config.search.seed, "loss_budgets": config.search.loss_budgets,
+        "primary_budget": config.search.loss_budgets[0], "candidates": s.candidates, "probe": s.probe,
+        "guide": config.xai.guide, "model_from_cache": s.cached, "float": {"accuracy": s.float_accuracy},
+        "exact": {"accuracy": problem.exact_accuracy, "test_accuracy": exact_test_accuracy,
                   "energy_pj": problem.exact_energy_pj, "multiplier_energy_pj": problem.exact_multiplier_energy_pj},
-        "xaigen": headline("xai-gen"),
-        "baselines": {name: headline(name) for name in summaries if name != "xai-gen"},
-        "xai": xai,
-        "sensitivity": {"probe": probe, "accuracy_drop": sens.accuracy_drop, "loss_increase": sens.loss_increase},
-        "hardware": {"exact": exact_est.as_dict(accelerator.clock_mhz),
-                     "xaigen": estimate_network(hw_layers, accelerator, chosen_powers).as_dict(accelerator.clock_mhz),
-                     "reduction": energy_reduction(hw_layers, accelerator, chosen_powers) if chosen_powers else None},
+        "xaigen": headline(summaries.get("xai-gen"), primary),
+        "baselines": {name: headline(summary, primary) for name, summary in summaries.items() if name != "xai-gen"},
+        "xai": xai_check(relevances, sens),
+        "sensitivity": {"probe": s.probe, "accuracy_drop": sens.accuracy_drop, "loss_increase": sens.loss_increase},
+        "hardware": hardware_figures(s, (summaries.get("xai-gen") or {}).get("by_budget", {}).get(primary)),
         "methods": summaries,
-        "xaigen_diagnostics": {k: {"path_length": v["path_length"]} for k, v in diagnostics.items()},
+        "xaigen_diagnostics": {n: {"path_length": r.diagnostics["path_length"]} for n, r in runs.items()
+                               if "path_length" in r.diagnostics},
         "finetune": finetuned,
-        "multipliers": {n: catalogue[n].summary() for n in candidates},
+        "multipliers": {n: s.catalogue[n].summary() for n in s.candidates},
         "timings": {"total_s": time.perf_counter() - started},
-    }
-    results = _plain(results)
-    atomic_write_json(out / "results.json", results)
-    return results
-
-
-def _plain(value):
-    """JSON-safe copy: numpy scalars to Python, NaN/inf to None."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
+    })
+    data = results.to_json_data()
+    atomic_write_json(out / "results.json", data)
+    return data

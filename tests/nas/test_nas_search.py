@@ -18,8 +18,8 @@ def test_tiny_nas_and_resume(tmp_path):
     assert on_disk["methods"].keys() == {"xai-nas", "evo-joint", "two-stage"}
     for method, s in on_disk["methods"].items():
         assert s["trials"] >= 2
-        assert set(s) >= {"front", "hypervolume", "hypervolume_curve", "wall_s", "best_within"}
-        assert set(s["best_within"]) == {"0.01", "0.02"}
+        assert set(s) >= {"front", "hypervolume", "hypervolume_curve", "wall_s", "best_within", "by_budget", "elapsed_curve"}
+        assert set(s["best_within"]) == set(s["by_budget"]) == {"0.01", "0.02"}
     assert set(on_disk["xai_nas_vs"]) == {"evo-joint", "two-stage"}
     bigger = config_from_dict({**TINY, "nas": {**TINY["nas"], "trials": 3}})
     second = run_nas(bigger, tmp_path)  # resumes from nas.db: only the third trial is new

@@ -48,6 +48,13 @@ def _complete_trials(db: Path) -> list[tuple]:
     return [tuple(v) for _, v in sorted(trials.items())]
 
 
+def _wait_for_new_trial(db: Path, before: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    """Until the process has completed a trial beyond ``before`` (or ended, or ``timeout`` s)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None and len(_complete_trials(db)) <= before:
+        time.sleep(0.1)
+
+
 @pytest.mark.slow
 def test_sigkill_and_resume(tmp_path):
     config = tmp_path / "kill.toml"
@@ -68,7 +75,8 @@ def test_sigkill_and_resume(tmp_path):
         if kills >= 10:
             break
         proc = _start(config, killed, env)
-        time.sleep(rng.uniform(2.0, 7.0))
+        _wait_for_new_trial(killed / "optuna.db", len(_complete_trials(killed / "optuna.db")), proc)
+        time.sleep(rng.uniform(0.0, 2.5))  # a random moment inside the search, however loaded the machine
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()

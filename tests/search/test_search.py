@@ -1,4 +1,6 @@
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import pytest
 import torch
 
@@ -8,17 +10,20 @@ from xaigen.models import TrainConfig, small_cnn, train
 from xaigen.multipliers import Catalogue, exact, truncated
 from xaigen.search import (
     AssignmentProblem,
-    exact_baseline,
-    greedy_sensitivity_baseline,
+    SearchContext,
+    get_method,
     hypervolume,
     lagrangian_path,
-    nsga2_baseline,
     pareto_front,
-    random_baseline,
     relative_error,
-    uniform_baseline,
     xai_gen,
 )
+from xaigen.search.methods.nsga2 import nsga2_search
+from xaigen.search.study import ask_seeded
+
+
+def run_method(name, p, budget, **context):
+    return get_method(name).run(p, budget, SearchContext(**context))
 
 
 def test_pareto_and_hypervolume():
@@ -77,34 +82,34 @@ def test_problem_energy(problem):
 def test_methods_respect_budget_and_are_deterministic(problem):
     p, hist = problem
     relevance = {n: 1.0 for n in p.layers}
-    runs = [exact_baseline(p), uniform_baseline(p, 6), random_baseline(p, 6, seed=1),
-            greedy_sensitivity_baseline(p, 6, 0.02, "trunc_s8_c10"), nsga2_baseline(p, 6, seed=1),
-            xai_gen(p, relevance, hist, 6)[0]]
+    runs = [run_method("exact", p, 6), run_method("uniform", p, 6), run_method("random", p, 6, seed=1),
+            run_method("greedy-sensitivity", p, 6, loss_budgets=[0.02], probe="trunc_s8_c10"),
+            run_method("nsga2", p, 6, seed=1), xai_gen(p, relevance, hist, 6)]
     for run in runs:
         assert 1 <= len(run.history) <= run.budget
         assert [e.index for e in run.history] == list(range(1, len(run.history) + 1))
-    again = random_baseline(p, 6, seed=1)
+    again = run_method("random", p, 6, seed=1)
     assert [e.assignment for e in again.history] == [e.assignment for e in runs[2].history]
-    again = xai_gen(p, relevance, hist, 6)[0]
+    again = run_method("xai-gen", p, 6, relevance=relevance, histograms=hist)
     assert [e.assignment for e in again.history] == [e.assignment for e in runs[-1].history]
 
 
 def test_xai_gen_stays_within_budget_on_loss(problem):
     p, hist = problem
-    run, diag = xai_gen(p, {n: 1.0 for n in p.layers}, hist, 15, loss_budgets=[0.02])
+    run = xai_gen(p, {n: 1.0 for n in p.layers}, hist, 15, loss_budgets=[0.02])
     feasible = [e for e in run.history if p.exact_accuracy - e.accuracy <= 0.02]
     assert feasible, "all-exact is on the path and always feasible"
     best = min(feasible, key=lambda e: e.energy_pj)
     assert best.energy_pj < p.exact_energy_pj  # digits tolerates some approximation
-    assert diag["path_length"] >= 2
+    assert run.diagnostics["path_length"] >= 2
 
 
 def test_nsga2_resumes_from_storage(problem, tmp_path):
     p, _ = problem
     storage = f"sqlite:///{tmp_path / 'o.db'}"
-    first = nsga2_baseline(p, 5, seed=3, storage=storage, study_name="s")
-    resumed = nsga2_baseline(p, 9, seed=3, storage=storage, study_name="s")
-    straight = nsga2_baseline(p, 9, seed=3, storage=f"sqlite:///{tmp_path / 'b.db'}", study_name="s")
+    first = nsga2_search(p, 5, seed=3, storage=storage, study_name="s")
+    resumed = nsga2_search(p, 9, seed=3, storage=storage, study_name="s")
+    straight = nsga2_search(p, 9, seed=3, storage=f"sqlite:///{tmp_path / 'b.db'}", study_name="s")
     assert [e.assignment for e in resumed.history[: len(first.history)]] == [e.assignment for e in first.history]
     assert [e.assignment for e in resumed.history] == [e.assignment for e in straight.history]
 
@@ -113,15 +118,56 @@ def test_nsga2_resume_after_kill_at_a_generation_boundary(problem, tmp_path):
     """The first trial of a generation was asked (its parents cached) when the process died."""
     import optuna
 
-    from xaigen.search.baselines import ask_nsga2
-
     p, _ = problem
-    straight = nsga2_baseline(p, 14, seed=5, storage=f"sqlite:///{tmp_path / 'a.db'}", study_name="s", population=4)
+    straight = nsga2_search(p, 14, seed=5, storage=f"sqlite:///{tmp_path / 'a.db'}", study_name="s", population=4)
     storage = f"sqlite:///{tmp_path / 'b.db'}"
-    nsga2_baseline(p, 8, seed=5, storage=storage, study_name="s", population=4)  # two generations done
+    nsga2_search(p, 8, seed=5, storage=storage, study_name="s", population=4)  # two generations done
     study = optuna.load_study(study_name="s", storage=storage)
-    dying = ask_nsga2(study, 4, 5, 8)
+    dying = ask_seeded(study, 4, 5, 8)
     for n in p.layers:
         dying.suggest_categorical(n, list(p.candidates))  # sampled, then the process was killed
-    resumed = nsga2_baseline(p, 14, seed=5, storage=storage, study_name="s", population=4)
+    resumed = nsga2_search(p, 14, seed=5, storage=storage, study_name="s", population=4)
     assert [e.assignment for e in resumed.history] == [e.assignment for e in straight.history]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(0.0, 0.05)), min_size=1, max_size=12))
+def test_hypervolume_matches_optunas(points):
+    """Our 2-D hypervolume equals Optuna's general one on points inside the reference box."""
+    from optuna._hypervolume import compute_hypervolume
+
+    ours = hypervolume(points, 0.05)
+    theirs = compute_hypervolume(np.array(points, dtype=float), np.array([1.0, 0.05]))
+    assert ours == pytest.approx(theirs, abs=1e-12)
+
+
+def test_a_registered_method_is_accepted_by_the_config_and_runs(problem):
+    from xaigen.config import config_from_dict
+    from xaigen.errors import InputError
+    from xaigen.search import Run, register
+    from xaigen.search.registry import _REGISTRY
+
+    @register("first-candidate")
+    def first_candidate(p, budget, context):
+        """Every layer on the first candidate."""
+        run = Run(p, budget, "first-candidate")
+        run.evaluate({n: p.candidates[0] for n in p.layers})
+        return run
+
+    try:
+        config = config_from_dict({"search": {"methods": ["first-candidate", "uniform"]}})
+        assert config.search.methods == ["first-candidate", "uniform"]
+        p, _ = problem
+        assert len(get_method("first-candidate").run(p, 3, SearchContext()).history) == 1
+    finally:
+        del _REGISTRY["first-candidate"]
+    with pytest.raises(InputError, match="unknown method"):
+        config_from_dict({"search": {"methods": ["first-candidate"]}})
+
+
+def test_trial_seeds_stay_in_numpys_range():
+    from xaigen.search.study import trial_seed
+
+    assert trial_seed(0, 5) == 5 and trial_seed(3, 7) == 3 * 1_000_003 + 7  # unchanged for small seeds
+    for seed in (4295, 10**12, -1):
+        assert 0 <= trial_seed(seed, 10**6) < 2**32

@@ -5,6 +5,7 @@ from xaigen.emulation.kernels import KernelPlan, choose_path, conv2d_accumulator
 from xaigen.emulation.layers import ApproxConv2d, ApproxLayer, ApproxLinear
 from xaigen.emulation.model import (
     accuracy,
+    accuracy_and_loss,
     approximable_layers,
     approximate,
     calibrate,
@@ -18,7 +19,7 @@ from xaigen.emulation.quantization import QuantParams, activation_params, quanti
 
 __all__ = [
     "ApproxConv2d", "ApproxLayer", "ApproxLinear", "KernelPlan", "LowRankFactors", "QuantParams",
-    "accuracy", "activation_params", "approximable_layers", "approximate", "calibrate", "choose_path",
+    "accuracy", "accuracy_and_loss", "activation_params", "approximable_layers", "approximate", "calibrate", "choose_path",
     "conv2d_accumulators", "current_assignment", "finetune", "linear_accumulators", "low_rank_factors",
     "operand_histograms", "predict", "quantize", "set_assignment", "weight_params",
 ]

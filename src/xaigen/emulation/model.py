@@ -21,6 +21,7 @@ from torch import nn
 
 from xaigen.emulation.layers import ApproxConv2d, ApproxLayer, ApproxLinear
 from xaigen.errors import InputError
+from xaigen.models.training import fit
 from xaigen.multipliers.catalogue import Catalogue
 from xaigen.multipliers.multiplier import Multiplier
 
@@ -148,9 +149,22 @@ def predict(model: nn.Module, inputs: torch.Tensor, batch_size: int = 256) -> to
         model.train(was_training)
 
 
-def accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int = 256) -> float:
+@torch.no_grad()
+def accuracy_and_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> tuple[float, float]:
+    """Top-1 accuracy in [0, 1] and mean cross-entropy of ``model`` on (x, y): the one place that
+    scores a model."""
+    correct, loss = 0, 0.0
+    for start in range(0, len(x), batch_size):
+        logits = model(x[start : start + batch_size])
+        yb = y[start : start + batch_size]
+        correct += int((logits.argmax(1) == yb).sum())
+        loss += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
+    return correct / len(x), loss / len(x)
+
+
+def accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int = 512) -> float:
     """Top-1 accuracy in [0, 1]."""
-    return float((predict(model, inputs, batch_size) == labels).to(torch.float64).mean())
+    return accuracy_and_loss(model, inputs, labels, batch_size)[0]
 
 
 def finetune(approx_model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, epochs: int = 2,
@@ -162,23 +176,11 @@ def finetune(approx_model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
     """
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(approx_model.parameters(), lr=lr)
-    history = []
     approx_model.train()
     for module in approx_model.modules():  # keep the calibrated statistics of batch-norm layers
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.eval()
     try:
-        for _ in range(epochs):
-            order = torch.randperm(len(inputs), generator=generator)
-            total = 0.0
-            for start in range(0, len(inputs), batch_size):
-                idx = order[start : start + batch_size]
-                optimizer.zero_grad()
-                loss = nn.functional.cross_entropy(approx_model(inputs[idx]), labels[idx])
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(idx)
-            history.append(total / len(inputs))
+        return fit(approx_model, inputs, labels, optimizer, epochs, batch_size, generator)
     finally:
         approx_model.eval()
-    return history

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -108,27 +110,45 @@ def resnet(depth: int = 20, in_channels: int = 3, num_classes: int = 10, width: 
 MODEL_NAMES = ("small-cnn", "lenet5", "resnet8", "resnet14", "resnet20")
 
 
+@dataclass(frozen=True)
+class ModelName:
+    """A parsed built-in model name: ``small-cnn``, ``lenet5`` or ``resnet<6n+2>``."""
+
+    family: str  # small-cnn, lenet5, resnet
+    depth: int | None = None  # ResNets only
+
+    @property
+    def default_input_shape(self) -> tuple[int, int, int]:
+        """The input [C, H, W] it is normally used with (digits, Fashion-MNIST, CIFAR-10)."""
+        return {"small-cnn": (1, 8, 8), "lenet5": (1, 28, 28), "resnet": (3, 32, 32)}[self.family]
+
+
+def parse_model_name(name: str) -> ModelName:
+    """The one owner of built-in model names; an unknown name or a ResNet depth that is not 6n+2
+    is an :class:`InputError`."""
+    if name in ("small-cnn", "lenet5"):
+        return ModelName(name)
+    depth = name[6:]
+    if name.startswith("resnet") and depth.isdigit() and int(depth) >= 8 and (int(depth) - 2) % 6 == 0:
+        return ModelName("resnet", int(depth))
+    raise InputError("model", f"unknown model '{name}', expected one of {', '.join(MODEL_NAMES)} "
+                              "(any resnet<6n+2>)")
+
+
 def build_model(name: str, in_channels: int, num_classes: int, input_size: int) -> nn.Module:
     """A model by name for inputs ``[N, in_channels, input_size, input_size]``."""
-    if name == "small-cnn":
+    parsed = parse_model_name(name)
+    if parsed.family == "small-cnn":
         if input_size != 8:
             raise InputError("model", f"small-cnn expects 8x8 inputs, the data set has {input_size}x{input_size}")
         return small_cnn(in_channels, num_classes)
-    if name == "lenet5":
+    if parsed.family == "lenet5":
         if input_size not in (28, 32):
             raise InputError("model", f"lenet5 expects 28x28 or 32x32 inputs, got {input_size}x{input_size}")
         return lenet5(in_channels, num_classes, input_size)
-    if name.startswith("resnet") and name[6:].isdigit():
-        return resnet(int(name[6:]), in_channels, num_classes)
-    raise InputError("model", f"unknown model '{name}', expected one of {', '.join(MODEL_NAMES)}")
+    return resnet(parsed.depth, in_channels, num_classes)
 
 
 def default_input_shape(name: str) -> tuple[int, int, int]:
     """The input [C, H, W] a model is normally used with (digits, Fashion-MNIST, CIFAR-10)."""
-    if name == "small-cnn":
-        return (1, 8, 8)
-    if name == "lenet5":
-        return (1, 28, 28)
-    if name.startswith("resnet"):
-        return (3, 32, 32)
-    raise InputError("model", f"unknown model '{name}', expected one of {', '.join(MODEL_NAMES)}")
+    return parse_model_name(name).default_input_shape

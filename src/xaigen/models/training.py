@@ -24,29 +24,38 @@ class TrainConfig:
     seed: int = 0
 
 
-def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, progress=None) -> list[float]:
+def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer, epochs: int,
+        batch_size: int, generator: torch.Generator, schedule=None, advance=None) -> list[float]:
+    """The one training loop (cross-entropy, shuffled mini-batches); returns the mean loss of each
+    epoch. The caller sets the model's train/eval modes."""
+    history = []
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        total = 0.0
+        for start in range(0, len(x), batch_size):
+            idx = order[start : start + batch_size]
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            loss.backward()
+            optimizer.step()
+            if schedule is not None:
+                schedule.step()
+            total += loss.item() * len(idx)
+        history.append(total / len(x))
+        if advance:
+            advance()
+    return history
+
+
+def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, advance=None) -> list[float]:
     """Adam + cosine schedule; returns the mean loss of each epoch. Deterministic given the seed."""
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps = config.epochs * ((len(x) + config.batch_size - 1) // config.batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, steps))
-    history = []
     model.train()
-    for _ in range(config.epochs):
-        order = torch.randperm(len(x), generator=generator)
-        total = 0.0
-        for start in range(0, len(x), config.batch_size):
-            idx = order[start : start + config.batch_size]
-            optimizer.zero_grad()
-            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += loss.item() * len(idx)
-        history.append(total / len(x))
-        if progress:
-            progress()
+    history = fit(model, x, y, optimizer, config.epochs, config.batch_size, generator, schedule, advance)
     model.eval()
     return history
 
@@ -56,7 +65,7 @@ def _fingerprint(key: dict) -> str:
 
 
 def load_or_train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
-                  cache_dir: Path | None, key: dict, progress=None) -> tuple[nn.Module, bool]:
+                  cache_dir: Path | None, key: dict, advance=None) -> tuple[nn.Module, bool]:
     """Load cached weights for (``key``, ``config``) if present, else train and cache them.
 
     Returns the model and whether it came from the cache. A corrupted checkpoint is an
@@ -72,7 +81,7 @@ def load_or_train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Tr
             except Exception as exc:  # torch raises many types for a damaged file
                 raise InputError(path, f"corrupted checkpoint ({type(exc).__name__}); delete it to retrain") from None
             return model.eval(), True
-    train(model, x, y, config, progress)
+    train(model, x, y, config, advance)
     if path is not None:
         buffer = io.BytesIO()
         torch.save(model.state_dict(), buffer)

@@ -9,6 +9,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from xaigen.fileio import atomic_write_text
+from xaigen.results import RunResults
 from xaigen.report.plots import METHOD_COLOURS, plot_network_energy, save_figure
 
 
@@ -51,7 +52,7 @@ def plot_relevance(results: dict, path: Path) -> Path:
     total = sum(sens) or 1.0
     for i, m in enumerate(methods):
         ax.bar([j + i * width for j in range(len(layers))], [results["xai"][m]["scores"].get(n, 0) for n in layers],
-               width, label=f"{m} (rho {results['xai'][m]['spearman_vs_sensitivity'] or float('nan'):.2f})",
+               width, label=f"{m} (rho {_fmt(results['xai'][m]['spearman_vs_sensitivity'], 2)})",
                color=METHOD_COLOURS[i % len(METHOD_COLOURS)])
     ax.bar([j + len(methods) * width for j in range(len(layers))], [s / total for s in sens], width,
            label=f"measured sensitivity ({results['sensitivity']['probe']})", color="black")
@@ -74,70 +75,97 @@ def _fmt(value, digits=3) -> str:
     return html.escape(str(value))
 
 
-def write_report(results: dict, out: Path) -> Path:
-    """Write the PNG plots and ``report.html`` into ``out``; returns the HTML path."""
-    out = Path(out)
-    plots = {
-        "pareto": plot_pareto(results, out / "pareto.png"),
-        "hypervolume": plot_hypervolume(results, out / "hypervolume.png"),
-        "relevance": plot_relevance(results, out / "relevance.png"),
-        "energy": plot_network_energy(results["hardware"]["xaigen"], out / "energy.png",
-                                      "XAI-Gen assignment: energy and utilization per layer"),
-    }
-    budgets = [f"{b:g}" for b in results["loss_budgets"]]
+def _row(cells) -> str:
+    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def methods_table(r: RunResults) -> str:
+    """Methods at equal budgets: evaluations, time, hypervolume, savings per loss budget."""
+    budgets = [f"{b:g}" for b in r.loss_budgets]
     rows = []
-    for name, s in sorted(results["methods"].items()):
-        cells = [html.escape(name), str(s["evaluations"]), _fmt(s["wall_s"], 2), _fmt(s["hypervolume"])]
+    for name, s in sorted(r.methods.items()):
+        cells = [html.escape(name), str(s.evaluations), _fmt(s.wall_s, 2), _fmt(s.hypervolume)]
         for b in budgets:
-            best = s["by_budget"][b]
-            cells += ["-", "-"] if best is None else [f"{best['multiplier_energy_reduction']:.2f}x",
-                                                      f"{best['energy_reduction']:.3f}x"]
-        reach = s.get("to_reach_nsga2_hypervolume", {}).get("evaluations")
-        cells.append(_fmt(reach))
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+            best = s.by_budget[b]
+            cells += ["-", "-"] if best is None else [f"{best.multiplier_energy_reduction:.2f}x",
+                                                      f"{best.energy_reduction:.3f}x"]
+        cells.append(_fmt(s.to_reach_nsga2_hypervolume.evaluations if s.to_reach_nsga2_hypervolume else None))
+        rows.append(_row(cells))
     head = "".join(f"<th>{h}</th>" for h in ["method", "evals", "wall s", "HV"] + sum(
         ([f"mult. saving @{b}", f"accel. saving @{b}"] for b in budgets), []) + ["evals to NSGA-II HV"])
-    xg = results.get("xaigen") or {}
-    assignment = xg.get("assignment") or {}
-    layer_rows = []
-    hw = {layer["name"]: layer for layer in results["hardware"]["xaigen"]["layers"]}
-    for n, rel in results["sensitivity"]["loss_increase"].items():
-        guide = next((v["scores"].get(n) for v in results["xai"].values() if v["scores"]), None)
+    return f"{methods_table(r)}"
+
+
+def layer_table(r: RunResults) -> str:
+    """XAI-Gen's choice per layer with the guide's relevance and the measured sensitivity."""
+    assignment = (r.xaigen.assignment if r.xaigen else None) or {}
+    guide = r.xai[r.guide].scores
+    hw = {layer["name"]: layer for layer in r.hardware.xaigen["layers"]}
+    rows = []
+    for n, increase in r.sensitivity.loss_increase.items():
         e = hw.get(n, {}).get("energy_pj", {})
-        layer_rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in [
-            html.escape(n), _fmt(guide), _fmt(rel, 4), html.escape(assignment.get(n, "-")),
-            _fmt(e.get("multiplier", 0) / 1e6, 4), _fmt(e.get("total", 0) / 1e6, 4)]) + "</tr>")
-    xai_rows = "".join(
-        f"<tr><td>{html.escape(m)}</td><td>{_fmt(v['spearman_vs_sensitivity'])}</td>"
-        f"<td>{_fmt(v['spearman_vs_accuracy_drop'])}</td><td>{html.escape(v['error'] or '')}</td></tr>"
-        for m, v in results["xai"].items())
-    ft = results.get("finetune")
-    ft_html = "" if not ft else (f"<p>Fine-tuning (STE) of the {budgets[-1]} assignment: held-out accuracy "
-                                 f"{ft['test_accuracy_before']:.4f} &rarr; {ft['test_accuracy_after']:.4f}.</p>")
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>xaigen report: {html.escape(results['model'])}</title>
+        rows.append(_row([html.escape(n), _fmt(guide.get(n)), _fmt(increase, 4), html.escape(assignment.get(n, "-")),
+                          _fmt(e.get("multiplier", 0) / 1e6, 4), _fmt(e.get("total", 0) / 1e6, 4)]))
+    head = (f"<th>layer</th><th>relevance ({html.escape(r.guide)})</th><th>sensitivity (CE increase)</th>"
+            "<th>multiplier</th><th>mult. energy uJ</th><th>total uJ</th>")
+    return f"{methods_table(r)}"
+
+
+def xai_table(r: RunResults) -> str:
+    rows = "".join(_row([html.escape(m), _fmt(v.spearman_vs_sensitivity), _fmt(v.spearman_vs_accuracy_drop),
+                         html.escape(v.error or "")]) for m, v in r.xai.items())
+    return ("<table><tr><th>method</th><th>Spearman vs loss increase</th><th>Spearman vs accuracy drop</th>"
+            f"<th>note</th></tr>{rows}</table>")
+
+
+def finetune_note(r: RunResults) -> str:
+    ft = r.finetune
+    if ft is None:
+        return ""
+    verdict = "improved" if ft.test_accuracy_after > ft.test_accuracy_before else "did NOT improve"
+    return (f"<p>Fine-tuning (STE) of the {r.loss_budgets[-1]:g} assignment {verdict} the held-out accuracy: "
+            f"{ft.test_accuracy_before:.4f} &rarr; {ft.test_accuracy_after:.4f}.</p>")
+
+
+def write_report(results: dict | RunResults, out: Path) -> Path:
+    """Write the PNG plots and ``report.html`` into ``out``; returns the HTML path."""
+    out = Path(out)
+    r = results if isinstance(results, RunResults) else RunResults.model_validate(results)
+    data = r.to_json_data()
+    plots = {
+        "pareto": plot_pareto(data, out / "pareto.png"),
+        "hypervolume": plot_hypervolume(data, out / "hypervolume.png"),
+        "relevance": plot_relevance(data, out / "relevance.png"),
+        "energy": plot_network_energy(data["hardware"]["xaigen"], out / "energy.png",
+                                      "XAI-Gen assignment: energy and utilization per layer"),
+    }
+    return atomic_write_text(out / "report.html", _page(r, plots))
+
+
+def _page(r: RunResults, plots: dict[str, Path]) -> str:
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>xaigen report: {html.escape(r.model)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse;margin:1em 0;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
 td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}h2{{border-bottom:1px solid #ddd}}</style></head>
-<body><h1>xaigen: {html.escape(results['model'])} on {html.escape(results['dataset'])}, {html.escape(results['accelerator'])}</h1>
-<p>Float accuracy {_fmt(results['float']['accuracy'], 4)}; exact int8 accuracy {_fmt(results['exact']['accuracy'], 4)}
-(validation half; held-out half {_fmt(results['exact']['test_accuracy'], 4)}). Exact energy per inference
-{results['exact']['energy_pj'] / 1e6:.3f} uJ, of which multipliers {results['exact']['multiplier_energy_pj'] / 1e6:.3f} uJ.
-Candidates: {len(results['candidates'])} multipliers. Seed {results['seed']}.</p>
+<body><h1>xaigen: {html.escape(r.model)} on {html.escape(r.dataset)}, {html.escape(r.accelerator)}</h1>
+<p>Float accuracy {_fmt(r.float_.accuracy, 4)}; exact int8 accuracy {_fmt(r.exact.accuracy, 4)}
+(validation half; held-out half {_fmt(r.exact.test_accuracy, 4)}). Exact energy per inference
+{r.exact.energy_pj / 1e6:.3f} uJ, of which multipliers {r.exact.multiplier_energy_pj / 1e6:.3f} uJ.
+Candidates: {len(r.candidates)} multipliers. Seed {r.seed}.</p>
 <h2>Methods at equal evaluation budgets</h2>
-<table><tr>{head}</tr>{''.join(rows)}</table>
+{methods_table(r)}
 <p>Savings are exact/approximate energy for the lowest-energy assignment within each accuracy-loss budget,
 for the multipliers alone and for the whole accelerator (buffers, DRAM and leakage do not shrink).</p>
 {embed_png(plots['pareto'])}
 {embed_png(plots['hypervolume'])}
 <h2>XAI layer criticality vs measured sensitivity</h2>
-<table><tr><th>method</th><th>Spearman vs loss increase</th><th>Spearman vs accuracy drop</th><th>note</th></tr>{xai_rows}</table>
+{xai_table(r)}
 {embed_png(plots['relevance'])}
-<h2>XAI-Gen's choice per layer (loss budget {budgets[0]})</h2>
-<table><tr><th>layer</th><th>relevance</th><th>sensitivity (CE increase)</th><th>multiplier</th><th>mult. energy uJ</th><th>total uJ</th></tr>{''.join(layer_rows)}</table>
-{ft_html}
+<h2>XAI-Gen's choice per layer (loss budget {r.loss_budgets[0]:g})</h2>
+{layer_table(r)}
+{finetune_note(r)}
 {embed_png(plots['energy'])}
-<p style="color:#888">Generated by xaigen {html.escape(results['xaigen_version'])} in {results['timings']['total_s']:.1f} s.</p>
+<p style="color:#888">Generated by xaigen {html.escape(r.xaigen_version)} in {r.timings.total_s:.1f} s.</p>
 </body></html>
 """
-    return atomic_write_text(out / "report.html", page)

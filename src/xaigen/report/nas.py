@@ -18,13 +18,12 @@ def write_nas_report(result: dict, out: Path) -> Path:
     for i, (method, s) in enumerate(sorted(result["methods"].items())):
         colour = METHOD_COLOURS[i % len(METHOD_COLOURS)]
         front = s["front"]
-        left.step([p["energy_ratio"] for p in front], [100 * p["error"] for p in front], where="post", color=colour,
+        left.step([p["energy_ratio"] for p in front], [100 * p["loss"] for p in front], where="post", color=colour,
                   label=f"{method} ({s['trials']} trials)")
-        curve = s["hypervolume_curve"]
-        right.step([c["elapsed_s"] for c in curve], [c["hypervolume"] for c in curve], where="post", color=colour,
+        right.step(s["elapsed_curve"], s["hypervolume_curve"], where="post", color=colour,
                    label=method)
     left.set_xlabel("energy / largest architecture's exact energy")
-    left.set_ylabel("error (%)")
+    left.set_ylabel("loss vs best exact accuracy (points)")
     left.legend(fontsize=8)
     right.set_xlabel("search time (s)")
     right.set_ylabel("hypervolume")
@@ -33,10 +32,10 @@ def write_nas_report(result: dict, out: Path) -> Path:
     rows = []
     for method, s in sorted(result["methods"].items()):
         cells = [method, s["trials"], f"{s['wall_s']:.0f}", f"{s['hypervolume']:.4f}"]
-        for b, best in s["best_within"].items():
+        for b, best in s["by_budget"].items():
             cells.append("-" if best is None else f"{best['energy_pj'] / 1e6:.3f}")
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-    budgets = list(next(iter(result["methods"].values()))["best_within"]) if result["methods"] else []
+    budgets = list(next(iter(result["methods"].values()))["by_budget"]) if result["methods"] else []
     head = "".join(f"<th>{h}</th>" for h in ["method", "trials", "time s", "HV"] +
                    [f"lowest energy uJ within {b} of best accuracy" for b in budgets])
     ratios = "".join(

@@ -1,19 +1,19 @@
-"""Multiplier-assignment search: XAI-Gen and the baselines it is compared with."""
+"""Multiplier-assignment search: the problem, XAI-Gen and the baselines it is compared with.
 
-from xaigen.search.baselines import (
-    exact_baseline,
-    greedy_sensitivity_baseline,
-    nsga2_baseline,
-    random_baseline,
-    uniform_baseline,
-)
+Methods are plug-ins registered by name (:mod:`xaigen.search.registry`, one module each in
+:mod:`xaigen.search.methods`); Optuna studies are owned by :mod:`xaigen.search.study`; one
+summariser (:mod:`xaigen.search.summary`) serves both jobs.
+"""
+
+from xaigen.search.methods.xai_gen import lagrangian_path, relative_error, xai_gen
 from xaigen.search.pareto import best_within, hypervolume, pareto_front
 from xaigen.search.prepare import Prepared, prepare
 from xaigen.search.problem import AssignmentProblem, Evaluation, Run
-from xaigen.search.xaigen import lagrangian_path, relative_error, xai_gen
+from xaigen.search.registry import SearchContext, SearchMethod, get_method, method_names, register
+from xaigen.search.summary import Scored, summarize, summarize_run, time_to_reach
 
 __all__ = [
-    "AssignmentProblem", "Evaluation", "Run", "best_within", "exact_baseline", "greedy_sensitivity_baseline",
-    "hypervolume", "lagrangian_path", "nsga2_baseline", "pareto_front", "Prepared", "prepare", "random_baseline", "relative_error",
-    "uniform_baseline", "xai_gen",
+    "AssignmentProblem", "Evaluation", "Prepared", "Run", "Scored", "SearchContext", "SearchMethod", "best_within",
+    "get_method", "hypervolume", "lagrangian_path", "method_names", "pareto_front", "prepare", "register",
+    "relative_error", "summarize", "summarize_run", "time_to_reach", "xai_gen",
 ]

@@ -17,10 +17,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from xaigen.emulation import approximable_layers, set_assignment
+from xaigen.emulation import accuracy_and_loss, approximable_layers, set_assignment
 from xaigen.hardware import Accelerator, Layer, estimate_network
 from xaigen.multipliers import Catalogue
-from xaigen.xai.sensitivity import accuracy_and_loss
 
 
 @dataclass(frozen=True)
@@ -90,6 +89,7 @@ class Run:
         worker processes whose trials this run replays)."""
         self.problem, self.budget, self.method = problem, budget, method
         self.history: list[Evaluation] = []
+        self.diagnostics: dict = {}  # what the method wants to report about itself
         self._cache: dict[tuple, Evaluation] = {}
         self._start = time.perf_counter() if started is None else started
         self._end: float | None = None

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from xaigen.emulation import approximable_layers
+
 METHODS = ("conductance", "integrated_gradients", "deeplift", "gradient_x_activation", "lrp", "noise_sensitivity")
 
 
@@ -40,10 +42,6 @@ class LayerRelevance:
     method: str
     scores: dict[str, float]
     error: str | None = None
-
-
-def _layers(model: nn.Module) -> dict[str, nn.Module]:
-    return {name: m for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
 
 
 def _attributor(method: str, model: nn.Module, layer: nn.Module):
@@ -106,11 +104,11 @@ def layer_relevance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, methods:
     results = []
     for method in methods:
         work = copy.deepcopy(model).eval()  # LRP and DeepLift attach hooks and attributes
-        mass = {name: 0.0 for name in _layers(work)}
+        mass = {name: 0.0 for name in approximable_layers(work)}
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                for name, layer in _layers(work).items():
+                for name, layer in approximable_layers(work).items():
                     attributor = _attributor(method, work, layer)
                     for start in range(0, len(x), batch_size):
                         xb, yb = x[start : start + batch_size], y[start : start + batch_size]

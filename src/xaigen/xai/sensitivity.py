@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from xaigen.emulation import approximable_layers, set_assignment
+from xaigen.emulation import accuracy_and_loss, approximable_layers, set_assignment
 from xaigen.multipliers import Catalogue
 
 
@@ -25,31 +25,19 @@ class Sensitivity:
     loss_increase: dict[str, float]
 
 
-@torch.no_grad()
-def accuracy_and_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> tuple[float, float]:
-    """Top-1 accuracy and mean cross-entropy of ``model`` on (x, y)."""
-    correct, loss = 0, 0.0
-    for start in range(0, len(x), batch_size):
-        logits = model(x[start : start + batch_size])
-        yb = y[start : start + batch_size]
-        correct += int((logits.argmax(1) == yb).sum())
-        loss += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
-    return correct / len(x), loss / len(x)
-
-
 def layer_sensitivity(approx_model: nn.Module, x: torch.Tensor, y: torch.Tensor, catalogue: Catalogue,
-                      probe: str, progress=None) -> Sensitivity:
+                      probe: str, advance=None) -> Sensitivity:
     """Sensitivity of each layer to ``probe``; leaves ``approx_model`` all-exact afterwards."""
     names = list(approximable_layers(approx_model))
     set_assignment(approx_model, None, catalogue)
-    base_acc, base_loss = accuracy_and_loss(approx_model, x, y)
+    base_accuracy, base_loss = accuracy_and_loss(approx_model, x, y)
     drop, increase = {}, {}
     for name in names:
         set_assignment(approx_model, {name: probe}, catalogue)
-        acc, loss = accuracy_and_loss(approx_model, x, y)
-        drop[name], increase[name] = base_acc - acc, loss - base_loss
-        if progress:
-            progress()
+        accuracy, loss = accuracy_and_loss(approx_model, x, y)
+        drop[name], increase[name] = base_accuracy - accuracy, loss - base_loss
+        if advance:
+            advance()
     set_assignment(approx_model, None, catalogue)
     return Sensitivity(probe, drop, increase)
 

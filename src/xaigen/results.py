@@ -1,0 +1,176 @@
+"""The typed schema of ``results.json``: written by :mod:`xaigen.pipeline`, read by the report.
+
+The JSON keys are the ones the README documents. Optional parts that a run did not produce are
+left out of the file (``to_reach_nsga2_hypervolume`` without NSGA-II), not written as null.
+Energies in pJ, accuracies and losses as fractions in [0, 1], times in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from xaigen.errors import InputError
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class BudgetChoice(_Record):
+    """The lowest-energy evaluated assignment within one accuracy-loss budget."""
+
+    assignment: dict[str, str]
+    accuracy: float  # validation half
+    energy_pj: float  # whole accelerator
+    multiplier_energy_pj: float
+    energy_reduction: float  # exact / approximate, whole accelerator
+    multiplier_energy_reduction: float  # exact / approximate, multipliers only
+    found_at_evaluation: int
+    test_accuracy: float | None = None  # the held-out half
+
+
+class Point(_Record):
+    energy_ratio: float
+    loss: float
+
+
+class Reach(_Record):
+    evaluations: int | None
+    wall_s: float | None
+
+
+class MethodSummary(_Record):
+    """One method's evaluations (vocabulary: :mod:`xaigen.search.summary`)."""
+
+    evaluations: int
+    wall_s: float
+    hypervolume: float
+    hypervolume_curve: list[float]
+    elapsed_curve: list[float]
+    front: list[Point]
+    points: list[Point]
+    by_budget: dict[str, BudgetChoice | None]
+    best_within: dict[str, float | None]
+    to_reach_nsga2_hypervolume: Reach | None = None
+
+
+class Headline(_Record):
+    """A method's choice at the primary (tightest) loss budget, with its budget table."""
+
+    evaluations: int
+    wall_s: float
+    hypervolume: float
+    by_budget: dict[str, BudgetChoice | None]
+    assignment: dict[str, str] | None
+    accuracy: float | None
+    energy_pj: float | None
+    energy_reduction: float | None
+    multiplier_energy_reduction: float | None
+
+
+class FloatFigures(_Record):
+    accuracy: float
+
+
+class ExactFigures(_Record):
+    accuracy: float  # exact int8, validation half
+    test_accuracy: float  # exact int8, held-out half
+    energy_pj: float
+    multiplier_energy_pj: float
+
+
+class XaiMethodResult(_Record):
+    scores: dict[str, float]
+    error: str | None
+    spearman_vs_sensitivity: float | None
+    spearman_vs_accuracy_drop: float | None
+
+
+class SensitivityResult(_Record):
+    probe: str
+    accuracy_drop: dict[str, float]
+    loss_increase: dict[str, float]
+
+
+class HardwareResult(_Record):
+    exact: dict[str, Any]  # xaigen.hardware.NetworkEstimate.as_dict
+    xaigen: dict[str, Any]
+    reduction: dict[str, Any] | None
+
+
+class FinetuneResult(_Record):
+    assignment: dict[str, str]
+    test_accuracy_before: float
+    test_accuracy_after: float
+    loss_history: list[float]
+
+
+class Timings(_Record):
+    total_s: float
+
+
+class RunResults(_Record):
+    """Everything ``xaigen run`` reports."""
+
+    xaigen_version: str
+    model: str
+    dataset: str
+    accelerator: str
+    seed: int
+    loss_budgets: list[float]
+    primary_budget: float
+    candidates: list[str]
+    probe: str
+    guide: str  # the XAI method whose scores guided XAI-Gen
+    model_from_cache: bool
+    float_: FloatFigures = Field(alias="float")
+    exact: ExactFigures
+    xaigen: Headline | None
+    baselines: dict[str, Headline | None]
+    xai: dict[str, XaiMethodResult]
+    sensitivity: SensitivityResult
+    hardware: HardwareResult
+    methods: dict[str, MethodSummary]
+    xaigen_diagnostics: dict[str, dict[str, Any]]
+    finetune: FinetuneResult | None
+    multipliers: dict[str, dict[str, Any]]
+    timings: Timings
+
+    def to_json_data(self) -> dict:
+        """Plain JSON data (NaN and infinities become null)."""
+        return _finite(self.model_dump(by_alias=True, exclude_unset=True))
+
+
+def _finite(value):
+    """JSON-safe copy: numpy scalars to Python, NaN/inf to None."""
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def read_results(path: str | Path) -> RunResults:
+    """Read and validate a ``results.json`` file."""
+    path = Path(path)
+    try:
+        return RunResults.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not valid JSON ({exc})") from None
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise InputError(path, error["msg"], ".".join(str(p) for p in error["loc"])) from None

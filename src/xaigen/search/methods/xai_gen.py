@@ -1,0 +1,221 @@
+"""XAI-Gen: choose a per-layer multiplier assignment from relevance, error models and energy.
+
+For layer ``l`` (fan-in ``K_l``, relevance ``r_l`` from :mod:`xaigen.xai`, normalised to mean 1)
+and multiplier ``m``, with the layer's measured operand distribution ``p(a, w)`` and the product
+error ``e = T[a, w] - a w``:
+
+    mu = E_p[e],   s2 = E_p[e^2],   q = E_p[(a w)^2]
+    rel_err(l, m) = sqrt(K (s2 - mu^2) + (K mu)^2) / sqrt(K q)      (noise-to-signal of the
+                                                                     layer's accumulator)
+    damage(l, m)  = r_l * rel_err(l, m)
+    saving(l, m)  = MACs_l * 1000 * (P_exact - P_m) / f               (pJ, hardware model)
+
+For a price ``lambda`` each layer independently takes ``argmax_m saving - lambda * damage``; as
+``lambda`` falls from infinity to 0 this traces a path of assignments from all-exact to the
+cheapest, each Lagrangian-optimal for its predicted damage. The path is computed without any
+model evaluation. Full evaluations are then spent on (1) a bisection of the path for the most
+aggressive assignment within each accuracy-loss budget, (2) points spread along the path for the
+Pareto front, and (3) a hill climb from the best feasible assignments (one layer to a cheaper
+multiplier, best saving per predicted damage first), until the budget is spent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from xaigen.multipliers import Multiplier
+from xaigen.search.problem import AssignmentProblem, Evaluation, Run
+from xaigen.search.registry import SearchContext, register
+
+
+def relative_error(multiplier: Multiplier, a_hist: np.ndarray, w_hist: np.ndarray, fan_in: int) -> float:
+    """Noise-to-signal ratio of an accumulator of ``fan_in`` products (see the module docstring)."""
+    a = np.asarray(a_hist, dtype=np.float64)
+    w = np.asarray(w_hist, dtype=np.float64)
+    if a.sum() <= 0 or w.sum() <= 0:
+        return 0.0
+    p = np.outer(a / a.sum(), w / w.sum())
+    v = multiplier.values.astype(np.float64)
+    exact = np.outer(v, v)
+    err = multiplier.table.astype(np.float64) - exact
+    mu, s2, q = (p * err).sum(), (p * err**2).sum(), (p * exact**2).sum()
+    noise = fan_in * max(s2 - mu * mu, 0.0) + (fan_in * mu) ** 2
+    return math.sqrt(noise / (fan_in * q)) if q > 0 else math.inf
+
+
+def lagrangian_path(savings: Mapping[str, Mapping[str, float]], damage: Mapping[str, Mapping[str, float]],
+                    exact: str) -> list[dict[str, str]]:
+    """Distinct Lagrangian-optimal assignments from all-exact (first) to the cheapest (last)."""
+    layers = list(savings)
+    prices = {0.0}
+    for layer in layers:
+        options = list(savings[layer])
+        for i, m1 in enumerate(options):
+            for m2 in options[i + 1 :]:
+                ds = savings[layer][m1] - savings[layer][m2]
+                dd = damage[layer][m1] - damage[layer][m2]
+                if dd != 0 and ds / dd > 0:
+                    prices.add(ds / dd)
+    ordered = sorted(prices, reverse=True)
+    probes = [ordered[0] * 2 + 1] + [
+        (hi + lo) / 2 for hi, lo in zip(ordered, ordered[1:])] + [ordered[-1] / 2 if ordered[-1] > 0 else 0.0]
+    path: list[dict[str, str]] = [{layer: exact for layer in layers}]
+    for lam in probes:
+        choice = {}
+        for layer in layers:
+            # Ties: less damage, then the name, so the path is deterministic.
+            choice[layer] = max(savings[layer], key=lambda m: (savings[layer][m] - lam * damage[layer][m],
+                                                               -damage[layer][m], m))
+        if choice != path[-1]:
+            path.append(choice)
+    return path
+
+
+def damage_tables(problem: AssignmentProblem, relevance: Mapping[str, float], histograms: Mapping[str, Mapping],
+                  use_relevance: bool = True) -> tuple[dict, dict, dict[str, float]]:
+    """``saving[layer][m]`` (pJ), predicted ``damage[layer][m]`` and the relevance weights
+    ``r_l`` (mean 1; all 1 without relevance). The exact multiplier is always an option."""
+    layers = problem.layers
+    mean_r = sum(relevance.get(n, 0.0) for n in layers) / len(layers) or 1.0
+    weight = {n: (relevance.get(n, 0.0) / mean_r if use_relevance else 1.0) for n in layers}
+    savings, damage = {}, {}
+    for n in layers:
+        savings[n], damage[n] = {}, {}
+        for name in problem.candidates:
+            m = problem.catalogue[name]
+            a_hist, w_hist = histograms[n][m.signed]
+            savings[n][name] = problem.saving_pj(n, name)
+            damage[n][name] = weight[n] * relative_error(m, a_hist, w_hist, problem.fan_in[n])
+        if problem.exact_name not in savings[n]:
+            savings[n][problem.exact_name], damage[n][problem.exact_name] = 0.0, 0.0
+    return savings, damage, weight
+
+
+class _PathSearch:
+    """Full evaluations along the Lagrangian path, each path index evaluated at most once."""
+
+    def __init__(self, run: Run, path: list[dict[str, str]]):
+        self.run, self.path = run, path
+        self.evaluated: dict[int, Evaluation] = {}
+
+    def loss(self, e: Evaluation) -> float:
+        return self.run.problem.exact_accuracy - e.accuracy
+
+    def at(self, i: int) -> Evaluation | None:
+        if i not in self.evaluated:
+            result = self.run.evaluate(self.path[i])
+            if result is None:
+                return None
+            self.evaluated[i] = result
+        return self.evaluated[i]
+
+    def last_feasible(self, limit: float) -> int:
+        """Bisection for the last path index within ``limit`` (the measured loss grows along the
+        path), starting from what earlier bisections already know."""
+        known_ok = [i for i, e in self.evaluated.items() if self.loss(e) <= limit]
+        lo = max(known_ok, default=0)  # path[0] is all exact: feasible by definition
+        known_bad = [i for i, e in self.evaluated.items() if self.loss(e) > limit and i > lo]
+        hi = min(known_bad) - 1 if known_bad else len(self.path) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            e = self.at(mid)
+            if e is None:
+                break
+            if self.loss(e) <= limit:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    def spread(self, points: int) -> None:
+        """Evaluate ``points`` indices spread evenly along the path (the front)."""
+        for i in np.linspace(0, len(self.path) - 1, num=min(points, len(self.path))).round().astype(int):
+            if self.at(int(i)) is None:
+                break
+
+
+def _moves(base: Mapping[str, str], savings: dict, damage: dict, min_gain: float) -> list[tuple[str, str]]:
+    """One layer to a cheaper multiplier, most energy saved per unit of predicted damage first."""
+    moves = []
+    for n in base:
+        for m in savings[n]:
+            gain = savings[n][m] - savings[n][base[n]]
+            if gain > min_gain:
+                cost = max(damage[n][m] - damage[n][base[n]], 0.0)
+                moves.append((-gain / (cost + 1e-12), n, m))
+    return [(n, m) for _, n, m in sorted(moves)]
+
+
+def _restart_bases(run: Run, loss_budgets: Sequence[float], used: set) -> list[tuple[float, dict]]:
+    """The cheapest feasible assignment per budget not climbed from yet."""
+    problem, bases = run.problem, []
+    for limit in sorted(loss_budgets):
+        fresh = [e for e in run.history if problem.exact_accuracy - e.accuracy <= limit
+                 and (limit, tuple(e.assignment[n] for n in problem.layers)) not in used]
+        if fresh:
+            bases.append((limit, min(fresh, key=lambda e: e.energy_pj).assignment))
+    return bases
+
+
+def hill_climb(run: Run, bases: list[tuple[float, dict]], savings: dict, damage: dict,
+               loss_budgets: Sequence[float]) -> None:
+    """Local moves around the best feasible assignments until the budget is spent; moves that
+    save less than 0.5% of the exact multiplier energy are not worth an evaluation."""
+    problem = run.problem
+    min_gain = 0.005 * problem.exact_multiplier_energy_pj
+    used: set[tuple] = set()
+    while run.remaining > 0:
+        if not bases:
+            bases = _restart_bases(run, loss_budgets, used)
+            if not bases:
+                break
+        limit, base = bases.pop(0)
+        key = (limit, tuple(base[n] for n in problem.layers))
+        if key in used:
+            continue
+        used.add(key)
+        for n, m in _moves({n: base[n] for n in problem.layers}, savings, damage, min_gain):
+            e = run.evaluate({**base, n: m})
+            if e is None:
+                break
+            if problem.exact_accuracy - e.accuracy <= limit:
+                bases.insert(0, (limit, {**base, n: m}))  # climb on from the improved assignment
+                break
+
+
+def xai_gen(problem: AssignmentProblem, relevance: Mapping[str, float], histograms: Mapping[str, Mapping],
+            budget: int, loss_budgets: Sequence[float] = (0.01, 0.02), front_points: int = 6,
+            use_relevance: bool = True) -> Run:
+    """Run XAI-Gen within ``budget`` full evaluations (see the module docstring).
+
+    ``histograms[layer][signed]`` is ``(activation_hist, weight_hist)`` for quantization of that
+    signedness. ``use_relevance=False`` sets every ``r_l = 1`` (the ablation without XAI). The
+    returned run's ``diagnostics`` hold the path length, the weights and the predicted damage.
+    """
+    run = Run(problem, budget, "xai-gen" if use_relevance else "error-model")
+    savings, damage, weight = damage_tables(problem, relevance, histograms, use_relevance)
+    path = lagrangian_path(savings, damage, problem.exact_name)
+    run.diagnostics = {"path_length": len(path), "weights": weight,
+                       "predicted_damage": {n: dict(d) for n, d in damage.items()}}
+    search = _PathSearch(run, path)
+    # Loosest budget first: its bisection brackets the tighter ones.
+    feasible = {limit: search.last_feasible(limit) for limit in sorted(loss_budgets, reverse=True)}
+    search.spread(front_points)
+    hill_climb(run, [(limit, path[i]) for limit, i in sorted(feasible.items())], savings, damage, loss_budgets)
+    return run
+
+
+@register("xai-gen")
+def xai_gen_method(problem: AssignmentProblem, budget: int, context: SearchContext) -> Run:
+    """XAI-Gen: error model on measured operands x XAI relevance x hardware saving."""
+    return xai_gen(problem, context.relevance, context.histograms, budget, context.loss_budgets)
+
+
+@register("error-model")
+def error_model_method(problem: AssignmentProblem, budget: int, context: SearchContext) -> Run:
+    """XAI-Gen without relevance (every r_l = 1): the ablation that shows what XAI adds."""
+    return xai_gen(problem, context.relevance, context.histograms, budget, context.loss_budgets,
+                   use_relevance=False)

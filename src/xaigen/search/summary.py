@@ -1,0 +1,82 @@
+"""One summary of a method's evaluated candidates, for both jobs (``run`` and ``nas``).
+
+Vocabulary (the same in ``results.json`` and ``nas.json``):
+
+* ``energy_ratio``: a candidate's energy over a reference energy (``run``: the exact design's
+  multiplier energy; ``nas``: the largest architecture's exact accelerator energy);
+* ``loss``: reference accuracy minus the candidate's accuracy (``run``: the exact int8 model on
+  the validation half; ``nas``: the best exact accuracy any method found);
+* ``by_budget[b]``: the lowest-energy candidate whose loss is at most ``b`` (None if none);
+* ``best_within[b]``: that candidate's energy ratio;
+* ``hypervolume``: area dominated in (energy_ratio, loss) (see :mod:`xaigen.search.pareto`), and
+  ``hypervolume_curve[i]`` after the first ``i + 1`` candidates, ``elapsed_curve[i]`` seconds in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from xaigen.search.pareto import best_within, hypervolume, pareto_front
+from xaigen.search.problem import Evaluation, Run
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One evaluated candidate in summary units."""
+
+    energy_ratio: float
+    loss: float
+    energy_pj: float
+    accuracy: float
+    elapsed_s: float
+    details: Any = None  # what ``describe`` turns into the ``by_budget`` record
+
+
+def summarize(scored: Sequence[Scored], loss_budgets: Sequence[float], hv_max_loss: float,
+              describe: Callable[[Scored], dict]) -> dict:
+    """Front, hypervolume curve and best candidate per loss budget, as plain data."""
+    points = [(s.energy_ratio, s.loss) for s in scored]
+    curve = [hypervolume(points[: i + 1], hv_max_loss) for i in range(len(points))]
+    by_budget = {}
+    for limit in loss_budgets:
+        feasible = [s for s in scored if s.loss <= limit + 1e-12]
+        best = min(feasible, key=lambda s: (s.energy_pj, -s.accuracy), default=None)
+        by_budget[f"{limit:g}"] = None if best is None else describe(best)
+    return {
+        "evaluations": len(scored), "hypervolume": curve[-1] if curve else 0.0,
+        "hypervolume_curve": curve, "elapsed_curve": [s.elapsed_s for s in scored],
+        "front": [{"energy_ratio": e, "loss": l} for e, l in pareto_front(points)],
+        "points": [{"energy_ratio": e, "loss": l} for e, l in points],
+        "by_budget": by_budget, "best_within": {f"{b:g}": best_within(points, b) for b in loss_budgets},
+    }
+
+
+def time_to_reach(summary: dict, target: float) -> dict:
+    """Evaluations and seconds a method needed to reach hypervolume ``target`` (None if never)."""
+    for i, hv in enumerate(summary["hypervolume_curve"]):
+        if hv >= target - 1e-12:
+            return {"evaluations": i + 1, "wall_s": summary["elapsed_curve"][i]}
+    return {"evaluations": None, "wall_s": None}
+
+
+def summarize_run(run: Run, loss_budgets: Sequence[float], hv_max_loss: float) -> dict:
+    """Summary of one assignment-search method; ``by_budget`` records the chosen assignment with
+    its whole-accelerator and multiplier-only energy reductions (exact / approximate)."""
+    problem = run.problem
+
+    def scored(e: Evaluation) -> Scored:
+        return Scored(e.multiplier_energy_pj / problem.exact_multiplier_energy_pj, problem.exact_accuracy - e.accuracy,
+                      e.energy_pj, e.accuracy, e.elapsed_s, e)
+
+    def describe(s: Scored) -> dict:
+        e: Evaluation = s.details
+        return {"assignment": e.assignment, "accuracy": e.accuracy, "energy_pj": e.energy_pj,
+                "multiplier_energy_pj": e.multiplier_energy_pj,
+                "energy_reduction": problem.exact_energy_pj / e.energy_pj,
+                "multiplier_energy_reduction": problem.exact_multiplier_energy_pj / e.multiplier_energy_pj,
+                "found_at_evaluation": e.index}
+
+    summary = summarize([scored(e) for e in run.history], loss_budgets, hv_max_loss, describe)
+    return {"evaluations": summary.pop("evaluations"), "wall_s": run.wall_s, **summary}

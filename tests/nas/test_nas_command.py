@@ -1,0 +1,35 @@
+"""``xaigen nas`` from the command line: nas.json and nas.html, and the same search as before the
+refactoring (the trials of the golden file)."""
+
+import json
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tests.golden.compare import differences
+from xaigen.cli import app
+
+GOLDEN_NAS = {"nas": {"trials": 2, "epochs": 2, "xaigen_budget": 3}}
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "nas_2trials.json"
+
+
+def test_nas_command_writes_results_and_report_and_searches_as_before(tmp_path):
+    config = tmp_path / "nas.toml"
+    config.write_text("[nas]\ntrials = 2\nepochs = 2\nxaigen_budget = 3\n")
+    result = CliRunner().invoke(app, ["nas", "--config", str(config), "--out", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 0, result.output
+    nas = json.loads((tmp_path / "out" / "nas.json").read_text())
+    page = (tmp_path / "out" / "nas.html").read_text()
+    assert "data:image/png;base64," in page and not re.search(r"\b(nan|None)\b", page, re.IGNORECASE)
+    for method in ("xai-nas", "evo-joint", "two-stage"):
+        assert f"{method}:" in result.output  # the summary line per method
+    golden = json.loads(GOLDEN.read_text())
+    assert differences(golden["trials"], nas["trials"], added=set()) == []
+    assert differences(golden["reference_accuracy"], nas["reference_accuracy"], set()) == []
+    for method, summary in nas["methods"].items():  # the chosen candidates are the same as before
+        for budget, choice in summary["by_budget"].items():
+            old = golden["methods"][method]["best_within"][budget]
+            assert (choice is None) == (old is None)
+            if choice is not None:
+                assert differences(old, choice, added=set()) == []
