@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from xaigen.errors import InputError
+from xaigen.outputs import NAS_OUTPUTS, RUN_OUTPUTS, check_output_dir, locked_output_dir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Explainable-AI-guided approximate DNN generation.")
 multipliers_app = typer.Typer(no_args_is_help=True, help="The approximate-multiplier catalogue.")
@@ -28,19 +29,40 @@ app.add_typer(hw_app, name="hw")
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
+class Terminated(Exception):
+    """SIGTERM or SIGHUP arrived: stop like Ctrl-C does (outputs are atomic, studies resume)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum, _frame):
+    raise Terminated(signum)
+
+
 def user_errors(func):
-    """Turn :class:`InputError` (and unreadable files) into a one-line message and exit code 2."""
+    """Turn :class:`InputError` (and unreadable files) into a one-line message and exit code 2;
+    Ctrl-C, SIGTERM and SIGHUP into one line and exit 128 + signal number."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        import signal
+
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _raise_terminated)
         try:
             return func(*args, **kwargs)
         except InputError as exc:
             typer.echo(f"xaigen: error: {exc}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            typer.echo("xaigen: interrupted", err=True)
+            typer.echo("xaigen: interrupted; run the same command again to resume", err=True)
             raise typer.Exit(130) from None
+        except Terminated as exc:
+            name = signal.Signals(exc.signum).name
+            typer.echo(f"xaigen: stopped by {name}; run the same command again to resume", err=True)
+            raise typer.Exit(128 + exc.signum) from None
 
     return wrapper
 
@@ -151,15 +173,9 @@ def run(
     from xaigen.pipeline import run_pipeline
     from xaigen.report.html import write_report
 
-    cfg = load_config(config)
-    if multipliers_file:
-        cfg = cfg.model_copy(update={"multipliers": cfg.multipliers.model_copy(
-            update={"files": cfg.multipliers.files + [str(p) for p in multipliers_file]})})
-    if storage:
-        cfg = cfg.model_copy(update={"search": cfg.search.model_copy(update={"storage": storage})})
-    _check_writable_dir(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with _run_logging(out, verbose, quiet), _progress(quiet) as progress:
+    cfg = _with_overrides(load_config(config), multipliers_file, {"search": {"storage": storage} if storage else {}})
+    check_output_dir(out, RUN_OUTPUTS)
+    with locked_output_dir(out), _run_logging(out, verbose, quiet), _progress(quiet) as progress:
         results = run_pipeline(cfg, out, progress, workers=workers)
         write_report(results, out)
     _summary_line(results, out, quiet)
@@ -183,22 +199,13 @@ def nas(
     from xaigen.nas import run_nas
     from xaigen.report.nas import write_nas_report
 
-    cfg = load_config(config)
     if trials is not None and budget_minutes is not None:
         raise InputError("arguments", "give --trials or --budget-minutes, not both")
-    nas_cfg = cfg.nas
-    if trials is not None:
-        nas_cfg = nas_cfg.model_copy(update={"trials": trials, "budget_minutes": None})
-    elif budget_minutes is not None:
-        nas_cfg = nas_cfg.model_copy(update={"trials": None, "budget_minutes": budget_minutes})
-    update = {"nas": nas_cfg}
-    if multipliers_file:
-        update["multipliers"] = cfg.multipliers.model_copy(
-            update={"files": cfg.multipliers.files + [str(p) for p in multipliers_file]})
-    cfg = cfg.model_copy(update=update)
-    _check_writable_dir(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with _run_logging(out, verbose, quiet), _progress(quiet) as progress:
+    budget = ({"trials": trials, "budget_minutes": None} if trials is not None else
+              {"trials": None, "budget_minutes": budget_minutes} if budget_minutes is not None else {})
+    cfg = _with_overrides(load_config(config), multipliers_file, {"nas": budget})
+    check_output_dir(out, NAS_OUTPUTS)
+    with locked_output_dir(out), _run_logging(out, verbose, quiet), _progress(quiet) as progress:
         result = run_nas(cfg, out, storage, workers, progress)
         write_nas_report(result, out)
     for method, s in result["methods"].items():
@@ -209,16 +216,16 @@ def nas(
     console.print(f"results: {out / 'nas.json'}  report: {out / 'nas.html'}")
 
 
-def _check_writable_dir(path: Path) -> None:
-    import os
+def _with_overrides(cfg, multipliers_file: list[Path], sections: dict[str, dict]):
+    """The configuration with command-line values, validated like the file's own (so that, e.g.,
+    ``--budget-minutes nan`` is refused before any work)."""
+    from xaigen.config import config_from_dict
 
-    existing = path
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise InputError(path, f"cannot create the output directory: {existing} is not a directory")
-    if not os.access(existing, os.W_OK):
-        raise InputError(path, "output directory is not writable")
+    data = cfg.model_dump()
+    for section, values in sections.items():
+        data[section].update(values)
+    data["multipliers"]["files"] += [str(p) for p in multipliers_file]
+    return config_from_dict(data, "arguments")
 
 
 class _run_logging:

@@ -17,7 +17,7 @@ from xaigen.errors import InputError
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class DataConfig(_Section):
@@ -95,7 +95,7 @@ class SearchConfig(_Section):
         default_factory=lambda: ["uniform", "random", "greedy-sensitivity", "nsga2", "xai-gen", "error-model"],
         description="Registered search methods (xaigen.search.registry); `exact` always runs")
     storage: str | None = Field(None, description="Optuna storage URL (default: SQLite in the output dir)")
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32, description="Seeds data splits, training and every search")
 
     @field_validator("methods")
     @classmethod

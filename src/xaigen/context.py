@@ -84,16 +84,34 @@ def use_one_thread() -> None:
     numba.set_num_threads(1)
 
 
+def _quiet_worker(target: Callable, args: tuple) -> None:
+    """A worker's entry point: Ctrl-C reaches every process of the group; the parent reports it
+    in one line, so a worker just stops (its running trial is marked failed on resume)."""
+    import sys
+
+    try:
+        target(*args)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
 def run_workers(target: Callable, args: tuple, workers: int, what: str) -> None:
     """Run ``target(*args)`` in ``workers`` fresh (spawned) processes and wait for all of them."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=target, args=args) for _ in range(workers)]
+    procs = [ctx.Process(target=_quiet_worker, args=(target, args)) for _ in range(workers)]
     for p in procs:
         p.start()
-    for p in procs:
-        p.join()
+    try:
+        for p in procs:
+            p.join()
+    except BaseException:  # Ctrl-C or SIGTERM in the parent: stop the workers, then report
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.join()
+        raise
     failed = [p.exitcode for p in procs if p.exitcode != 0]
     if failed:
         raise RuntimeError(f"{what} workers exited with codes {failed}")

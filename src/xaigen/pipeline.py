@@ -28,6 +28,7 @@ from xaigen.hardware import Accelerator, energy_reduction, estimate_network, loa
 from xaigen.multipliers import Catalogue
 from xaigen.results import RunResults
 from xaigen.search import Prepared, Run, SearchContext, get_method, prepare, summarize_run, time_to_reach
+from xaigen.search.study import check_storage, fail_stale_trials, open_study
 from xaigen.xai import LayerRelevance, Sensitivity, layer_relevance, layer_sensitivity, spearman
 
 log = logging.getLogger("xaigen")
@@ -123,8 +124,9 @@ def method_budget(config: RunConfig, method: str) -> int:
 def search_context(config: RunConfig, s: Setup, out: Path, method: str, relevance: dict[str, float]) -> SearchContext:
     seed = config.search.seed
     storage = config.search.storage or f"sqlite:///{(Path(out) / 'optuna.db').resolve()}"
+    study_name = f"{method}-seed{seed}-{s.prepared.problem.fingerprint}"  # replay only the same problem
     return SearchContext(seed=seed, loss_budgets=config.search.loss_budgets, probe=s.probe, relevance=relevance,
-                         histograms=s.prepared.histograms, storage=storage, study_name=f"{method}-seed{seed}")
+                         histograms=s.prepared.histograms, storage=storage, study_name=study_name)
 
 
 def _method_worker(config_json: str, method: str, out: str) -> None:
@@ -147,8 +149,6 @@ def run_methods(config: RunConfig, s: Setup, out: Path, relevance: dict[str, flo
             context = search_context(config, s, out, name, relevance)
             context.advance, context.started = advance, time.perf_counter()
             if method.uses_study and workers > 1:
-                from xaigen.search.study import fail_stale_trials, open_study
-
                 fail_stale_trials(open_study(context.storage, context.study_name))
                 run_workers(_method_worker, (config.model_dump_json(), name, str(out)), workers, name)
             runs[name] = method.run(s.prepared.problem, budget, context).stop()
@@ -218,6 +218,8 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    if any(get_method(m).uses_study for m in config.search.methods):
+        check_storage(config.search.storage or f"sqlite:///{(out / 'optuna.db').resolve()}")
     s = setup(config, progress)
     relevances = explain(config, s, progress)
     relevance = guide_scores(config, relevances)

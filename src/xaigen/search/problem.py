@@ -62,6 +62,23 @@ class AssignmentProblem:
         self.fan_in = {n: by_name[n].k for n in self.layers}  # products summed per output
         set_assignment(self.model, None, catalogue)
         self.exact_accuracy, self.exact_loss = accuracy_and_loss(self.model, x, y)
+        self.fingerprint = self._fingerprint()  # all exact: the state does not depend on later assignments
+
+    def _fingerprint(self) -> str:
+        """A digest of everything that decides an evaluation's result (weights, calibration,
+        evaluation data, candidate tables and powers, energy per layer): a stored study is
+        replayed only when it is equal, never for a retrained model or other candidates."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for tensor in (*self.model.state_dict().values(), self.x, self.y):
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        for name in self.candidates:
+            m = self.catalogue[name]
+            digest.update(f"{name}:{m.signed}:{m.power_mw!r}".encode())
+            digest.update(m.table.tobytes())
+        digest.update(repr((self.layers, sorted(self._pj_per_mw.items()), self._fixed_pj)).encode())
+        return digest.hexdigest()[:12]
 
     def power(self, name: str) -> float:
         return self.catalogue[name].power_mw
