@@ -87,6 +87,8 @@ def test_report_is_self_contained(tiny_run):
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 4
     assert "src=\"http" not in page and "<script" not in page
+    assert "relevance (noise_sensitivity)" in page  # the guide XAI-Gen used, not the first method
+    assert page.count("<table>") == 3 and "Fine-tuning (STE)" in page
     for png in ("pareto.png", "hypervolume.png", "relevance.png", "energy.png"):
         assert (out / png).stat().st_size > 1000
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
