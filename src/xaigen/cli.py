@@ -165,6 +165,8 @@ def run(
     multipliers_file: list[Path] = typer.Option([], help="Extra multiplier file(s) for this run (.npz/.npy/.c/.bin)."),
     workers: int = typer.Option(1, min=1, help="Processes running the NSGA-II baseline against one study storage."),
     storage: Optional[str] = typer.Option(None, help="Optuna storage URL (default: SQLite in --out)."),
+    join: bool = typer.Option(False, "--join", help="Only add trials to the search another `xaigen run` leads on "
+                              "the same --storage (e.g. from another machine); writes no results."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
@@ -175,6 +177,17 @@ def run(
 
     cfg = _with_overrides(load_config(config), multipliers_file, {"search": {"storage": storage} if storage else {}})
     check_output_dir(out, RUN_OUTPUTS)
+    if join:
+        if not storage:
+            raise InputError("--join", "needs the --storage URL of the search to join")
+        from xaigen.pipeline import join_search
+        from xaigen.search.study import check_storage
+
+        check_storage(storage)
+        with locked_output_dir(out), _run_logging(out, verbose, quiet):
+            join_search(cfg, out)
+        console.print(f"joined the search in {storage}: its trials are complete")
+        return
     with locked_output_dir(out), _run_logging(out, verbose, quiet), _progress(quiet) as progress:
         results = run_pipeline(cfg, out, progress, workers=workers)
         write_report(results, out)

@@ -129,14 +129,24 @@ def search_context(config: RunConfig, s: Setup, out: Path, method: str, relevanc
                          histograms=s.prepared.histograms, storage=storage, study_name=study_name)
 
 
-def _method_worker(config_json: str, method: str, out: str) -> None:
-    """One of several processes completing a study-backed method's budget (no XAI scores)."""
-    use_one_thread()
-    config = RunConfig.model_validate_json(config_json)
+def join_search(config: RunConfig, out: Path, advance=None) -> None:
+    """Contribute trials to the study-backed methods of a search another process leads on the same
+    storage (another machine, or a worker process): no replay, no XAI, no result files. The
+    leader's problem must be the same (same data, model weights and candidates), else the studies'
+    names differ (see :attr:`AssignmentProblem.fingerprint`) and this process works alone."""
     s = setup(config)
-    context = search_context(config, s, Path(out), method, {})
-    context.worker = True
-    get_method(method).run(s.prepared.problem, method_budget(config, method), context)
+    for name in config.search.methods:
+        method = get_method(name)
+        if method.uses_study:
+            context = search_context(config, s, out, name, {})
+            context.worker, context.advance = True, advance
+            method.run(s.prepared.problem, method_budget(config, name), context)
+
+
+def _method_worker(config_json: str, out: str) -> None:
+    """One of several processes on this machine completing the study-backed methods' budgets."""
+    use_one_thread()
+    join_search(RunConfig.model_validate_json(config_json), Path(out))
 
 
 def run_methods(config: RunConfig, s: Setup, out: Path, relevance: dict[str, float], workers: int = 1,
@@ -150,7 +160,8 @@ def run_methods(config: RunConfig, s: Setup, out: Path, relevance: dict[str, flo
             context.advance, context.started = advance, time.perf_counter()
             if method.uses_study and workers > 1:
                 fail_stale_trials(open_study(context.storage, context.study_name))
-                run_workers(_method_worker, (config.model_dump_json(), name, str(out)), workers, name)
+                only_this = config.model_copy(update={"search": config.search.model_copy(update={"methods": [name]})})
+                run_workers(_method_worker, (only_this.model_dump_json(), str(out)), workers, name)
             runs[name] = method.run(s.prepared.problem, budget, context).stop()
     return runs
 
