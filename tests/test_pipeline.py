@@ -108,7 +108,10 @@ def test_two_workers_share_one_study(tmp_path, monkeypatch):
     monkeypatch.setenv("XAIGEN_HOME", str(tmp_path / "home"))
     config = config_from_dict({**TINY, "search": {"budget": 10, "methods": ["nsga2"]}})
     results = run_pipeline(config, tmp_path / "w", workers=2)
-    study = optuna.load_study(study_name="nsga2-seed0", storage=f"sqlite:///{tmp_path / 'w' / 'optuna.db'}")
+    storage = f"sqlite:///{tmp_path / 'w' / 'optuna.db'}"
+    (name,) = optuna.get_all_study_names(storage)
+    assert name.startswith("nsga2-seed0-")  # method, seed and the problem's fingerprint
+    study = optuna.load_study(study_name=name, storage=storage)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert 10 <= len(complete) <= 11  # two workers may both start the last trial
     assert 1 <= results["methods"]["nsga2"]["evaluations"] <= len(complete)
