@@ -29,16 +29,20 @@ app.add_typer(hw_app, name="hw")
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
-class Terminated(Exception):
-    """SIGTERM or SIGHUP arrived: stop like Ctrl-C does (outputs are atomic, studies resume)."""
+def _stop_on_signal(signum, _frame):
+    """SIGTERM or SIGHUP: stop at once, as a kill would (every output is written atomically and
+    every study resumes), with one line instead of silence; worker processes are stopped too.
+    Exiting here, not raising, because an exception raised in a signal handler is lost when the
+    signal lands in a finalizer."""
+    import multiprocessing
+    import os
+    import signal
 
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _raise_terminated(signum, _frame):
-    raise Terminated(signum)
+    for child in multiprocessing.active_children():
+        child.terminate()
+    sys.stderr.write(f"xaigen: stopped by {signal.Signals(signum).name}; run the same command again to resume\n")
+    sys.stderr.flush()
+    os._exit(128 + signum)
 
 
 def user_errors(func):
@@ -50,7 +54,7 @@ def user_errors(func):
         import signal
 
         for signum in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, _raise_terminated)
+            signal.signal(signum, _stop_on_signal)
         try:
             return func(*args, **kwargs)
         except InputError as exc:
@@ -59,10 +63,6 @@ def user_errors(func):
         except KeyboardInterrupt:
             typer.echo("xaigen: interrupted; run the same command again to resume", err=True)
             raise typer.Exit(130) from None
-        except Terminated as exc:
-            name = signal.Signals(exc.signum).name
-            typer.echo(f"xaigen: stopped by {name}; run the same command again to resume", err=True)
-            raise typer.Exit(128 + exc.signum) from None
 
     return wrapper
 
