@@ -6,6 +6,7 @@ string) under ``$XAIGEN_HOME/multipliers`` (default ``~/.xaigen/multipliers``).
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -59,6 +60,17 @@ def _load_saved(path: Path) -> Multiplier:
         raise InputError(path, f"corrupted catalogue entry ({exc}); re-import or delete it") from None
 
 
+PACKAGED_TABLES = Path(__file__).parent / "data" / "evoapprox8.npz"
+
+
+@functools.lru_cache(maxsize=1)
+def packaged_multipliers() -> tuple[Multiplier, ...]:
+    """The EvoApproxLib 8x8 circuits shipped in ``multipliers/data`` (MIT; see its README)."""
+    from xaigen.multipliers.importers import load_multipliers
+
+    return tuple(load_multipliers(PACKAGED_TABLES))
+
+
 class Catalogue:
     """A name -> :class:`Multiplier` mapping with validation at the boundary."""
 
@@ -68,9 +80,13 @@ class Catalogue:
             self.add(m)
 
     @classmethod
-    def default(cls, include_user: bool = True) -> Catalogue:
-        """Built-in multipliers plus (optionally) everything imported into the user catalogue."""
+    def default(cls, include_user: bool = True, include_packaged: bool = True) -> Catalogue:
+        """Built-in multipliers, the 50 EvoApproxLib 8x8 circuits shipped with xaigen, and
+        (optionally) everything imported into the user catalogue."""
         cat = cls(builtin_multipliers())
+        if include_packaged:
+            for m in packaged_multipliers():
+                cat.add(m)
         if include_user:
             directory = user_catalogue_dir()
             for path in sorted(directory.glob("*.npz")) if directory.is_dir() else []:
