@@ -21,14 +21,36 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
-    name: Literal["digits", "fashion-mnist", "cifar10"] = "digits"
+    name: str = Field("digits", description="digits, fashion-mnist, cifar10, npz, folder, or 'file.py:factory' / "
+                                            "'package.module:factory' returning (train_dataset, test_dataset)")
     dir: str | None = Field(None, description="Directory of the IDX (Fashion-MNIST) or pickle (CIFAR-10) files")
+    path: str | None = Field(None, description="The .npz file (name = npz) or the image folder (name = folder)")
     train_limit: int | None = Field(None, gt=0)
     test_limit: int | None = Field(None, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _known_data(cls, value: str) -> str:
+        if value in ("digits", "fashion-mnist", "cifar10", "npz", "folder") or ":" in value:
+            return value
+        raise ValueError(f"unknown data set '{value}', expected digits, fashion-mnist, cifar10, npz, folder or "
+                         "'file.py:factory'")
+
+    @model_validator(mode="after")
+    def _path_given(self) -> DataConfig:
+        if self.name in ("npz", "folder") and not self.path:
+            raise ValueError(f"data set '{self.name}' needs path = ...")
+        return self
 
 
 class ModelConfig(_Section):
     name: str = "small-cnn"
+    source: str | None = Field(None, description="Your network: 'path/to/file.py:factory' or 'package.module:factory' "
+                                                 "(runs your code; replaces name)")
+    checkpoint: str | None = Field(None, description="state_dict .pt for the model (loaded with weights_only=True)")
+    input_shape: list[int] | None = Field(None, description="Sample shape [C, ...] the model expects (checked "
+                                                            "against the data)")
+    train: bool | None = Field(None, description="Train before approximating (default: only without a checkpoint)")
     epochs: int = Field(15, gt=0)
     batch_size: int = Field(64, gt=0)
     lr: float = Field(2e-3, gt=0)
@@ -43,6 +65,15 @@ class ModelConfig(_Section):
         except InputError as exc:
             raise ValueError(exc.problem) from None
         return value
+
+    @property
+    def label(self) -> str:
+        """What results call the model: the built-in name or the user's source."""
+        return self.source or self.name
+
+    @property
+    def trains(self) -> bool:
+        return self.train if self.train is not None else self.checkpoint is None
 
 
 class QuantizationConfig(_Section):

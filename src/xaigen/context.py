@@ -8,7 +8,9 @@ worker processes. It sits below both jobs: it imports the lower packages, never 
 
 from __future__ import annotations
 
+import hashlib
 import math
+from pathlib import Path
 from collections.abc import Callable
 
 import torch
@@ -58,18 +60,51 @@ def split_test(x: torch.Tensor, y: torch.Tensor, seed: int) -> tuple[Split, Spli
 
 
 def load_data(config: RunConfig) -> Dataset:
-    d = config.data
-    return load_dataset(d.name, d.dir, d.train_limit, d.test_limit, config.search.seed)
+    """The configured data set: built in, or the user's (``npz``, ``folder``, ``module:factory``)."""
+    from xaigen.data.user import limited, load_from_factory, load_image_folder, load_npz
+
+    d, seed = config.data, config.search.seed
+    if d.name in ("npz", "folder") or ":" in d.name:
+        data = load_npz(d.path) if d.name == "npz" else load_image_folder(d.path) if d.name == "folder" else \
+            load_from_factory(d.name)
+        data = limited(data, d.train_limit, d.test_limit, seed)
+    else:
+        data = load_dataset(d.name, d.dir, d.train_limit, d.test_limit, seed)
+    shape = config.model.input_shape
+    if shape is not None and list(data.x_train.shape[1:]) != list(shape):
+        raise InputError("data", f"samples have shape {list(data.x_train.shape[1:])}, model.input_shape is {shape}")
+    return data
+
+
+def _untrained_model(config: RunConfig, data: Dataset) -> tuple[torch.nn.Module, dict]:
+    """The model before training, and what identifies it for the checkpoint cache."""
+    m = config.model
+    if m.source is None:
+        model = build_model(m.name, data.in_channels, data.num_classes, data.input_size)
+        return model, {"model": m.name}
+    from xaigen.models.user import build_user_model, load_checkpoint, model_accepts, source_digest
+
+    model = build_user_model(m.source, data.in_channels, data.num_classes, tuple(data.x_train.shape[1:]))
+    key = {"model": "user", "source": m.source, "source_digest": source_digest(m.source)}
+    if m.checkpoint is not None:
+        load_checkpoint(model, m.checkpoint)
+        key["checkpoint_digest"] = hashlib.sha256(Path(m.checkpoint).read_bytes()).hexdigest()[:16]
+    model_accepts(model, data.x_train[:2])
+    return model, key
 
 
 def trained_model(config: RunConfig, data: Dataset, advance: Callable[[], None] | None = None
                   ) -> tuple[torch.nn.Module, bool]:
-    """The configured model trained on ``data`` (or loaded from the checkpoint cache), in eval
-    mode, and whether it came from the cache."""
+    """The configured model, trained on ``data`` (or loaded from the checkpoint cache) unless it
+    comes from a checkpoint that is only evaluated; in eval mode; and whether it was cached."""
     m, seed = config.model, config.search.seed
-    model = build_model(m.name, data.in_channels, data.num_classes, data.input_size)
-    key = {"model": m.name, "dataset": data.name, "n_train": len(data.x_train), "limit": config.data.train_limit,
+    model, identity = _untrained_model(config, data)
+    if not m.trains:
+        return model.eval(), False
+    key = {**identity, "dataset": data.name, "n_train": len(data.x_train), "limit": config.data.train_limit,
            "version": 1}
+    # The content, not the name: another directory or file of the same data set trains anew.
+    key["data_digest"] = hashlib.sha256(data.x_train.numpy().tobytes() + data.y_train.numpy().tobytes()).hexdigest()[:16]
     train_config = TrainConfig(m.epochs, m.batch_size, m.lr, seed=seed)
     model, cached = load_or_train(model, data.x_train, data.y_train, train_config, xaigen_home() / "models", key,
                                   advance=advance)

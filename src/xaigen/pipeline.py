@@ -242,7 +242,7 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) 
     primary = f"{config.search.loss_budgets[0]:g}"
     problem = s.prepared.problem
     results = RunResults.model_validate({
-        "xaigen_version": __version__, "model": config.model.name, "dataset": s.data.name,
+        "xaigen_version": __version__, "model": config.model.label, "dataset": s.data.name,
         "accelerator": s.accelerator.name, "seed": config.search.seed, "loss_budgets": config.search.loss_budgets,
         "primary_budget": config.search.loss_budgets[0], "candidates": s.candidates, "probe": s.probe,
         "guide": config.xai.guide, "model_from_cache": s.cached, "float": {"accuracy": s.float_accuracy},
