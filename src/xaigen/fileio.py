@@ -73,6 +73,9 @@ def _check_destination(path: Path) -> None:
         raise InputError(path, "is a symbolic link; refusing to write through it")
     if path.is_dir():
         raise InputError(path, "is a directory; expected a file name")
+    parent = next((p for p in path.parents if p.exists() or p.is_symlink()), None)
+    if parent is not None and not parent.is_dir():
+        raise InputError(path, f"cannot create it: {parent} is not a directory")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
