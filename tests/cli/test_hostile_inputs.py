@@ -305,3 +305,33 @@ def test_run_refuses_hostile_data(tmp_path, dataset, problem):
     after = {p: v for p, v in _snapshot(tmp_path).items() if tmp_path / "out" not in (p, *p.parents)}
     assert after == before
     assert not list((tmp_path / "out").glob("results.json"))
+
+
+def test_outputs_never_follow_a_symlink(tmp_path):
+    from xaigen.errors import InputError
+    from xaigen.fileio import atomic_write_text, open_append
+
+    target = tmp_path / "precious"
+    target.write_text("keep")
+    for name in ("run.log", "results.json"):
+        (tmp_path / name).symlink_to(target)
+    with pytest.raises(InputError, match="symbolic link"):
+        open_append(tmp_path / "run.log")
+    with pytest.raises(InputError, match="symbolic link"):
+        atomic_write_text(tmp_path / "results.json", "{}")
+    assert target.read_text() == "keep"
+
+
+def test_log_is_created_with_the_umask(tmp_path):
+    from xaigen.fileio import open_append
+
+    old = os.umask(0o077)
+    try:
+        with open_append(tmp_path / "run.log") as f:
+            f.write("x\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "run.log").stat().st_mode) == 0o600
+    with open_append(tmp_path / "run.log") as f:
+        f.write("y\n")
+    assert (tmp_path / "run.log").read_text() == "x\ny\n"

@@ -143,3 +143,13 @@ def test_digits_limits_are_honoured():
     assert len(data.x_train) == 100 and len(data.x_test) == 40
     full = load_dataset("digits")
     assert len(full.x_train) + len(full.x_test) == 1797
+
+
+def test_fashion_file_that_is_a_fifo_is_named(tmp_path):
+    directory = _fashion(tmp_path / "f")
+    (directory / "t10k-labels-idx1-ubyte").unlink()
+    os.mkfifo(directory / "t10k-labels-idx1-ubyte")
+    with pytest.raises(InputError, match="t10k-labels-idx1-ubyte: is a FIFO"):
+        load_fashion_mnist(directory)
+    with pytest.raises(InputError, match="is not a directory"):
+        load_fashion_mnist(directory / "train-images-idx3-ubyte")

@@ -111,14 +111,16 @@ def load_fashion_mnist(directory: str | Path | None = None, train_limit: int | N
                        test_limit: int | None = None, seed: int = 0) -> Dataset:
     """Fashion-MNIST from IDX files (``train-images-idx3-ubyte[.gz]`` etc.) in ``directory``."""
     directory = Path(directory) if directory else FASHION_MNIST_DIR
+    if directory.exists() and not directory.is_dir():
+        raise InputError(directory, "is not a directory; expected the directory holding the IDX files")
     if not directory.is_dir():
         raise InputError(directory, "no such directory; install Debian package 'dataset-fashion-mnist' "
                          "(make data) or give the directory holding the IDX files")
 
     def find(stem: str) -> Path:
         for name in (f"{stem}.gz", stem):
-            if (directory / name).is_file():
-                return directory / name
+            if (directory / name).exists() or (directory / name).is_symlink():
+                return require_file(directory / name)  # a directory or FIFO is named as such
         raise InputError(directory, f"missing {stem}[.gz]")
 
     arrays = {}
@@ -220,7 +222,8 @@ def load_cifar10(directory: str | Path, train_limit: int | None = None, test_lim
     """CIFAR-10 from the standard python-pickle batches (``data_batch_1..5``, ``test_batch``)."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise InputError(directory, "no such directory (expected cifar-10-batches-py)")
+        problem = "is not a directory" if directory.exists() else "no such directory"
+        raise InputError(directory, f"{problem} (expected cifar-10-batches-py)")
     train_files = sorted(directory.glob("data_batch_*"))
     if not train_files:
         raise InputError(directory, "no data_batch_* files")
