@@ -83,3 +83,41 @@ def test_implausibility_threshold():
     assert implausibility(truncated(False, 8)) is None
     wrong_endian = Multiplier("w", False, exact_table(False).astype(">u2").view("<u2").astype(np.int64), 0.1)
     assert "implausible" in implausibility(wrong_endian)
+
+
+def test_npz_bomb_member_is_read_only_as_far_as_its_header_says(tmp_path):
+    """A valid table header followed by 64 MiB of compressed zeros: refused after 512 KiB + 1 byte."""
+    import io
+    import time
+    import tracemalloc
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<i8", "fortran_order": False, "shape": (256, 256)})
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive, archive.open("mul8u_B.npy", "w") as member:
+        member.write(header.getvalue())
+        for _ in range(64):
+            member.write(bytes(2**20))
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(InputError, match="has data after the 524288 bytes"):
+            load_multipliers(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 5 and peak < 16 * 2**20
+
+
+@pytest.mark.parametrize("sidecar,problem", [
+    ('{"mine": {"signed": false, "power_mw": 1e400}}', "'power_mw' must be a finite non-negative number"),
+    ('{"mine": {"signed": false, "power_mw": Infinity}}', "Infinity is not a JSON number"),
+    ('{"mine": {"signed": false, "mae": "low"}}', "'mae' must be a finite non-negative number"),
+    ('{"mine": {"signed": 0}}', "'signed' must be true or false, got 0"),
+])
+def test_sidecar_figures_are_strict(tmp_path, sidecar, problem):
+    np.savez(tmp_path / "lib.npz", mine=exact_table(False))
+    (tmp_path / "lib.json").write_text(sidecar)
+    with pytest.raises(InputError, match=problem):
+        load_multipliers(tmp_path / "lib.npz")

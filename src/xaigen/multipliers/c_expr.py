@@ -106,7 +106,8 @@ def to_postfix(expr: str, max_ops: int) -> list[Token]:
     for kind, text in tokenize(expr):
         if kind in ("num", "name"):
             if not expect_operand:
-                raise CExpressionError(f"unsupported C expression '{_excerpt(expr)}' (missing operator before '{text}')")
+                raise CExpressionError(
+                    f"unsupported C expression '{_excerpt(expr)}' (missing operator before '{text}')")
             out.append(Token(kind, _literal(text) if kind == "num" else text))
             expect_operand = False
             continue

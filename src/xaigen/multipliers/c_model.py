@@ -31,7 +31,16 @@ from pathlib import Path
 import numpy as np
 
 from xaigen.errors import InputError
-from xaigen.multipliers.c_expr import C_TYPES, TYPE_RE, BudgetExceeded, CExpressionError, Token, evaluate, to_postfix, wrap
+from xaigen.multipliers.c_expr import (
+    C_TYPES,
+    TYPE_RE,
+    BudgetExceeded,
+    CExpressionError,
+    Token,
+    evaluate,
+    to_postfix,
+    wrap,
+)
 
 MAX_FILE_BYTES = 4 * 2**20
 MAX_OPERATIONS = 100_000

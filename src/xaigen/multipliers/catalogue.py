@@ -115,7 +115,8 @@ def _load_saved(path: Path) -> Multiplier:
 
     members = dict(npz_members(path, check))
     if set(members) != {"table", "meta"} or members["meta"].dtype.kind != "U":
-        raise InputError(path, "corrupted catalogue entry (expected members 'table' and 'meta'); re-import or delete it")
+        raise InputError(path, "corrupted catalogue entry (expected members 'table' and 'meta'); "
+                         "re-import or delete it")
     try:
         meta = json.loads(str(members["meta"]))
     except (ValueError, RecursionError) as exc:
