@@ -121,3 +121,13 @@ def test_sidecar_figures_are_strict(tmp_path, sidecar, problem):
     (tmp_path / "lib.json").write_text(sidecar)
     with pytest.raises(InputError, match=problem):
         load_multipliers(tmp_path / "lib.npz")
+
+
+def test_entry_saved_by_the_previous_version_with_nan_power_still_loads():
+    directory = user_catalogue_dir()
+    directory.mkdir(parents=True)
+    meta = {"name": "old", "signed": False, "power_mw": float("nan"), "area_um2": None, "delay_ns": None,
+            "source": "x.npy", "description": "imported", "published": {}}
+    np.savez(directory / "old.npz", table=exact_table(False), meta=np.array(json.dumps(meta)))
+    cat = Catalogue.default()
+    assert not cat.skipped and math.isnan(cat["old"].power_mw) and not cat["old"].has_usable_power

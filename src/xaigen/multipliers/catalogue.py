@@ -16,6 +16,7 @@ import functools
 import io
 import json
 import logging
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from xaigen.errors import InputError
 from xaigen.fileio import atomic_write, require_file
 from xaigen.multipliers.families import builtin_multipliers
 from xaigen.multipliers.importers import _build, table_header_problem
-from xaigen.multipliers.multiplier import Multiplier, validate_name
+from xaigen.multipliers.multiplier import Multiplier, finite_or_none, validate_name
 from xaigen.multipliers.npyfile import npz_members
 
 MAX_ENTRY_BYTES = 4 * 2**20  # a stored entry is ~260 KiB; anything far larger is not one of ours
@@ -49,7 +50,8 @@ def builtin_names() -> frozenset[str]:
 
 
 def _entry_bytes(multiplier: Multiplier) -> bytes:
-    meta = multiplier.summary() | {"published": multiplier.published}
+    published = {k: finite_or_none(v) for k, v in multiplier.published.items()}
+    meta = multiplier.summary() | {"published": {k: v for k, v in published.items() if v is not None}}
     buffer = io.BytesIO()
     np.savez(buffer, table=multiplier.table, meta=np.array(json.dumps(meta, allow_nan=False)))
     return buffer.getvalue()
@@ -126,8 +128,9 @@ def _load_saved(path: Path) -> Multiplier:
     published = meta.get("published") or {}
     if not isinstance(published, dict):
         raise InputError(path, "corrupted catalogue entry ('published' is not an object)")
+    # Entries written before figures were checked hold NaN for "unknown": read it as unknown.
     fields = {k: meta[k] for k in ("signed", "power_mw", "area_um2", "delay_ns", "description")
-              if meta.get(k) is not None}
+              if meta.get(k) is not None and not (isinstance(meta[k], float) and math.isnan(meta[k]))}
     m = _build(path.stem, members["table"], None, {**published, **fields}, str(path), None)
     source = meta.get("source")
     return Multiplier(m.name, m.signed, m.table, m.power_mw, m.area_um2, m.delay_ns,
