@@ -27,9 +27,9 @@ def _load_within(path, seconds: float):
     ("// PDK45_PWR = 0.4 mW\n" + "\n" * 40_000 + HEAD + "  P = A;\n  return P;\n}\n", None),
     ("/* MAE = 1\n" + "  \n" * 40_000 + "*/\n" + HEAD + "  P = A;\n  return P;\n}\n", None),
     (HEAD + "/*" * 50_000 + "\n  return P;\n}\n", "unterminated /\\* comment"),
-    (HEAD + "  P = A" + " + A" * 120_000 + ";\n  return P;\n}\n", "more than 100000 operators"),
-    (HEAD + "  P = " + "-" * 200_000 + "A;\n  return P;\n}\n", "more than 100000 operators"),
-    (HEAD + "  P = " + "~" * 200_000 + "A;\n  return P;\n}\n", "more than 100000 operators"),
+    (HEAD + "  P = A" + " + A" * 120_000 + ";\n  return P;\n}\n", "more than 50000 operators"),
+    (HEAD + "  P = " + "-" * 200_000 + "A;\n  return P;\n}\n", "more than 50000 operators"),
+    (HEAD + "  P = " + "~" * 200_000 + "A;\n  return P;\n}\n", "more than 50000 operators"),
     (HEAD + "  P = " + "(" * 20_000 + "A" + ")" * 20_000 + ";\n  return P;\n}\n", None),
     (HEAD + "  P = " + "(A + " * 1000 + "A" + ")" * 1000 + ";\n  return P;\n}\n", None),
     (HEAD + "  P = " + "((A + B) + " * 1000 + "A" + ")" * 1000 + ";\n  return P;\n}\n", "nested too deeply"),
@@ -75,4 +75,4 @@ def test_too_many_live_temporaries_are_refused(tmp_path):
 
 
 def test_operation_budget_constant_is_what_the_message_says():
-    assert MAX_OPERATIONS == 100_000
+    assert MAX_OPERATIONS == 50_000

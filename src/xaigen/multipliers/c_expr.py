@@ -20,6 +20,7 @@ differ when an intermediate exceeds 2^31, which these circuits never do).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,17 +80,17 @@ def _literal(text: str) -> int:
     return int(text)
 
 
-def tokenize(expr: str) -> list[tuple[str, str]]:
-    """(kind, text) pairs; raises :class:`CExpressionError` at the first unknown character."""
-    tokens, pos, end = [], 0, len(expr.rstrip())
+def tokenize(expr: str) -> Iterator[tuple[str, str]]:
+    """(kind, text) pairs, lazily (a caller's budget stops a huge expression early); raises
+    :class:`CExpressionError` at the first unknown character."""
+    pos, end = 0, len(expr.rstrip())
     while pos < end:
         m = _TOKEN_RE.match(expr, pos)
         if not m or m.end() == pos:
             raise CExpressionError(f"unsupported C expression '{_excerpt(expr)}' (at '{expr[pos:pos + 10].strip()}')")
         kind = m.lastgroup
-        tokens.append((kind, m.group(kind)))
+        yield kind, m.group(kind)
         pos = m.end()
-    return tokens
 
 
 def _excerpt(expr: str) -> str:

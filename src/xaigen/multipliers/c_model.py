@@ -43,7 +43,7 @@ from xaigen.multipliers.c_expr import (
 )
 
 MAX_FILE_BYTES = 4 * 2**20
-MAX_OPERATIONS = 100_000
+MAX_OPERATIONS = 50_000  # an 8x8 array multiplier is 64 ANDs and ~56 full adders: under 1,000 gates
 MAX_LIVE_VARIABLES = 1024
 _FUNC_RE = re.compile(
     rf"(?P<ret>{TYPE_RE})\s+(?P<name>\w+)\s*\(\s*(?:const\s+)?(?P<t1>{TYPE_RE})\s+(?P<p1>\w+)\s*,"
