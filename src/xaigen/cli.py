@@ -105,8 +105,10 @@ def multipliers_show(name: str, as_json: bool = typer.Option(False, "--json")):
     if as_json:
         print_json(row)
         return
+    from rich.markup import escape
+
     for key, value in row.items():
-        console.print(f"[bold]{key}[/]: {value}", markup=True, highlight=False)
+        console.print(f"[bold]{key}[/]: {escape(str(value))}", highlight=False)
 
 
 @multipliers_app.command("import")
