@@ -73,22 +73,32 @@ def print_json(data) -> None:
 
 # -- multipliers ---------------------------------------------------------------------------------
 
+def _warn(message: str) -> None:
+    typer.echo(f"xaigen: warning: {message}", err=True)
+
+
 def _catalogue():
     from xaigen.multipliers import Catalogue
 
-    return Catalogue.default()
+    return Catalogue.default(warn=_warn)
 
 
 def _multiplier_row(m) -> dict:
+    """One multiplier as plain JSON data: unknown or non-finite figures are null, never NaN."""
     from xaigen.emulation.factorization import low_rank_factors
     from xaigen.multipliers import error_metrics
+    from xaigen.multipliers.multiplier import finite_or_none
 
     factors = low_rank_factors(m)
     return m.summary() | {
-        "uniform_error": error_metrics(m).as_dict(),
+        "uniform_error": {k: finite_or_none(v) for k, v in error_metrics(m).as_dict().items()},
         "table_rank": None if factors is None else factors.rank,
-        "published": m.published,
+        "published": {k: finite_or_none(v) for k, v in m.published.items()},
     }
+
+
+def _figure(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 @multipliers_app.command("list")
@@ -102,9 +112,8 @@ def multipliers_list(as_json: bool = typer.Option(False, "--json", help="Print J
     table = Table("name", "signed", "power mW", "area um2", "delay ns", "MAE", "WCE", "EP %", "rank", "source")
     for r in rows:
         e = r["uniform_error"]
-        table.add_row(r["name"], "s" if r["signed"] else "u", f"{r['power_mw']:.4f}",
-                      "-" if r["area_um2"] is None else f"{r['area_um2']:.1f}",
-                      "-" if r["delay_ns"] is None else f"{r['delay_ns']:.3f}",
+        table.add_row(r["name"], "s" if r["signed"] else "u", _figure(r["power_mw"], ".4f"),
+                      _figure(r["area_um2"], ".1f"), _figure(r["delay_ns"], ".3f"),
                       f"{e['mae']:.1f}", f"{e['wce']:.0f}", f"{100 * e['ep']:.1f}",
                       "-" if r["table_rank"] is None else str(r["table_rank"]), r["source"])
     console.print(table)
@@ -118,8 +127,10 @@ def multipliers_show(name: str, as_json: bool = typer.Option(False, "--json")):
     if as_json:
         print_json(row)
         return
+    from rich.markup import escape
+
     for key, value in row.items():
-        console.print(f"[bold]{key}[/]: {value}")
+        console.print(f"[bold]{key}[/]: {escape(str(value))}", highlight=False)
 
 
 @multipliers_app.command("import")
@@ -130,14 +141,23 @@ def multipliers_import(
     signed: Optional[bool] = typer.Option(None, "--signed/--unsigned", help="Operand signedness if the name does not say."),
     power_mw: Optional[float] = typer.Option(None, help="Power in mW, if the file does not give it."),
 ):
-    """Import EvoApproxLib .c files, .npy/.npz tables or TFApprox .bin files into the user catalogue."""
-    from xaigen.multipliers import load_multipliers, save_multiplier, user_catalogue_dir
+    """Import EvoApproxLib .c files, .npy/.npz tables or TFApprox .bin files into the user catalogue.
 
-    loaded = load_multipliers(file, name=name, signed=signed, power_mw=power_mw)
-    for m in loaded:
-        save_multiplier(m)
+    All or nothing: if any table in FILE is bad, or a write fails, nothing is imported.
+    Built-in names cannot be replaced; replacing an earlier import is reported.
+    """
+    from xaigen.multipliers import import_multipliers, load_multipliers, user_catalogue_dir
+
+    loaded = load_multipliers(file, name=name, signed=signed, power_mw=power_mw, warn=_warn)
+    result = import_multipliers(loaded)
     console.print(f"imported {len(loaded)} multiplier(s) into {user_catalogue_dir()}: "
-                  + ", ".join(m.name for m in loaded))
+                  + ", ".join(m.name for m in loaded), markup=False, highlight=False)
+    if result.replaced:
+        console.print(f"replaced earlier imports: {', '.join(result.replaced)}", markup=False, highlight=False)
+    without_power = [m.name for m in loaded if not m.has_usable_power]
+    if without_power:
+        _warn(f"no usable power (finite, > 0 mW) for {', '.join(without_power[:10])}"
+              f"{' ...' if len(without_power) > 10 else ''}; they cannot be search candidates (give --power-mw)")
 
 
 @multipliers_app.command("export")
@@ -152,7 +172,7 @@ def multipliers_export(name: str, out: Path):
     buffer = io.BytesIO()
     np.save(buffer, table)
     atomic_write(out, lambda tmp: tmp.write_bytes(buffer.getvalue()))
-    console.print(f"wrote {out}")
+    console.print(f"wrote {out}", markup=False, highlight=False)
 
 
 # -- main job ------------------------------------------------------------------------------------
@@ -242,15 +262,22 @@ def _with_overrides(cfg, multipliers_file: list[Path], sections: dict[str, dict]
 
 
 class _run_logging:
-    """A run log in the output directory; -v/--verbose echoes it to stderr, -q/--quiet silences."""
+    """A run log in the output directory (never through a symbolic link); warnings (what is left
+    out, not approximated or not counted) also go to stderr; -v/--verbose echoes the whole log
+    there, -q/--quiet silences stderr."""
 
     def __init__(self, out: Path, verbose: bool, quiet: bool):
         import logging
 
+        from xaigen.fileio import open_append
+
         self.logger = logging.getLogger("xaigen")
-        self.handlers = [logging.FileHandler(out / "run.log", mode="a")]
-        if verbose and not quiet:
-            self.handlers.append(logging.StreamHandler(sys.stderr))
+        self.log_file = open_append(out / "run.log")
+        self.handlers = [logging.StreamHandler(self.log_file)]
+        if not quiet:
+            echo = logging.StreamHandler(sys.stderr)
+            echo.setLevel(logging.INFO if verbose else logging.WARNING)
+            self.handlers.append(echo)
         for h in self.handlers:
             h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
 
@@ -266,6 +293,7 @@ class _run_logging:
         for h in self.handlers:
             self.logger.removeHandler(h)
             h.close()
+        self.log_file.close()
         return False
 
 

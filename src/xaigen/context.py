@@ -9,6 +9,7 @@ worker processes. It sits below both jobs: it imports the lower packages, never 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from pathlib import Path
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from xaigen.models import TrainConfig, build_model, load_or_train
 from xaigen.multipliers import Catalogue, load_multipliers, xaigen_home
 
 Split = tuple[torch.Tensor, torch.Tensor]
+log = logging.getLogger("xaigen")
 
 
 def build_catalogue(config: RunConfig) -> tuple[Catalogue, list[str]]:
@@ -36,9 +38,12 @@ def build_catalogue(config: RunConfig) -> tuple[Catalogue, list[str]]:
     else:
         names = [m.name for m in catalogue if wanted == "all" or m.signed == (wanted == "signed")]
     excluded = set(config.multipliers.exclude)
-    names = [n for n in names if not math.isnan(catalogue[n].power_mw) and n not in excluded]
+    names, no_power = catalogue.usable([n for n in names if n not in excluded])
+    if no_power:  # said, never silent: these circuits cannot be priced
+        log.warning("left out of the candidates (no usable power figure: zero, missing or not finite): %s",
+                    ", ".join(no_power))
     if not names:
-        raise InputError("multipliers.candidates", "no candidate multiplier with a known power")
+        raise InputError("multipliers.candidates", "no candidate multiplier with a usable power figure")
     return catalogue, names
 
 
