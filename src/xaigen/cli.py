@@ -331,6 +331,8 @@ def _read_json_object(path: Path, what: str) -> dict:
         raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(path, f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InputError(path, "JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise InputError(path, f"expected a JSON object mapping {what}")
     return data
