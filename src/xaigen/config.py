@@ -190,13 +190,17 @@ def load_config(path: str | Path | None) -> RunConfig:
         return RunConfig()
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is not an error
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
+    except IsADirectoryError:
+        raise InputError(path, "is a directory, expected a TOML file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(path, f"cannot read ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(path, f"not valid TOML ({exc})") from None
+    except RecursionError:
+        raise InputError(path, "not valid TOML (nested too deeply)") from None
     return config_from_dict(data, path)
 
 
