@@ -219,9 +219,6 @@ class Catalogue:
     def names(self) -> list[str]:
         return list(self._by_name)
 
-    def subset(self, names: Iterable[str]) -> Catalogue:
-        return Catalogue(self[n] for n in names)
-
     def usable(self, names: Iterable[str] | None = None) -> tuple[list[str], list[str]]:
         """``(usable, unusable)``: the names whose multiplier has a usable power figure (finite,
         > 0 mW; see :attr:`Multiplier.has_usable_power`) and those that have none."""
