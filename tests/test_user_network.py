@@ -130,3 +130,27 @@ def test_image_folder_and_dataset_factory(tmp_path):
         "    return TensorDataset(x, y), TensorDataset(x[:4], y[:4])\n")
     data = load_from_factory(f"{tmp_path / 'ds.py'}:load")
     assert tuple(data.x_test.shape) == (4, 2, 4) and data.num_classes == 2
+
+
+def test_a_users_task_metric_and_loss_replace_accuracy_and_cross_entropy(tmp_path):
+    """Regression on float targets: the metric is negative MSE, the loss MSE."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 1, 8, 8)).astype(np.float32)
+    y = x[:, 0, :4].mean(axis=(1, 2), keepdims=False)[:, None].astype(np.float32)  # one output
+    np.savez(tmp_path / "reg.npz", x_train=x[:400], y_train=y[:400], x_test=x[400:], y_test=y[400:])
+    (tmp_path / "net.py").write_text(SIMPLE_MODEL)
+    (tmp_path / "task.py").write_text(
+        "import torch.nn.functional as F\n"
+        "def neg_mse(outputs, targets):\n    return -float(F.mse_loss(outputs, targets))\n"
+        "def mse(outputs, targets):\n    return F.mse_loss(outputs, targets)\n")
+    toml = (f'[data]\nname = "npz"\npath = "{tmp_path / "reg.npz"}"\n'
+            f'[model]\nsource = "{tmp_path / "net.py"}:build"\nepochs = 3\n'
+            f'[task]\nmetric = "{tmp_path / "task.py"}:neg_mse"\nloss = "{tmp_path / "task.py"}:mse"\n'
+            '[xai]\nsamples = 16\nsteps = 2\nmethods = ["gradient_x_activation"]\nguide = "gradient_x_activation"\n'
+            '[search]\nbudget = 5\nmethods = ["uniform"]\n')
+    result = _run(tmp_path, toml)
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    exact = results["exact"]
+    assert -0.5 < exact["accuracy"] <= 0  # a negative MSE
+    assert exact["test_accuracy"] <= 0

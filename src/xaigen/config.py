@@ -163,6 +163,13 @@ class NasConfig(_Section):
     xaigen_budget: int = Field(10, gt=0, description="XAI-Gen's full evaluations per candidate")
 
 
+class TaskConfig(_Section):
+    """What the model is scored on (default: classification accuracy and cross-entropy)."""
+
+    metric: str | None = Field(None, description="'file.py:function' (outputs, targets) -> float, higher is better")
+    loss: str | None = Field(None, description="'file.py:function' (outputs, targets) -> mean loss tensor")
+
+
 class RunConfig(_Section):
     """The whole ``xaigen run`` configuration."""
 
@@ -175,6 +182,7 @@ class RunConfig(_Section):
     search: SearchConfig = Field(default_factory=SearchConfig)
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
     nas: NasConfig = Field(default_factory=NasConfig)
+    task: TaskConfig = Field(default_factory=TaskConfig)
 
 
 def _describe(error: dict) -> tuple[str, str]:

@@ -20,6 +20,7 @@ from xaigen.config import RunConfig
 from xaigen.data import Dataset, load_dataset
 from xaigen.errors import InputError
 from xaigen.models import TrainConfig, build_model, load_or_train
+from xaigen.models.task import CLASSIFICATION, Task, load_task
 from xaigen.multipliers import Catalogue, load_multipliers, xaigen_home
 
 Split = tuple[torch.Tensor, torch.Tensor]
@@ -69,9 +70,10 @@ def load_data(config: RunConfig) -> Dataset:
     from xaigen.data.user import limited, load_from_factory, load_image_folder, load_npz
 
     d, seed = config.data, config.search.seed
+    class_labels = config.task.metric is None  # a user's task may have any numeric targets
     if d.name in ("npz", "folder") or ":" in d.name:
-        data = load_npz(d.path) if d.name == "npz" else load_image_folder(d.path) if d.name == "folder" else \
-            load_from_factory(d.name)
+        data = load_npz(d.path, class_labels) if d.name == "npz" else load_image_folder(d.path) \
+            if d.name == "folder" else load_from_factory(d.name, class_labels)
         data = limited(data, d.train_limit, d.test_limit, seed)
     else:
         data = load_dataset(d.name, d.dir, d.train_limit, d.test_limit, seed)
@@ -98,8 +100,13 @@ def _untrained_model(config: RunConfig, data: Dataset) -> tuple[torch.nn.Module,
     return model, key
 
 
-def trained_model(config: RunConfig, data: Dataset, advance: Callable[[], None] | None = None
-                  ) -> tuple[torch.nn.Module, bool]:
+def load_task_of(config: RunConfig) -> Task:
+    """The configured task (default: classification)."""
+    return load_task(config.task.metric, config.task.loss)
+
+
+def trained_model(config: RunConfig, data: Dataset, advance: Callable[[], None] | None = None,
+                  task: Task = CLASSIFICATION) -> tuple[torch.nn.Module, bool]:
     """The configured model, trained on ``data`` (or loaded from the checkpoint cache) unless it
     comes from a checkpoint that is only evaluated; in eval mode; and whether it was cached."""
     m, seed = config.model, config.search.seed
@@ -110,9 +117,11 @@ def trained_model(config: RunConfig, data: Dataset, advance: Callable[[], None] 
            "version": 1}
     # The content, not the name: another directory or file of the same data set trains anew.
     key["data_digest"] = hashlib.sha256(data.x_train.numpy().tobytes() + data.y_train.numpy().tobytes()).hexdigest()[:16]
+    if task is not CLASSIFICATION:
+        key["task"] = task.name
     train_config = TrainConfig(m.epochs, m.batch_size, m.lr, seed=seed)
     model, cached = load_or_train(model, data.x_train, data.y_train, train_config, xaigen_home() / "models", key,
-                                  advance=advance)
+                                  advance=advance, loss_fn=task.loss)
     return model.eval(), cached
 
 

@@ -19,12 +19,22 @@ import torch
 
 from xaigen import __version__
 from xaigen.config import RunConfig
-from xaigen.context import build_catalogue, choose_probe, load_data, run_workers, split_test, trained_model, use_one_thread
+from xaigen.context import (
+    build_catalogue,
+    choose_probe,
+    load_data,
+    load_task_of,
+    run_workers,
+    split_test,
+    trained_model,
+    use_one_thread,
+)
 from xaigen.data import Dataset
 from xaigen.emulation import accuracy_and_loss, approximate, finetune, set_assignment
 from xaigen.errors import InputError
 from xaigen.fileio import atomic_write_json
 from xaigen.hardware import Accelerator, energy_reduction, estimate_network, load_accelerator
+from xaigen.models.task import Task
 from xaigen.multipliers import Catalogue
 from xaigen.results import RunResults
 from xaigen.search import Prepared, Run, SearchContext, get_method, prepare, summarize_run, time_to_reach
@@ -66,6 +76,7 @@ class Setup:
     test: tuple[torch.Tensor, torch.Tensor]  # the other half, held out
     prepared: Prepared
     float_accuracy: float
+    task: Task  # what "accuracy" and "loss" mean
 
 
 def setup(config: RunConfig, progress=None) -> Setup:
@@ -75,29 +86,32 @@ def setup(config: RunConfig, progress=None) -> Setup:
     catalogue, candidates = build_catalogue(config)
     probe = choose_probe(config, catalogue, candidates)
     accelerator = load_accelerator(config.hardware.accelerator)
+    task = load_task_of(config)
     with _step(progress, "data and model", config.model.epochs) as advance:
         data = load_data(config)
-        model, cached = trained_model(config, data, advance)
+        model, cached = trained_model(config, data, advance, task)
     val, test = split_test(data.x_test, data.y_test, config.search.seed)
     with _step(progress, "quantize and trace"):
         prepared = prepare(model, data.x_train[: config.quantization.calibration_samples], *val, catalogue,
-                           candidates, accelerator, config.hardware.batch, config.quantization.per_channel)
-        float_accuracy, _ = accuracy_and_loss(model, *val)
-    return Setup(data, model, cached, catalogue, candidates, probe, accelerator, val, test, prepared, float_accuracy)
+                           candidates, accelerator, config.hardware.batch, config.quantization.per_channel, task)
+        float_accuracy, _ = accuracy_and_loss(model, *val, task=task)
+    return Setup(data, model, cached, catalogue, candidates, probe, accelerator, val, test, prepared, float_accuracy,
+                 task)
 
 
 def explain(config: RunConfig, s: Setup, progress=None) -> list[LayerRelevance]:
     """Per-layer relevance from every configured XAI method (Captum and ours)."""
     with _step(progress, "explain (Captum)", len(config.xai.methods)):
-        sample = slice(0, config.xai.samples)
-        return layer_relevance(s.model, s.data.x_train[sample], s.data.y_train[sample], config.xai.methods,
-                               config.xai.steps)
+        x = s.data.x_train[: config.xai.samples]
+        # A user's task has no class labels: attribute the largest output (for one output, that one).
+        target = s.data.y_train[: config.xai.samples] if s.task.class_labels else s.model(x).argmax(1).detach()
+        return layer_relevance(s.model, x, target, config.xai.methods, config.xai.steps)
 
 
 def measure_sensitivity(s: Setup, progress=None) -> Sensitivity:
     """The ground truth: each layer alone on the probe multiplier."""
     with _step(progress, "measure sensitivity", len(s.prepared.hw_layers)) as advance:
-        return layer_sensitivity(s.prepared.approx_model, *s.val, s.catalogue, s.probe, advance=advance)
+        return layer_sensitivity(s.prepared.approx_model, *s.val, s.catalogue, s.probe, advance=advance, task=s.task)
 
 
 def guide_scores(config: RunConfig, relevances: list[LayerRelevance]) -> dict[str, float]:
@@ -184,9 +198,9 @@ def check_held_out(s: Setup, summaries: dict[str, dict]) -> float:
         for best in summary["by_budget"].values():
             if best is not None:
                 set_assignment(ax, best["assignment"], s.catalogue)
-                best["test_accuracy"] = accuracy_and_loss(ax, *s.test)[0]
+                best["test_accuracy"] = accuracy_and_loss(ax, *s.test, task=s.task)[0]
     set_assignment(ax, None, s.catalogue)
-    return accuracy_and_loss(ax, *s.test)[0]
+    return accuracy_and_loss(ax, *s.test, task=s.task)[0]
 
 
 def finetune_choice(config: RunConfig, s: Setup, summaries: dict[str, dict], progress=None) -> dict | None:
@@ -198,11 +212,11 @@ def finetune_choice(config: RunConfig, s: Setup, summaries: dict[str, dict], pro
     with _step(progress, "fine-tune (STE)", 1):
         tuned = approximate(s.model, loosest["assignment"], s.catalogue, s.prepared.calibration,
                             per_channel=config.quantization.per_channel)
-        before = accuracy_and_loss(tuned, *s.test)[0]
+        before = accuracy_and_loss(tuned, *s.test, task=s.task)[0]
         history = finetune(tuned, s.data.x_train, s.data.y_train, config.finetune.epochs, config.finetune.lr,
-                           seed=config.search.seed)
+                           seed=config.search.seed, task=s.task)
         return {"assignment": loosest["assignment"], "test_accuracy_before": before,
-                "test_accuracy_after": accuracy_and_loss(tuned, *s.test)[0], "loss_history": history}
+                "test_accuracy_after": accuracy_and_loss(tuned, *s.test, task=s.task)[0], "loss_history": history}
 
 
 def headline(summary: dict | None, primary: str) -> dict | None:

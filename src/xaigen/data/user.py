@@ -25,9 +25,10 @@ from xaigen.errors import InputError
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
-def checked_dataset(name: str, source: str, x_train, y_train, x_test, y_test, num_classes: int | None = None
-                    ) -> Dataset:
-    """Validate user arrays and make a :class:`Dataset` (float32 samples, int64 labels)."""
+def checked_dataset(name: str, source: str, x_train, y_train, x_test, y_test, num_classes: int | None = None,
+                    class_labels: bool = True) -> Dataset:
+    """Validate user arrays and make a :class:`Dataset` (float32 samples; int64 class labels, or
+    float32 targets of any shape for a user's task when ``class_labels`` is False)."""
     arrays = {"x_train": np.asarray(x_train), "y_train": np.asarray(y_train), "x_test": np.asarray(x_test),
               "y_test": np.asarray(y_test)}
     for key, a in arrays.items():
@@ -37,8 +38,12 @@ def checked_dataset(name: str, source: str, x_train, y_train, x_test, y_test, nu
             raise InputError(source, "is empty", key)
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if y.ndim != 1 or len(y) != len(x):
+        if len(y) != len(x) or (class_labels and y.ndim != 1):
             raise InputError(source, f"expected {len(x)} labels (one per sample), got shape {y.shape}", f"y_{split}")
+        if not class_labels:
+            if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
+                raise InputError(source, "has NaN or infinite targets", f"y_{split}")
+            continue
         if not np.issubdtype(y.dtype, np.integer):
             raise InputError(source, f"labels must be integers, got {y.dtype}", f"y_{split}")
         if x.ndim < 2:
@@ -48,6 +53,9 @@ def checked_dataset(name: str, source: str, x_train, y_train, x_test, y_test, nu
     if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
         raise InputError(source, f"test samples {arrays['x_test'].shape[1:]} differ from training samples "
                                  f"{arrays['x_train'].shape[1:]}", "x_test")
+    if not class_labels:  # "classes" is then the number of outputs a model needs
+        outputs = int(np.prod(arrays["y_train"].shape[1:]))
+        return Dataset(name, *(torch.from_numpy(arrays[k].astype(np.float32)) for k in arrays), outputs)
     classes = num_classes or int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1
     for key in ("y_train", "y_test"):
         y = arrays[key]
@@ -59,7 +67,7 @@ def checked_dataset(name: str, source: str, x_train, y_train, x_test, y_test, nu
                    torch.from_numpy(arrays["y_test"].astype(np.int64)), classes)
 
 
-def load_npz(path: str | Path) -> Dataset:
+def load_npz(path: str | Path, class_labels: bool = True) -> Dataset:
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "not a directory: expected an .npz file" if path.is_dir() else "no such file")
@@ -73,7 +81,7 @@ def load_npz(path: str | Path) -> Dataset:
         raise
     except (OSError, ValueError) as exc:
         raise InputError(path, f"not a readable .npz file ({exc})") from None
-    return checked_dataset(f"npz:{path.name}", str(path), *arrays)
+    return checked_dataset(f"npz:{path.name}", str(path), *arrays, class_labels=class_labels)
 
 
 def _read_split(root: Path, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -118,14 +126,14 @@ def _stack(dataset, source: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         pairs = [dataset[i] for i in range(len(dataset))]
         x = np.stack([np.asarray(p[0], dtype=np.float32) for p in pairs])
-        y = np.array([int(p[1]) for p in pairs])
+        y = np.stack([np.asarray(p[1]) for p in pairs])
     except Exception as exc:
         raise InputError(source, f"{split} dataset: expected (sample, label) pairs of one shape "
                                  f"({type(exc).__name__}: {exc})") from None
     return x, y
 
 
-def load_from_factory(source: str) -> Dataset:
+def load_from_factory(source: str, class_labels: bool = True) -> Dataset:
     """``(train_dataset, test_dataset)`` from the user's factory."""
     from xaigen.models.user import load_factory
 
@@ -135,7 +143,8 @@ def load_from_factory(source: str) -> Dataset:
     except Exception as exc:
         raise InputError("data.name", f"{source} must return (train_dataset, test_dataset): "
                                       f"{type(exc).__name__}: {exc}") from None
-    return checked_dataset(source, source, *_stack(train, source, "train"), *_stack(test, source, "test"))
+    return checked_dataset(source, source, *_stack(train, source, "train"), *_stack(test, source, "test"),
+                           class_labels=class_labels)
 
 
 def limited(data: Dataset, train_limit: int | None, test_limit: int | None, seed: int) -> Dataset:

@@ -21,6 +21,7 @@ from torch import nn
 
 from xaigen.emulation.layers import ApproxConv2d, ApproxLayer, ApproxLinear
 from xaigen.errors import InputError
+from xaigen.models.task import CLASSIFICATION, Task
 from xaigen.models.training import fit
 from xaigen.multipliers.catalogue import Catalogue
 from xaigen.multipliers.multiplier import Multiplier
@@ -150,9 +151,13 @@ def predict(model: nn.Module, inputs: torch.Tensor, batch_size: int = 256) -> to
 
 
 @torch.no_grad()
-def accuracy_and_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> tuple[float, float]:
-    """Top-1 accuracy in [0, 1] and mean cross-entropy of ``model`` on (x, y): the one place that
-    scores a model."""
+def accuracy_and_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512,
+                      task: Task = CLASSIFICATION) -> tuple[float, float]:
+    """The task's metric ("accuracy": top-1 in [0, 1] by default) and mean loss (cross-entropy by
+    default) of ``model`` on (x, y): the one place that scores a model."""
+    if task is not CLASSIFICATION:
+        outputs = torch.cat([model(x[start : start + batch_size]) for start in range(0, len(x), batch_size)])
+        return task.score(outputs, y)
     correct, loss = 0, 0.0
     for start in range(0, len(x), batch_size):
         logits = model(x[start : start + batch_size])
@@ -168,7 +173,7 @@ def accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch
 
 
 def finetune(approx_model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, epochs: int = 2,
-             lr: float = 1e-3, batch_size: int = 64, seed: int = 0) -> list[float]:
+             lr: float = 1e-3, batch_size: int = 64, seed: int = 0, task: Task = CLASSIFICATION) -> list[float]:
     """Approximation-aware fine-tuning with a straight-through estimator; returns loss per epoch.
 
     Forward values are the bit-exact approximate outputs; gradients are those of the
@@ -181,6 +186,6 @@ def finetune(approx_model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.eval()
     try:
-        return fit(approx_model, inputs, labels, optimizer, epochs, batch_size, generator)
+        return fit(approx_model, inputs, labels, optimizer, epochs, batch_size, generator, loss_fn=task.loss)
     finally:
         approx_model.eval()

@@ -9,6 +9,7 @@ import torch
 
 from xaigen.emulation import approximate, calibrate, operand_histograms, set_assignment
 from xaigen.hardware import Accelerator, Layer, layers_from_model
+from xaigen.models.task import CLASSIFICATION, Task
 from xaigen.multipliers import Catalogue
 from xaigen.search.problem import AssignmentProblem
 
@@ -26,7 +27,7 @@ class Prepared:
 
 def prepare(model: torch.nn.Module, x_calibration: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
             catalogue: Catalogue, candidates: Sequence[str], accelerator: Accelerator, batch: int = 1,
-            per_channel: bool = True) -> Prepared:
+            per_channel: bool = True, task: Task = CLASSIFICATION) -> Prepared:
     """Calibrate, quantize (all exact), trace the hardware layers and record operand histograms
     for each signedness among the candidates."""
     calibration = calibrate(model, x_calibration)
@@ -38,5 +39,5 @@ def prepare(model: torch.nn.Module, x_calibration: torch.Tensor, x_val: torch.Te
         for name, (a, w) in operand_histograms(ax, x_calibration).items():
             histograms.setdefault(name, {})[signed] = (a.numpy(), w.numpy())
     set_assignment(ax, None, catalogue)
-    problem = AssignmentProblem(ax, x_val, y_val, catalogue, candidates, hw_layers, accelerator)
+    problem = AssignmentProblem(ax, x_val, y_val, catalogue, candidates, hw_layers, accelerator, task)
     return Prepared(problem, ax, calibration, hw_layers, histograms)

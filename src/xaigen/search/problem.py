@@ -19,6 +19,7 @@ import torch
 
 from xaigen.emulation import accuracy_and_loss, approximable_layers, set_assignment
 from xaigen.hardware import Accelerator, Layer, estimate_network
+from xaigen.models.task import CLASSIFICATION, Task
 from xaigen.multipliers import Catalogue
 
 
@@ -42,8 +43,10 @@ class AssignmentProblem:
     """Shared by all methods: the model, data, candidate multipliers and energy table."""
 
     def __init__(self, approx_model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, catalogue: Catalogue,
-                 candidates: Sequence[str], hw_layers: Sequence[Layer], accelerator: Accelerator):
+                 candidates: Sequence[str], hw_layers: Sequence[Layer], accelerator: Accelerator,
+                 task: Task = CLASSIFICATION):
         self.model = approx_model
+        self.task = task  # what "accuracy" and "loss" mean (default: top-1 and cross-entropy)
         self.x, self.y = x, y
         self.catalogue = catalogue
         self.candidates = list(dict.fromkeys(candidates))
@@ -61,7 +64,7 @@ class AssignmentProblem:
         self.macs = {n: by_name[n].macs for n in self.layers}
         self.fan_in = {n: by_name[n].k for n in self.layers}  # products summed per output
         set_assignment(self.model, None, catalogue)
-        self.exact_accuracy, self.exact_loss = accuracy_and_loss(self.model, x, y)
+        self.exact_accuracy, self.exact_loss = accuracy_and_loss(self.model, x, y, task=task)
         self.fingerprint = self._fingerprint()  # all exact: the state does not depend on later assignments
 
     def _fingerprint(self) -> str:
@@ -136,7 +139,7 @@ class Run:
             return None
         p = self.problem
         set_assignment(p.model, full, p.catalogue)
-        accuracy, loss = accuracy_and_loss(p.model, p.x, p.y)
+        accuracy, loss = accuracy_and_loss(p.model, p.x, p.y, task=p.task)
         return self._append(full, key, accuracy, loss)
 
     def record(self, assignment: Mapping[str, str], accuracy: float, loss: float) -> Evaluation:
