@@ -131,3 +131,18 @@ def test_report_renders_in_headless_chromium(tiny_run, tmp_path):
     assert pixels.shape[0] >= 3000 and pixels.shape[1] >= 1200
     # A rendered page with tables and plots, not a blank or error page: many distinct colours.
     assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 200
+
+
+def test_in_loop_fine_tuning_is_reported_beside_the_choice_without_retraining(tmp_path, monkeypatch):
+    monkeypatch.setenv("XAIGEN_HOME", str(tmp_path / "home"))
+    config = config_from_dict({**TINY, "search": {"budget": 10, "methods": ["xai-gen"]},
+                               "finetune": {"mode": "in-loop", "epochs": 1, "margin": 0.5}})
+    results = run_pipeline(config, tmp_path / "out")
+    retrained = results["methods"]["xai-gen"]["retrained"]
+    assert retrained["finetunes"] <= 3 * len(results["loss_budgets"])
+    assert set(retrained["by_budget"]) == set(results["methods"]["xai-gen"]["by_budget"])  # beside, not instead
+    for budget, choice in retrained["by_budget"].items():
+        if choice is not None:
+            assert results["exact"]["accuracy"] - choice["accuracy"] <= float(budget) + 1e-9
+            assert 0 <= choice["test_accuracy"] <= 1
+    assert results["finetune"] is None  # the final-only fine-tune is another mode

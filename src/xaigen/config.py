@@ -148,9 +148,27 @@ class SearchConfig(_Section):
 
 
 class FinetuneConfig(_Section):
-    enabled: bool = False
+    """Approximation-aware fine-tuning (straight-through estimator).
+
+    ``final``: after the search, XAI-Gen's choice at the loosest budget, held-out before/after.
+    ``in-loop``: the budget is judged again on fine-tuned accuracy: per budget, the cheapest
+    ``candidates`` evaluated assignments that miss it by at most ``margin`` are fine-tuned (early
+    stop on the validation loss) and the cheapest one within budget after fine-tuning is reported
+    beside the choice without retraining, never in its place.
+    """
+
+    mode: Literal["off", "final", "in-loop"] = "off"
+    enabled: bool | None = Field(None, description="Deprecated: true means mode = 'final'")
     epochs: int = Field(2, gt=0)
     lr: float = Field(1e-3, gt=0)
+    candidates: int = Field(3, gt=0, description="in-loop: fine-tuned assignments per budget at most")
+    margin: float = Field(0.05, ge=0, lt=1, description="in-loop: how far beyond a budget a candidate may be")
+
+    @model_validator(mode="after")
+    def _enabled_means_final(self) -> FinetuneConfig:
+        if self.enabled and self.mode == "off":
+            self.mode = "final"
+        return self
 
 
 class NasConfig(_Section):

@@ -38,6 +38,7 @@ from xaigen.models.task import Task
 from xaigen.multipliers import Catalogue
 from xaigen.results import RunResults
 from xaigen.search import Prepared, Run, SearchContext, get_method, prepare, summarize_run, time_to_reach
+from xaigen.search.retrain import RetrainSettings, retrained_choices
 from xaigen.search.study import check_storage, fail_stale_trials, open_study
 from xaigen.xai import LayerRelevance, Sensitivity, layer_relevance, layer_sensitivity, spearman
 
@@ -207,7 +208,7 @@ def finetune_choice(config: RunConfig, s: Setup, summaries: dict[str, dict], pro
     """Fine-tune (STE) XAI-Gen's choice at the loosest budget, if enabled; held-out before/after."""
     budgets = config.search.loss_budgets
     loosest = summaries.get("xai-gen", {}).get("by_budget", {}).get(f"{budgets[-1]:g}")
-    if not config.finetune.enabled or loosest is None:
+    if config.finetune.mode != "final" or loosest is None:
         return None
     with _step(progress, "fine-tune (STE)", 1):
         tuned = approximate(s.model, loosest["assignment"], s.catalogue, s.prepared.calibration,
@@ -217,6 +218,35 @@ def finetune_choice(config: RunConfig, s: Setup, summaries: dict[str, dict], pro
                            seed=config.search.seed, task=s.task)
         return {"assignment": loosest["assignment"], "test_accuracy_before": before,
                 "test_accuracy_after": accuracy_and_loss(tuned, *s.test, task=s.task)[0], "loss_history": history}
+
+
+def retrain_in_loop(config: RunConfig, s: Setup, runs: dict[str, Run], summaries: dict[str, dict],
+                    progress=None) -> None:
+    """``[finetune] mode = "in-loop"``: XAI-Gen's budgets judged again after fine-tuning the
+    assignments at each budget edge (:mod:`xaigen.search.retrain`); held-out accuracy of each."""
+    if config.finetune.mode != "in-loop" or "xai-gen" not in runs:
+        return
+    f, problem = config.finetune, s.prepared.problem
+    settings = RetrainSettings(f.epochs, f.lr, f.candidates, f.margin, config.quantization.per_channel,
+                               config.search.seed)
+    with _step(progress, "fine-tune in the loop (STE)", 1):
+        found = retrained_choices(runs["xai-gen"], s.model, s.prepared.calibration, s.data.x_train, s.data.y_train,
+                                  config.search.loss_budgets, settings)
+    by_budget = {}
+    for budget, choice in found["choices"].items():
+        if choice is None:
+            by_budget[budget] = None
+            continue
+        e = choice["evaluation"]
+        by_budget[budget] = {
+            "assignment": e.assignment, "accuracy_before": e.accuracy, "accuracy": choice["accuracy"],
+            "test_accuracy": accuracy_and_loss(choice["model"], *s.test, task=s.task)[0],
+            "energy_pj": e.energy_pj, "multiplier_energy_pj": e.multiplier_energy_pj,
+            "energy_reduction": problem.exact_energy_pj / e.energy_pj,
+            "multiplier_energy_reduction": problem.exact_multiplier_energy_pj / e.multiplier_energy_pj,
+            "epochs": choice["epochs"]}
+    summaries["xai-gen"]["retrained"] = {"finetunes": found["finetunes"], "wall_s": found["wall_s"],
+                                         "by_budget": by_budget}
 
 
 def headline(summary: dict | None, primary: str) -> dict | None:
@@ -252,6 +282,7 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) 
     runs = run_methods(config, s, out, relevance, workers, progress)
     summaries = summarize_methods(config, runs)
     exact_test_accuracy = check_held_out(s, summaries)
+    retrain_in_loop(config, s, runs, summaries, progress)
     finetuned = finetune_choice(config, s, summaries, progress)
     primary = f"{config.search.loss_budgets[0]:g}"
     problem = s.prepared.problem
