@@ -12,6 +12,7 @@ damaged file never breaks every command.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import json
@@ -149,7 +150,9 @@ def packaged_multipliers() -> tuple[Multiplier, ...]:
     """The EvoApproxLib 8x8 circuits shipped in ``multipliers/data`` (MIT; see its README)."""
     from xaigen.multipliers.importers import load_multipliers
 
-    return tuple(load_multipliers(PACKAGED_TABLES, warn=lambda _message: None))  # known data: no plausibility notes
+    shipped = load_multipliers(PACKAGED_TABLES, warn=lambda _message: None)  # known data: no plausibility notes
+    # A source that names the data, not this checkout's path (results are compared across machines).
+    return tuple(dataclasses.replace(m, source="EvoApproxLib 8x8, shipped with xaigen") for m in shipped)
 
 
 class Catalogue:
