@@ -13,7 +13,8 @@ of the layer's multiplier circuit and ``E_mul(P) = P * T_char`` its energy per o
 
 * multiplier  = MACs * E_mul(P)
 * accumulator = MACs * E_add
-* buffer      = SRAM bytes read/written * E_sram(buffer size)   (partial sums are 32-bit)
+* buffer      = SRAM bytes read/written * E_sram(buffer size)   (partial sums are 32-bit, read back
+                before each accumulation across row folds)
 * dram        = DRAM bytes * E_dram
 * static      = leaking MAC units * static_fraction * P * cycles * 1000 / f[MHz]   (mW x ns)
 
@@ -182,7 +183,7 @@ def _estimate_layer(layer: Layer, acc: Accelerator, multiplier_mw: float | None,
     energy = EnergyBreakdown(
         multiplier=layer.macs * multiplier_energy_per_mac_pj(multiplier_mw),
         accumulator=layer.macs * e.accumulate_pj,
-        buffer=pieces * _buffer_pj(compute, memory, acc),
+        buffer=pieces * sum(buffer_pj_by_operand(compute, memory, acc, m * n).values()),
         dram=dram_bytes * e.dram_pj_per_byte,
         static=leaking_units * leakage_mw(multiplier_mw, e.static_fraction) * cycles * 1000.0 / acc.clock_mhz,
     )
@@ -191,12 +192,16 @@ def _estimate_layer(layer: Layer, acc: Accelerator, multiplier_mw: float | None,
                          multiplier_mw, energy, pj_per_mw, layer.batch)
 
 
-def _buffer_pj(compute: ComputeResult, memory: MemoryResult, acc: Accelerator) -> float:
-    """SRAM energy (pJ) of one GEMM piece: array reads/writes plus DRAM fills and drains."""
+def buffer_pj_by_operand(compute: ComputeResult, memory: MemoryResult, acc: Accelerator, outputs: int) -> dict:
+    """SRAM energy (pJ) of one GEMM piece per buffer: the array's reads (ifmap, filter) and
+    partial-sum traffic (ofmap: every write, and a read-back of the running sum before each write
+    but an output's first), plus the DRAM fills and drains through each buffer. ``outputs`` is
+    the piece's ``m * n``; partial sums are ``psum_bytes`` wide."""
     e = acc.energy
-    return ((compute.ifmap_reads + memory.ifmap_dram_bytes) * e.sram_pj_per_byte(acc.ifmap_sram_kib)
-            + (compute.filter_reads + memory.filter_dram_bytes) * e.sram_pj_per_byte(acc.filter_sram_kib)
-            + (compute.ofmap_writes * e.psum_bytes + memory.ofmap_dram_bytes) * e.sram_pj_per_byte(acc.ofmap_sram_kib))
+    psum_words = compute.ofmap_writes + max(0, compute.ofmap_writes - outputs)
+    return {"ifmap": (compute.ifmap_reads + memory.ifmap_dram_bytes) * e.sram_pj_per_byte(acc.ifmap_sram_kib),
+            "filter": (compute.filter_reads + memory.filter_dram_bytes) * e.sram_pj_per_byte(acc.filter_sram_kib),
+            "ofmap": (psum_words * e.psum_bytes + memory.ofmap_dram_bytes) * e.sram_pj_per_byte(acc.ofmap_sram_kib)}
 
 
 def estimate_network(layers: list[Layer], acc: Accelerator,
