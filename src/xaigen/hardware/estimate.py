@@ -5,7 +5,9 @@ groups, each GEMM is split further along ``accelerator.partition`` (``rows``: ou
 ``cols``: filters N). Pods run in parallel, so a layer takes the cycles of its busiest pod. The
 operand all pods of a GEMM share is fetched from DRAM once and multicast; the DRAM bandwidth is
 shared by all pods, and transfers overlap computation (double buffering), so stalls are
-``max(0, transfer_cycles - compute_cycles)``.
+``max(0, transfer_cycles - compute_cycles)`` (a lower bound). When every buffer has its own DRAM
+port of finite bandwidth (``port_per_operand``, SCALE-Sim's memory system), stalls follow
+SCALE-Sim's double-buffered scratchpad instead (:mod:`xaigen.hardware.starved`).
 
 Energy of a layer, in pJ (constants in :mod:`xaigen.hardware.config`), with ``P`` the power (mW)
 of the layer's multiplier circuit and ``E_mul(P) = P * T_char`` its energy per operation
@@ -38,6 +40,7 @@ from xaigen.hardware.circuit import leakage_mw, multiplier_energy_per_mac_pj
 from xaigen.hardware.compute import ComputeResult, gemm_cycles
 from xaigen.hardware.config import Accelerator
 from xaigen.hardware.memory import MemoryResult, layer_memory, transfer_cycles
+from xaigen.hardware.starved import Conv, starved_stall_cycles
 from xaigen.hardware.topology import Layer
 
 ENERGY_PARTS = ("multiplier", "accumulator", "buffer", "dram", "static")
@@ -148,8 +151,8 @@ def estimate_layer(layer: Layer, acc: Accelerator, multiplier_mw: float | None =
     With ``partition="auto"`` both splits are estimated and the faster one (then the one with
     less energy) is kept; :attr:`LayerEstimate.partition` says which.
     """
-    if acc.partition != "auto":
-        return _estimate_layer(layer, acc, multiplier_mw, acc.partition)
+    if acc.partition != "auto" or acc.pods == 1:  # one pod: nothing to split
+        return _estimate_layer(layer, acc, multiplier_mw, "rows" if acc.partition == "auto" else acc.partition)
     return min((_estimate_layer(layer, acc, multiplier_mw, p) for p in ("rows", "cols")),
                key=lambda est: (est.cycles, est.energy_pj.total))
 
@@ -171,8 +174,11 @@ def _estimate_layer(layer: Layer, acc: Accelerator, multiplier_mw: float | None,
     traffic = {op: layer.groups * (b if op == shared else pods_per_gemm * b) for op, b in traffic.items()}
     dram_bytes = sum(traffic.values())
     busy = gemms_per_pod * compute.cycles
-    stalls = max(0, transfer_cycles(traffic["ifmap"], traffic["filter"], traffic["ofmap"], acc.dram_bytes_per_cycle,
-                                    acc.port_per_operand) - busy)
+    if acc.port_per_operand and not math.isinf(acc.dram_bytes_per_cycle):
+        stalls = gemms_per_pod * _scalesim_stalls(layer, acc, m, n, pods_per_gemm)
+    else:
+        stalls = max(0, transfer_cycles(traffic["ifmap"], traffic["filter"], traffic["ofmap"],
+                                        acc.dram_bytes_per_cycle, acc.port_per_operand) - busy)
     cycles = busy + stalls
     pieces = layer.groups * pods_per_gemm  # GEMM pieces run over all pods
     leaking_units = acc.array_rows * acc.array_cols * (pods_used if acc.power_gate_idle_pods else acc.pods)
@@ -190,6 +196,17 @@ def _estimate_layer(layer: Layer, acc: Accelerator, multiplier_mw: float | None,
     return LayerEstimate(layer.name, layer.macs, cycles, stalls,
                          layer.macs / (acc.macs * cycles) if cycles else 0.0, pods_used, partition, dram_bytes,
                          multiplier_mw, energy, pj_per_mw, layer.batch)
+
+
+def _scalesim_stalls(layer: Layer, acc: Accelerator, m: int, n: int, pods_per_gemm: int) -> int:
+    """Stalls of one GEMM piece in SCALE-Sim's memory system (:mod:`xaigen.hardware.starved`);
+    repeated input addresses are followed when the piece is a whole convolution group."""
+    conv = None
+    if layer.ifmap_h is not None and pods_per_gemm == 1 and layer.batch == 1:
+        conv = Conv(layer.ifmap_h, layer.ifmap_w, layer.filter_h, layer.filter_w, layer.channels // layer.groups,
+                    layer.stride_h, layer.stride_w)
+    return starved_stall_cycles(m, layer.k, n, acc.array_rows, acc.array_cols, acc.dataflow,
+                                acc.ifmap_sram_kib * 1024, acc.filter_sram_kib * 1024, acc.dram_bytes_per_cycle, conv)
 
 
 def buffer_pj_by_operand(compute: ComputeResult, memory: MemoryResult, acc: Accelerator, outputs: int) -> dict:
