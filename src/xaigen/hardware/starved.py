@@ -18,10 +18,16 @@ When the sequence fits the active window (``L <= A``) there is no prefetch. A de
 window (a new column fold restarting the sequence, the output-stationary filter block repeated
 for every row fold) slides the window forward around the circle until it comes back, which is
 SCALE-Sim's re-fetch of a set that did not stay. Total cycles = the stall-free closed form
-(:func:`xaigen.hardware.compute.gemm_cycles`) + stalls. What is left out: repeated addresses
-found in an earlier set still in the window (we place each demand at its own position), and
-stalls of the output write buffer, which drains ``bw`` words per cycle and only stalls when the
-array writes faster than that.
+(:func:`xaigen.hardware.compute.gemm_cycles`) + stalls.
+
+Repeated addresses: a convolution's im2col ifmap holds each input up to ``Fh * Fw`` times, and
+SCALE-Sim counts a demand as a hit if *any* set holding that address is in the window. Without
+repeats (GEMMs, 1x1 convolutions, weights) the walk jumps from prefetch to prefetch by binary
+search. With them, a compiled scan serves the streamed ifmap entry by entry and looks up the
+repeats' sets (the stationary ``is`` ifmap checks them at each fold start). Approximations: an
+entry inside a diagonal whose two ends lie in the same set is judged by the ends; the output
+write buffer, which drains ``bw`` words per cycle and only stalls when the array writes faster
+than that, adds nothing.
 
 Demand order per fold (``fc`` outer, ``fr`` inner), fold length ``F`` lines:
 
@@ -238,25 +244,6 @@ class _Diagonals:
         return self.before(b * self.rows + delta) + min(delta, self.block_width(b) - 1)
 
 
-def _scan(window: _Window, sets: np.ndarray, lines: np.ndarray, rho: np.ndarray, cols: np.ndarray, per_set: int,
-          oracle: _Duplicates) -> None:
-    """Serve entries in demand order (local set, stall-free line, stacked row and column each):
-    an entry is a hit if its own set or a set holding a repeat of its address is in the window."""
-    start = 0
-    while start < sets.size:
-        outside = np.flatnonzero(~window.inside(sets[start:]))[:_MAX_CHECKED] + start
-        if outside.size == 0:
-            return
-        hit, repeat_sets, valid = oracle.lookup(rho[outside], cols[outside], window, per_set)
-        missing = np.flatnonzero(~hit)
-        if missing.size == 0:
-            start = int(outside[-1]) + 1
-            continue
-        k = int(missing[0])
-        window.miss(np.concatenate(([sets[outside[k]]], repeat_sets[k][valid[k]])), int(lines[outside[k]]))
-        start = int(outside[k])
-
-
 def _stream_scan(diag: _Diagonals, window: _Window, folds, fold_cycles: int, offset: int, per_set: int,
                  conv: Conv, by_pixel: bool) -> None:
     """:func:`_stream_stalls` entry by entry (compiled), for an ifmap whose addresses repeat:
@@ -290,38 +277,46 @@ def _before_nb(d, rows, blocks, width, last_width):
 
 
 @numba.njit(cache=True)
-def _position_nb(i, j, weights_by_pixel, rows, blocks, width, last_width):
-    """Position in the fetch sequence of im2col entry (pixel i, window index j)."""
-    if weights_by_pixel:  # os: blocks of pixels, rows = window index
-        block, c = i // width, i % width
-        rho = block * rows + j
-    else:  # ws: blocks of window indices, rows = pixels
-        block, c = j // width, j % width
-        rho = block * rows + i
-    return _before_nb(rho + c, rows, blocks, width, last_width) + c
-
-
-@numba.njit(cache=True)
-def _repeat_sets_nb(i, j, geo, layout, per_set, out):
-    """Local sets of every im2col entry with the address of (i, j); returns how many."""
+def _nearest_repeat_nb(i, j, own, geo, layout, per_set, win, before):
+    """-1 if a repeat of im2col entry (pixel i, window index j) is in the window, else how many
+    sets past the window's end the nearest of it and its repeats lies."""
     ifmap_w, fh, fw, ch, sh, sw, out_h, out_w = geo
+    sets, active = win[0], win[1]
+    first = win[4] % sets
     orow, ocol = i // out_w, i % out_w
     fy, rem = j // (fw * ch), j % (fw * ch)
     fx, c = rem // ch, rem % ch
     y, x = orow * sh + fy, ocol * sw + fx
-    count = 0
-    for fy2 in range(fh):
-        dy = y - fy2
-        if dy < 0 or dy % sh != 0 or dy // sh >= out_h:
+    own_tap, taps = fy * fw + fx, fh * fw
+    nearest = (own - first - active) % sets
+    for step in range(1, taps):
+        tap = own_tap - step if layout[0] else own_tap + step
+        tap = tap - taps if tap >= taps else (tap + taps if tap < 0 else tap)
+        fy2, fx2 = tap // fw, tap - (tap // fw) * fw
+        dy, dx = y - fy2, x - fx2
+        if dy < 0 or dx < 0:
             continue
-        for fx2 in range(fw):
-            dx = x - fx2
-            if dx < 0 or dx % sw != 0 or dx // sw >= out_w:
+        if sh == 1 and sw == 1:
+            oy, ox = dy, dx
+        else:
+            if dy % sh != 0 or dx % sw != 0:
                 continue
-            i2, j2 = (dy // sh) * out_w + dx // sw, (fy2 * fw + fx2) * ch + c
-            out[count] = _position_nb(i2, j2, layout[0], layout[1], layout[2], layout[3], layout[4]) // per_set
-            count += 1
-    return count
+            oy, ox = dy // sh, dx // sw
+        if oy >= out_h or ox >= out_w:
+            continue
+        i2, j2 = oy * out_w + ox, tap * ch + c
+        if layout[0]:  # os: blocks of pixels, rows = window index
+            block = i2 // layout[3]
+            rho, c2 = block * layout[1] + j2, i2 - block * layout[3]
+        else:  # ws: blocks of window indices, rows = pixels
+            block = j2 // layout[3]
+            rho, c2 = block * layout[1] + i2, j2 - block * layout[3]
+        offset = (before[rho + c2] + c2) // per_set - first
+        offset = offset + sets if offset < 0 else offset
+        if offset < active:
+            return -1
+        nearest = min(nearest, offset - active)
+    return nearest
 
 
 @numba.njit(cache=True)
@@ -335,10 +330,9 @@ def _repeat_in_covered_block_nb(i, j, geo, layout, block_sets, win):
     fx, c = rem // ch, rem % ch
     y, x = orow * sh + fy, ocol * sw + fx
     own, taps = fy * fw + fx, fh * fw
-    # Nearest blocks first: the window trails the demand, so the repeat in the block just
-    # before this one (the previous filter tap for ws, the next one for os) hits most often.
+    # Neighbouring filter taps first: their repeats lie in the nearest blocks.
     for step in range(1, taps):
-        tap = (own + step) % taps if by_pixel else (own - step) % taps
+        tap = (own - step) % taps if by_pixel else (own + step) % taps
         fy2, fx2 = tap // fw, tap % fw
         dy, dx = y - fy2, x - fx2
         if dy < 0 or dy % sh != 0 or dy // sh >= out_h or dx < 0 or dx % sw != 0 or dx // sw >= out_w:
@@ -357,7 +351,13 @@ def _stream_scan_nb(fold_blocks, fold_lines, geo, layout, per_set, win):
     cycles per prefetch, start, prefetches, stall] is updated in place."""
     by_pixel, rows, blocks, width, last_width = layout
     sets, active, step, cycles = win[0], win[1], win[2], win[3]
-    repeats = np.empty(64, dtype=np.int64)
+    out_h, out_w = geo[6], geo[7]
+    margin_h, margin_w = -(-(geo[1] - 1) // geo[4]), -(-(geo[2] - 1) // geo[5])
+    stamp = np.full(blocks * width, -1, dtype=np.int64)
+    covered = np.zeros(blocks * width, dtype=np.bool_)
+    before = np.empty(blocks * rows + width + 1, dtype=np.int64)  # valid entries before each diagonal
+    for d in range(before.size):
+        before[d] = _before_nb(d, rows, blocks, width, last_width)
     block_sets = np.empty((blocks, 2), dtype=np.int64)  # first and last set holding a block's entries
     for b in range(blocks):
         wb = last_width if b == blocks - 1 else width
@@ -367,28 +367,32 @@ def _stream_scan_nb(fold_blocks, fold_lines, geo, layout, per_set, win):
         block = fold_blocks[f]
         w = last_width if block == blocks - 1 else width
         for delta in range(rows + w - 1):
-            base = _before_nb(block * rows + delta, rows, blocks, width, last_width)
+            base = before[block * rows + delta]
             c_first, c_last = max(0, delta - rows + 1), min(delta, w - 1)
+            one_set = (base + c_first) // per_set == (base + c_last) // per_set
             for c in range(c_first, c_last + 1):
-                if c != c_first and c != c_last and (base + c) // per_set == (base + c_last) // per_set \
-                        and (base + c) // per_set == (base + c_first) // per_set:
+                if one_set and c != c_first and c != c_last:
                     continue  # an inner entry in the same set as both ends: judged by them
                 own = (base + c) // per_set
                 if (own - win[4]) % sets < active:
                     continue
                 t = delta - c
                 i, j = (block * width + c, t) if by_pixel else (t, block * width + c)
-                if _repeat_in_covered_block_nb(i, j, geo, layout, block_sets, win):
-                    continue
-                n = _repeat_sets_nb(i, j, geo, layout, per_set, repeats)
-                nearest = (own - win[4] - active) % sets
-                hit = False
-                for k in range(n):
-                    if (repeats[k] - win[4]) % sets < active:
-                        hit = True
-                        break
-                    nearest = min(nearest, (repeats[k] - win[4] - active) % sets)
-                if hit:
+                # ws, pixel away from the border: every filter tap has a repeat, in blocks that
+                # depend on the window index j alone, so the answer is cached per j and window.
+                cacheable = not by_pixel and margin_h <= i // out_w < out_h - margin_h \
+                    and margin_w <= i % out_w < out_w - margin_w
+                if cacheable and stamp[j] == win[5]:
+                    if covered[j]:
+                        continue
+                else:
+                    found = _repeat_in_covered_block_nb(i, j, geo, layout, block_sets, win)
+                    if cacheable:
+                        stamp[j], covered[j] = win[5], found
+                    if found:
+                        continue
+                nearest = _nearest_repeat_nb(i, j, own, geo, layout, per_set, win, before)
+                if nearest < 0:
                     continue
                 shifts = nearest // step + 1
                 win[4] += shifts * step
@@ -396,19 +400,17 @@ def _stream_scan_nb(fold_blocks, fold_lines, geo, layout, per_set, win):
                 win[6] = max(win[6], -1 + win[5] * cycles - (fold_lines[f] + delta) - 1)
 
 
-def _stream_stalls(diag: _Diagonals, window: _Window, folds, fold_cycles: int, offset: int, per_set: int,
-                   oracle: _Duplicates | None = None) -> None:
-    """Walk the streamed operand's folds: ``folds`` yields (fold index, block)."""
+def _stream_stalls(diag: _Diagonals, window: _Window, folds, fold_cycles: int, offset: int, per_set: int) -> None:
+    """Walk a streamed operand without repeated addresses fold by fold, jumping from one prefetch
+    to the next (binary search for the diagonal whose demand leaves the window): ``folds``
+    yields (fold index, block)."""
     for index, block in folds:
         first_line = index * fold_cycles + offset
         last_delta = diag.rows + diag.block_width(block) - 2
         start_set = diag.before(block * diag.rows) // per_set
         base, behind = window.base_behind(start_set)
-        if behind:
-            fail = _first_stream_miss(diag, block, (window.start - base) * per_set, window, per_set, oracle)
-            if fail is not None:
-                delta, position = fail
-                base = window.demand(position // per_set, None, first_line + delta) - position // per_set
+        if behind:  # the block starts behind the window: slide it around the circle
+            base = window.demand(start_set, None, first_line) - start_set
         end_set = diag.last_position(block, last_delta) // per_set
         low = 0
         while True:
@@ -423,36 +425,6 @@ def _stream_stalls(diag: _Diagonals, window: _Window, folds, fold_cycles: int, o
                 else:
                     low = mid + 1
             window.demand(diag.last_position(block, low) // per_set, base, first_line + low)
-
-
-def _first_stream_miss(diag: _Diagonals, block: int, limit: int, window: _Window, per_set: int,
-                       oracle: _Duplicates | None) -> tuple[int, int] | None:
-    """(local diagonal, position) of the first entry of ``block``, in demand order, that lies
-    before position ``limit`` (behind the window) and whose address is nowhere in the window;
-    None if every such entry is a repeat found in the window."""
-    start = diag.before(block * diag.rows)
-    if oracle is None:
-        return 0, start
-    width = diag.block_width(block)
-    deltas, cols = [], []
-    delta = 0
-    while diag.before(block * diag.rows + delta) < limit and delta < diag.rows + width - 1:
-        for c in range(max(0, delta - diag.rows + 1), min(delta, width - 1) + 1):
-            deltas.append(delta)
-            cols.append(c)
-        delta += 1
-        if len(deltas) > _MAX_CHECKED:
-            return 0, start
-    if not deltas:
-        return None
-    deltas, cols = np.asarray(deltas), np.asarray(cols)
-    positions = np.asarray([diag.before(block * diag.rows + d) for d in deltas]) + cols
-    behind = positions < limit
-    hits = oracle.hits(block * diag.rows + deltas - cols, cols, window, per_set)
-    missing = np.flatnonzero(behind & ~hits)
-    if missing.size == 0:
-        return None
-    return int(deltas[missing[0]]), int(positions[missing[0]])
 
 
 def _stationary_stalls(window: _Window, row_folds: int, col_folds: int, fold_cycles: int, height: int,
