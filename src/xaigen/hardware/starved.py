@@ -369,7 +369,11 @@ def _stream_scan_nb(fold_blocks, fold_lines, geo, layout, per_set, win):
         for delta in range(rows + w - 1):
             base = before[block * rows + delta]
             c_first, c_last = max(0, delta - rows + 1), min(delta, w - 1)
-            one_set = (base + c_first) // per_set == (base + c_last) // per_set
+            set_first, set_last = (base + c_first) // per_set, (base + c_last) // per_set
+            lag_first, lag_last = (set_first - win[4]) % sets, (set_last - win[4]) % sets
+            if lag_first < active and lag_last < active and lag_first <= lag_last:
+                continue  # the whole diagonal is in the window
+            one_set = set_first == set_last
             for c in range(c_first, c_last + 1):
                 if one_set and c != c_first and c != c_last:
                     continue  # an inner entry in the same set as both ends: judged by them
@@ -446,11 +450,16 @@ def _stationary_stalls(window: _Window, row_folds: int, col_folds: int, fold_cyc
             if not behind:
                 continue
             limit = (window.start - base) * per_set
+            if oracle is None:  # the first entry behind the window, rows descending: its row's first
+                row = min(top - 2, (limit - 1 - before_block) // w)
+                if row >= first:
+                    window.demand((before_block + row * w) // per_set, None, line + top - 1 - row)
+                continue
             rows = np.repeat(np.arange(top - 2, first - 1, -1), w)  # demand order: rows descending
             cols = np.tile(np.arange(w), max(0, top - 1 - first))
             positions = before_block + rows * w + cols
             behind_mask = positions < limit
-            if oracle is not None and rows.size <= _MAX_CHECKED:
+            if rows.size <= _MAX_CHECKED:
                 behind_mask &= ~oracle.hits(fc * height + rows, cols, window, per_set)
             missing = np.flatnonzero(behind_mask)
             if missing.size:
