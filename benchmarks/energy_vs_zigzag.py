@@ -34,11 +34,12 @@ CAUSES = {  # (part, ours above ZigZag?) -> why
                            "it keeps stationary elsewhere; we read them once per column fold",
     ("sram_filter", True): "we charge a weight fill per row fold; ZigZag's tiling keeps weights longer",
     ("sram_filter", False): "ZigZag re-reads weights from the SRAM for each temporal tile",
-    ("dram_ifmap", True): "our re-fetch rule (whole operand per fold when it overflows half the buffer) is "
-                          "coarser than ZigZag's tiling",
-    ("dram_ifmap", False): "ZigZag's tiling fetches inputs more than once",
-    ("dram_filter", True): "our re-fetch rule is coarser than ZigZag's tiling",
-    ("dram_filter", False): "ZigZag's tiling fetches weights more than once",
+    ("dram_ifmap", True): "the inputs overflow half the buffer and our fold loops fetch them once per column "
+                          "fold; ZigZag's tiling and loop order (LOMA) fetch a tile once and keep it",
+    ("dram_ifmap", False): "ZigZag's mapping fetches inputs more than once",
+    ("dram_filter", True): "the weights overflow half the buffer and our fold loops fetch them once per row "
+                           "fold; ZigZag's tiling keeps a tile",
+    ("dram_filter", False): "ZigZag's mapping fetches weights more than once",
     ("dram_ofmap", True): "we spill partial sums to DRAM when they overflow half the output buffer",
     ("dram_ofmap", False): "ZigZag moves partial sums through DRAM",
     ("mac", True): "MAC energies differ (they should not)", ("mac", False): "MAC energies differ (they should not)",
