@@ -49,55 +49,6 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-_MAX_CHECKED = 4096  # entries whose repeats are looked up at one behind-the-window demand
-
-
-@dataclass
-class _Window:
-    """SCALE-Sim's active window over one operand's sets, in unwrapped set numbers."""
-
-    sets: int  # L
-    active: int  # A
-    step: int  # P
-    cycles_per_prefetch: int  # D + 1
-    start: int = 0
-    prefetches: int = 0
-    stall: int = 0  # max(T_e - i_e - 1) so far
-
-    def base_behind(self, local_set: int) -> tuple[int, bool]:
-        """(unwrapped number of set 0 of the latest sequence copy that starts at or before the
-        window's end, whether ``local_set`` of that copy lies behind the window start)."""
-        copy = local_set + ((self.start + self.active - 1 - local_set) // self.sets) * self.sets
-        return copy - local_set, copy < self.start
-
-    def inside(self, sets: np.ndarray) -> np.ndarray:
-        """Which local set numbers are in the window (it wraps around the circle of L sets)."""
-        return ((sets - self.start) % self.sets) < self.active
-
-    def miss(self, sets: np.ndarray, line: int) -> None:
-        """A demanded address, held in the local sets ``sets`` (all its repeats), is not in the
-        window: slide it until the first of them comes in (SCALE-Sim's ``while not hit``)."""
-        ahead = (sets - self.start - self.active) % self.sets  # how far past the window's end
-        n = int(ahead.min()) // self.step + 1
-        self.start += n * self.step
-        self.prefetches += n
-        self.stall = max(self.stall, -1 + self.prefetches * self.cycles_per_prefetch - line - 1)
-
-    def demand(self, local_set: int, pass_base: int | None, line: int) -> int:
-        """Demand set ``local_set`` (0..L-1) at stall-free ``line``; return the unwrapped set used.
-        ``pass_base``: unwrapped number of the sequence copy to use, or None for the first copy
-        at or after the window start (SCALE-Sim's circular search)."""
-        if pass_base is None:
-            unwrapped = local_set + max(0, math.ceil((self.start - local_set) / self.sets)) * self.sets
-        else:
-            unwrapped = pass_base + local_set
-        if unwrapped >= self.start + self.active:
-            n = (unwrapped - self.start - self.active) // self.step + 1
-            self.start += n * self.step
-            self.prefetches += n
-            done = -1 + self.prefetches * self.cycles_per_prefetch
-            self.stall = max(self.stall, done - line - 1)
-        return unwrapped
 
 @dataclass(frozen=True)
 class Conv:
@@ -124,64 +75,11 @@ class Conv:
         """Do neighbouring windows share inputs (is any address repeated in the im2col matrix)?"""
         return self.filter_h > self.stride_h or self.filter_w > self.stride_w
 
-    def repeats(self, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every im2col entry (pixel i', window index j') holding the address of entry (i, j):
-        arrays of shape (n, Fh * Fw) and a mask of the valid ones."""
-        fw_c = self.filter_w * self.channels
-        orow, ocol = np.divmod(i, self.out_w)
-        fy, rem = np.divmod(j, fw_c)
-        fx, ch = np.divmod(rem, self.channels)
-        y, x = orow * self.stride_h + fy, ocol * self.stride_w + fx
-        fy2, fx2 = np.divmod(np.arange(self.filter_h * self.filter_w), self.filter_w)
-        dy, dx = y[:, None] - fy2[None, :], x[:, None] - fx2[None, :]
-        orow2, ry = np.divmod(dy, self.stride_h)
-        ocol2, rx = np.divmod(dx, self.stride_w)
-        valid = (ry == 0) & (rx == 0) & (dy >= 0) & (dx >= 0) & (orow2 < self.out_h) & (ocol2 < self.out_w)
-        return orow2 * self.out_w + ocol2, (fy2 * self.filter_w + fx2)[None, :] * self.channels + ch[:, None], valid
 
-
-class _Duplicates:
-    """Answers "is this ifmap entry's address anywhere in the window?" for one fetch-sequence
-    layout: ``ws`` (diagonals, blocks = window-index folds), ``os`` (diagonals, blocks = pixel
-    folds) or ``is`` (rows, blocks = pixel folds)."""
-
-    def __init__(self, conv: Conv, layout: str, block_rows: int, block_width: int, diag: _Diagonals | None = None,
-                 blocks: int = 1, last_width: int = 0):
-        self.conv, self.layout, self.block_rows, self.width = conv, layout, block_rows, block_width
-        self.diag, self.blocks, self.last_width = diag, blocks, last_width
-
-    def _to_gemm(self, rho: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        block, r = np.divmod(rho, self.block_rows)
-        if self.layout == "ws":
-            return r, block * self.width + c
-        return block * self.width + c, r  # os and is: blocks of pixels
-
-    def _positions(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        if self.layout == "ws":
-            block, c = np.divmod(j, self.width)
-            rho = block * self.block_rows + i
-        else:
-            block, c = np.divmod(i, self.width)
-            rho = block * self.block_rows + j
-        if self.layout == "is":
-            widths = np.where(block == self.blocks - 1, self.last_width, self.width)
-            return block * self.block_rows * self.width + j * widths + c
-        return self.diag.before_array(rho + c) + c
-
-    def lookup(self, rho: np.ndarray, c: np.ndarray, window: _Window, per_set: int):
-        """(hit per entry, local sets of every repeat of its address, which repeats are valid)."""
-        i, j = self._to_gemm(np.asarray(rho), np.asarray(c))
-        i2, j2, valid = self.conv.repeats(i, j)
-        sets = self._positions(np.where(valid, i2, 0), np.where(valid, j2, 0)) // per_set
-        return (window.inside(sets) & valid).any(axis=1), sets, valid
-
-    def hits(self, rho: np.ndarray, c: np.ndarray, window: _Window, per_set: int) -> np.ndarray:
-        return self.lookup(rho, c, window, per_set)[0]
-
-
-
-def _window(valid: int, buffer_bytes: int, bytes_per_cycle: float) -> _Window | None:
-    """The window of an operand with ``valid`` entries in its fetch sequence, or None if it fits."""
+def _window(valid: int, buffer_bytes: int, bytes_per_cycle: float) -> np.ndarray | None:
+    """SCALE-Sim's active window over the sets of an operand with ``valid`` entries in its fetch
+    sequence, as the array the compiled walks update: [L, A, P, cycles per prefetch, start (an
+    unwrapped set number), prefetches so far, stall so far]; None if the operand fits."""
     size = int(buffer_bytes)
     per_set = math.ceil(size / 100)
     sets = valid // per_set + 1
@@ -191,20 +89,11 @@ def _window(valid: int, buffer_bytes: int, bytes_per_cycle: float) -> _Window | 
     if step <= 0:
         return None
     bandwidth = max(1, int(bytes_per_cycle))  # SCALE-Sim's words per line (1-byte words)
-    return _Window(sets, active, step, math.ceil((size - active_size) / bandwidth) + 1)
-
-
-def _ramp(n: int, width: int) -> int:
-    """sum over x <= n of clamp(x, 0, width)."""
-    if n < 0:
-        return 0
-    if n <= width:
-        return n * (n + 1) // 2
-    return width * (width + 1) // 2 + (n - width) * width
+    return np.asarray([sets, active, step, math.ceil((size - active_size) / bandwidth) + 1, 0, 0, 0], dtype=np.int64)
 
 
 def _ramp_array(n: np.ndarray, width: int) -> np.ndarray:
-    """:func:`_ramp` of every element of ``n``."""
+    """sum over x <= n of clamp(x, 0, width), for every element of ``n``."""
     inner = np.clip(n, 0, width)
     return inner * (inner + 1) // 2 + np.maximum(n - width, 0) * width
 
@@ -219,15 +108,9 @@ class _Diagonals:
     width: int
     last_width: int
 
-    def before(self, d: int) -> int:
-        """Valid entries on diagonals before ``d``: sum over rows r of clamp(d - r, 0, w(r))."""
-        split = (self.blocks - 1) * self.rows
-        full = _ramp(d, self.width) - _ramp(d - split, self.width)
-        last = _ramp(d - split, self.last_width) - _ramp(d - split - self.rows, self.last_width)
-        return full + last
-
     def before_array(self, d: np.ndarray) -> np.ndarray:
-        """:meth:`before` of every diagonal in ``d``."""
+        """Valid entries on the diagonals before each diagonal in ``d``:
+        sum over rows r of clamp(d - r, 0, width(r))."""
         split = (self.blocks - 1) * self.rows
         return (_ramp_array(d, self.width) - _ramp_array(d - split, self.width)
                 + _ramp_array(d - split, self.last_width) - _ramp_array(d - split - self.rows, self.last_width))
@@ -236,28 +119,11 @@ class _Diagonals:
     def valid(self) -> int:
         return (self.blocks - 1) * self.rows * self.width + self.rows * self.last_width
 
-    def block_width(self, b: int) -> int:
-        return self.last_width if b == self.blocks - 1 else self.width
 
-    def last_position(self, b: int, delta: int) -> int:
-        """Position of the last entry of block ``b`` on its local diagonal ``delta``."""
-        return self.before(b * self.rows + delta) + min(delta, self.block_width(b) - 1)
-
-
-def _stream_scan(diag: _Diagonals, window: _Window, folds, fold_cycles: int, offset: int, per_set: int,
-                 conv: Conv, by_pixel: bool) -> None:
-    """:func:`_stream_stalls` entry by entry (compiled), for an ifmap whose addresses repeat:
-    an entry is a hit if its own set or a set holding a repeat of its address is in the window."""
-    folds = list(folds)
-    blocks = np.asarray([b for _, b in folds], dtype=np.int64)
-    lines = np.asarray([i * fold_cycles + offset for i, _ in folds], dtype=np.int64)
-    geo = np.asarray([conv.ifmap_w, conv.filter_h, conv.filter_w, conv.channels, conv.stride_h, conv.stride_w,
-                      conv.out_h, conv.out_w], dtype=np.int64)
-    layout = np.asarray([int(by_pixel), diag.rows, diag.blocks, diag.width, diag.last_width], dtype=np.int64)
-    win = np.asarray([window.sets, window.active, window.step, window.cycles_per_prefetch, window.start,
-                      window.prefetches, window.stall], dtype=np.int64)
-    _stream_scan_nb(blocks, lines, geo, layout, per_set, win)
-    window.start, window.prefetches, window.stall = int(win[4]), int(win[5]), int(win[6])
+def _geometry(conv: Conv) -> np.ndarray:
+    """``conv`` as the array the compiled scans read."""
+    return np.asarray([conv.ifmap_w, conv.filter_h, conv.filter_w, conv.channels, conv.stride_h, conv.stride_w,
+                       conv.out_h, conv.out_w], dtype=np.int64)
 
 
 @numba.njit(cache=True)
@@ -346,13 +212,62 @@ def _repeat_in_covered_block_nb(i, j, geo, layout, block_sets, win):
 
 
 @numba.njit(cache=True)
-def _stream_scan_nb(fold_blocks, fold_lines, geo, layout, per_set, win):
-    """Serve a streamed ifmap entry by entry (see :func:`_stream_stalls`); ``win`` = [L, A, P,
-    cycles per prefetch, start, prefetches, stall] is updated in place."""
+def _scan_fold_nb(block, geo, layout, per_set, win, before, block_sets, stamp, covered):
+    """Serve one fold of a streamed ifmap entry by entry, sliding the window (``win``) on each
+    miss; return max over the fold's prefetches k (1-based) of ``k * cycles - diagonal``."""
     by_pixel, rows, blocks, width, last_width = layout
     sets, active, step, cycles = win[0], win[1], win[2], win[3]
     out_h, out_w = geo[6], geo[7]
     margin_h, margin_w = -(-(geo[1] - 1) // geo[4]), -(-(geo[2] - 1) // geo[5])
+    w = last_width if block == blocks - 1 else width
+    first_prefetch, best = win[5], -(1 << 62)
+    for delta in range(rows + w - 1):
+        base = before[block * rows + delta]
+        c_first, c_last = max(0, delta - rows + 1), min(delta, w - 1)
+        set_first, set_last = (base + c_first) // per_set, (base + c_last) // per_set
+        lag_first, lag_last = (set_first - win[4]) % sets, (set_last - win[4]) % sets
+        if lag_first < active and lag_last < active and lag_first <= lag_last:
+            continue  # the whole diagonal is in the window
+        one_set = set_first == set_last
+        for c in range(c_first, c_last + 1):
+            if one_set and c != c_first and c != c_last:
+                continue  # an inner entry in the same set as both ends: judged by them
+            own = (base + c) // per_set
+            if (own - win[4]) % sets < active:
+                continue
+            t = delta - c
+            i, j = (block * width + c, t) if by_pixel else (t, block * width + c)
+            # ws, pixel away from the border: every filter tap has a repeat, in blocks that
+            # depend on the window index j alone, so the answer is cached per j and window.
+            cacheable = not by_pixel and margin_h <= i // out_w < out_h - margin_h \
+                and margin_w <= i % out_w < out_w - margin_w
+            if cacheable and stamp[j] == win[5]:
+                if covered[j]:
+                    continue
+            else:
+                found = _repeat_in_covered_block_nb(i, j, geo, layout, block_sets, win)
+                if cacheable:
+                    stamp[j], covered[j] = win[5], found
+                if found:
+                    continue
+            nearest = _nearest_repeat_nb(i, j, own, geo, layout, per_set, win, before)
+            if nearest < 0:
+                continue
+            shifts = nearest // step + 1
+            win[4] += shifts * step
+            win[5] += shifts
+            best = max(best, (win[5] - first_prefetch) * cycles - delta)
+    return best
+
+
+@numba.njit(cache=True)
+def _stream_scan_nb(fold_blocks, fold_lines, geo, layout, per_set, win):
+    """Serve a streamed ifmap fold by fold, entry by entry: an entry is a hit if its own set or a
+    set holding a repeat of its address is in the window; ``win`` (see :func:`_window`) is
+    updated in place. A fold met again with the
+    window at the same place (mod L) repeats itself, so its outcome is remembered."""
+    by_pixel, rows, blocks, width, last_width = layout
+    sets, cycles = win[0], win[3]
     stamp = np.full(blocks * width, -1, dtype=np.int64)
     covered = np.zeros(blocks * width, dtype=np.bool_)
     before = np.empty(blocks * rows + width + 1, dtype=np.int64)  # valid entries before each diagonal
@@ -361,110 +276,153 @@ def _stream_scan_nb(fold_blocks, fold_lines, geo, layout, per_set, win):
     block_sets = np.empty((blocks, 2), dtype=np.int64)  # first and last set holding a block's entries
     for b in range(blocks):
         wb = last_width if b == blocks - 1 else width
-        block_sets[b, 0] = _before_nb(b * rows, rows, blocks, width, last_width) // per_set
-        block_sets[b, 1] = (_before_nb(b * rows + rows + wb - 1, rows, blocks, width, last_width) - 1) // per_set
+        block_sets[b, 0] = before[b * rows] // per_set
+        block_sets[b, 1] = (before[b * rows + rows + wb - 1] - 1) // per_set
+    remember = blocks * sets <= 4_000_000
+    memo = np.full((blocks if remember else 1, sets if remember else 1, 3), -1, dtype=np.int64)
     for f in range(fold_blocks.size):
-        block = fold_blocks[f]
-        w = last_width if block == blocks - 1 else width
-        for delta in range(rows + w - 1):
-            base = before[block * rows + delta]
-            c_first, c_last = max(0, delta - rows + 1), min(delta, w - 1)
-            set_first, set_last = (base + c_first) // per_set, (base + c_last) // per_set
-            lag_first, lag_last = (set_first - win[4]) % sets, (set_last - win[4]) % sets
-            if lag_first < active and lag_last < active and lag_first <= lag_last:
-                continue  # the whole diagonal is in the window
-            one_set = set_first == set_last
-            for c in range(c_first, c_last + 1):
-                if one_set and c != c_first and c != c_last:
-                    continue  # an inner entry in the same set as both ends: judged by them
-                own = (base + c) // per_set
-                if (own - win[4]) % sets < active:
-                    continue
-                t = delta - c
-                i, j = (block * width + c, t) if by_pixel else (t, block * width + c)
-                # ws, pixel away from the border: every filter tap has a repeat, in blocks that
-                # depend on the window index j alone, so the answer is cached per j and window.
-                cacheable = not by_pixel and margin_h <= i // out_w < out_h - margin_h \
-                    and margin_w <= i % out_w < out_w - margin_w
-                if cacheable and stamp[j] == win[5]:
-                    if covered[j]:
-                        continue
-                else:
-                    found = _repeat_in_covered_block_nb(i, j, geo, layout, block_sets, win)
-                    if cacheable:
-                        stamp[j], covered[j] = win[5], found
-                    if found:
-                        continue
-                nearest = _nearest_repeat_nb(i, j, own, geo, layout, per_set, win, before)
-                if nearest < 0:
-                    continue
-                shifts = nearest // step + 1
-                win[4] += shifts * step
-                win[5] += shifts
-                win[6] = max(win[6], -1 + win[5] * cycles - (fold_lines[f] + delta) - 1)
+        block, key = fold_blocks[f], win[4] % sets
+        if remember and memo[block, key, 0] >= 0:
+            count, best = memo[block, key, 0], memo[block, key, 1]
+            win[4] += memo[block, key, 2]
+            win[5] += count
+        else:
+            prefetches, start = win[5], win[4]
+            best = _scan_fold_nb(block, geo, layout, per_set, win, before, block_sets, stamp, covered)
+            count = win[5] - prefetches
+            if remember:
+                memo[block, key, 0], memo[block, key, 1], memo[block, key, 2] = count, best, win[4] - start
+        if count > 0:
+            win[6] = max(win[6], -1 + (win[5] - count) * cycles + best - fold_lines[f] - 1)
 
 
-def _stream_stalls(diag: _Diagonals, window: _Window, folds, fold_cycles: int, offset: int, per_set: int) -> None:
+@numba.njit(cache=True)
+def _demand_nb(win, local_set, base, circular, line):
+    """Demand local set ``local_set`` at stall-free ``line``: in the sequence copy starting at
+    unwrapped set ``base``, or (``circular``) in the first copy at or after the window start,
+    SCALE-Sim's circular search. Slide the window (``win``, see :func:`_window`) until the set is
+    in it, charging each prefetch; return the unwrapped set."""
+    sets, active, step, cycles = win[0], win[1], win[2], win[3]
+    if circular:
+        unwrapped = local_set + max(0, -((local_set - win[4]) // sets)) * sets
+    else:
+        unwrapped = base + local_set
+    if unwrapped >= win[4] + active:
+        n = (unwrapped - win[4] - active) // step + 1
+        win[4] += n * step
+        win[5] += n
+        win[6] = max(win[6], -1 + win[5] * cycles - line - 1)
+    return unwrapped
+
+
+@numba.njit(cache=True)
+def _base_behind_nb(win, local_set):
+    """(unwrapped number of set 0 of the latest sequence copy that starts at or before the
+    window's end, whether ``local_set`` of that copy lies behind the window start)."""
+    copy = local_set + ((win[4] + win[1] - 1 - local_set) // win[0]) * win[0]
+    return copy - local_set, copy < win[4]
+
+
+@numba.njit(cache=True)
+def _stream_walk_nb(fold_blocks, fold_lines, before, rows, blocks, width, last_width, per_set, win):
     """Walk a streamed operand without repeated addresses fold by fold, jumping from one prefetch
-    to the next (binary search for the diagonal whose demand leaves the window): ``folds``
-    yields (fold index, block)."""
-    for index, block in folds:
-        first_line = index * fold_cycles + offset
-        last_delta = diag.rows + diag.block_width(block) - 2
-        start_set = diag.before(block * diag.rows) // per_set
-        base, behind = window.base_behind(start_set)
+    to the next (binary search for the diagonal whose demand leaves the window); ``before`` holds
+    the valid entries before each diagonal."""
+    for f in range(fold_blocks.size):
+        block, line = fold_blocks[f], fold_lines[f]
+        w = last_width if block == blocks - 1 else width
+        last_delta = rows + w - 2
+        start_set = before[block * rows] // per_set
+        base, behind = _base_behind_nb(win, start_set)
         if behind:  # the block starts behind the window: slide it around the circle
-            base = window.demand(start_set, None, first_line) - start_set
-        end_set = diag.last_position(block, last_delta) // per_set
+            base = _demand_nb(win, start_set, 0, True, line) - start_set
+        end_set = (before[block * rows + last_delta] + min(last_delta, w - 1)) // per_set
         low = 0
-        while True:
-            target = window.start + window.active - base  # first local set outside the window
-            if target > end_set:
-                break
+        while win[4] + win[1] - base <= end_set:
+            target = win[4] + win[1] - base  # first local set outside the window
             high = last_delta
             while low < high:  # first diagonal whose demand reaches the target set
                 mid = (low + high) // 2
-                if diag.last_position(block, mid) // per_set >= target:
+                if (before[block * rows + mid] + min(mid, w - 1)) // per_set >= target:
                     high = mid
                 else:
                     low = mid + 1
-            window.demand(diag.last_position(block, low) // per_set, base, first_line + low)
+            _demand_nb(win, (before[block * rows + low] + min(low, w - 1)) // per_set, base, False, line + low)
 
 
-def _stationary_stalls(window: _Window, row_folds: int, col_folds: int, fold_cycles: int, height: int,
-                       array_rows: int, width: int, last_width: int, per_set: int,
-                       oracle: _Duplicates | None = None) -> None:
+@numba.njit(cache=True)
+def _stationary_repeat_hit_nb(pixel, window_index, geo, height, width, col_folds, last_width, per_set, win):
+    """Is a repeat of the ``is`` ifmap entry (pixel, window index) in the window? Its fetch
+    sequence is row-major blocks of ``height`` window indices x ``width`` pixels."""
+    ifmap_w, fh, fw, ch, sh, sw, out_h, out_w = geo
+    orow, ocol = pixel // out_w, pixel % out_w
+    fy, rem = window_index // (fw * ch), window_index % (fw * ch)
+    fx, c = rem // ch, rem % ch
+    y, x = orow * sh + fy, ocol * sw + fx
+    for tap in range(fh * fw):
+        dy, dx = y - tap // fw, x - tap % fw
+        if dy < 0 or dx < 0 or dy % sh != 0 or dx % sw != 0 or dy // sh >= out_h or dx // sw >= out_w:
+            continue
+        i2, j2 = (dy // sh) * out_w + dx // sw, tap * ch + c
+        block, col = i2 // width, i2 % width
+        w = last_width if block == col_folds - 1 else width
+        found = (block * height * width + j2 * w + col) // per_set
+        if (found - win[4]) % win[0] < win[1]:
+            return True
+    return False
+
+
+@numba.njit(cache=True)
+def _stationary_walk_nb(row_folds, col_folds, fold_cycles, height, array_rows, width, last_width, per_set, win,
+                        geo):
     """Row-major stationary operand, one block per column fold (``height`` x ``width``, the last
     ``last_width`` valid): fold (fc, fr) loads rows ``fr*R`` up to ``fr*R + R`` of block ``fc``
-    from its first line on, highest row first, each row's entries in order."""
+    from its first line on, highest row first, each row's entries in order. ``geo`` (see
+    :func:`_geometry`) has ``geo[1] > 0`` when the operand is an ``is`` ifmap whose addresses
+    repeat."""
     for fc in range(col_folds):
         w = last_width if fc == col_folds - 1 else width
         before_block = fc * height * width  # every earlier block is full width
         for fr in range(row_folds):
             first, top = fr * array_rows, min(fr * array_rows + array_rows, height)
             line = (fc * row_folds + fr) * fold_cycles
-            window.demand((before_block + (top - 1) * w) // per_set, None, line)
-            window.demand((before_block + top * w - 1) // per_set, None, line)
-            low_set = (before_block + first * w) // per_set
-            base, behind = window.base_behind(low_set)
+            _demand_nb(win, (before_block + (top - 1) * w) // per_set, 0, True, line)
+            _demand_nb(win, (before_block + top * w - 1) // per_set, 0, True, line)
+            base, behind = _base_behind_nb(win, (before_block + first * w) // per_set)
             if not behind:
                 continue
-            limit = (window.start - base) * per_set
-            if oracle is None:  # the first entry behind the window, rows descending: its row's first
+            limit = (win[4] - base) * per_set  # entries before it are behind the window
+            if geo[1] == 0:  # the first entry behind the window, rows descending: its row's first
                 row = min(top - 2, (limit - 1 - before_block) // w)
                 if row >= first:
-                    window.demand((before_block + row * w) // per_set, None, line + top - 1 - row)
+                    _demand_nb(win, (before_block + row * w) // per_set, 0, True, line + top - 1 - row)
                 continue
-            rows = np.repeat(np.arange(top - 2, first - 1, -1), w)  # demand order: rows descending
-            cols = np.tile(np.arange(w), max(0, top - 1 - first))
-            positions = before_block + rows * w + cols
-            behind_mask = positions < limit
-            if rows.size <= _MAX_CHECKED:
-                behind_mask &= ~oracle.hits(fc * height + rows, cols, window, per_set)
-            missing = np.flatnonzero(behind_mask)
-            if missing.size:
-                row, position = int(rows[missing[0]]), int(positions[missing[0]])
-                window.demand(position // per_set, None, line + top - 1 - row)
+            for row in range(top - 2, first - 1, -1):
+                missed = False
+                for col in range(w):
+                    position = before_block + row * w + col
+                    if position < limit and not _stationary_repeat_hit_nb(
+                            fc * width + col, row, geo, height, width, col_folds, last_width, per_set, win):
+                        _demand_nb(win, position // per_set, 0, True, line + top - 1 - row)
+                        missed = True
+                        break
+                if missed:
+                    break
+
+
+def _streamed(diag: _Diagonals, win: np.ndarray, fold_blocks: np.ndarray, fold_cycles: int, offset: int,
+              per_set: int, conv: Conv | None, by_pixel: bool) -> int:
+    """Stalls of a streamed operand (diagonal fetch order) whose fold ``f`` demands block
+    ``fold_blocks[f]`` from line ``f * fold_cycles + offset``; ``conv`` when its addresses repeat
+    (an ifmap: ``by_pixel`` for ``os``, whose blocks are pixel folds)."""
+    lines = np.arange(fold_blocks.size, dtype=np.int64) * fold_cycles + offset
+    if conv is not None:
+        layout = np.asarray([int(by_pixel), diag.rows, diag.blocks, diag.width, diag.last_width], dtype=np.int64)
+        _stream_scan_nb(fold_blocks, lines, _geometry(conv), layout, per_set, win)
+    else:
+        table = diag.before_array(np.arange(diag.blocks * diag.rows + diag.width + 1))
+        _stream_walk_nb(fold_blocks, lines, table, diag.rows, diag.blocks, diag.width, diag.last_width, per_set, win)
+    return int(win[6])
 
 
 def starved_stall_cycles(m: int, k: int, n: int, rows: int, cols: int, dataflow: str,
@@ -477,45 +435,33 @@ def starved_stall_cycles(m: int, k: int, n: int, rows: int, cols: int, dataflow:
     sr, sc, t = {"os": (m, n, k), "ws": (k, n, m), "is": (k, m, n)}[dataflow]
     row_folds, col_folds = math.ceil(sr / rows), math.ceil(sc / cols)
     fold_cycles = (rows + cols + t - 2) if dataflow == "os" else (2 * rows + cols + t - 2)
-    last_rows = sr - (row_folds - 1) * rows
-    last_cols = sc - (col_folds - 1) * cols
+    last_rows, last_cols = sr - (row_folds - 1) * rows, sc - (col_folds - 1) * cols
+    by_row_fold = np.tile(np.arange(row_folds, dtype=np.int64), col_folds)  # block of each fold, fc outer
+    by_col_fold = np.repeat(np.arange(col_folds, dtype=np.int64), row_folds)
     stalls = 0
-    if dataflow in ("ws", "is"):
-        # Streamed: ws ifmap / is filter, blocks = row folds (T x R), repeated per column fold.
-        streamed_bytes = ifmap_bytes if dataflow == "ws" else filter_bytes
-        stationary_bytes = filter_bytes if dataflow == "ws" else ifmap_bytes
-        diag = _Diagonals(row_folds, t, rows, last_rows)
-        window = _window(diag.valid, streamed_bytes, bytes_per_cycle)
-        if window is not None:
-            per_set = math.ceil(int(streamed_bytes) / 100)
-            folds = ((fc * row_folds + fr, fr) for fc in range(col_folds) for fr in range(row_folds))
-            if conv and dataflow == "ws":
-                _stream_scan(diag, window, folds, fold_cycles, rows, per_set, conv, by_pixel=False)
-            else:
-                _stream_stalls(diag, window, folds, fold_cycles, rows, per_set)
-            stalls = max(stalls, window.stall)
-        # Stationary: ws filter / is ifmap, blocks = column folds (Sr x C), row-major.
-        window = _window(sr * sc, stationary_bytes, bytes_per_cycle)
-        if window is not None:
-            per_set = math.ceil(int(stationary_bytes) / 100)
-            oracle = _Duplicates(conv, "is", sr, cols, blocks=col_folds, last_width=last_cols) \
-                if conv and dataflow == "is" else None
-            _stationary_stalls(window, row_folds, col_folds, fold_cycles, sr, rows, cols, last_cols, per_set, oracle)
-            stalls = max(stalls, window.stall)
+    if dataflow == "os":  # ifmap blocks = row folds (K x R), filter blocks = column folds (K x C)
+        for blocks, width, last, size, fold_blocks, repeats in (
+                (row_folds, rows, last_rows, ifmap_bytes, by_row_fold, conv),
+                (col_folds, cols, last_cols, filter_bytes, by_col_fold, None)):
+            diag = _Diagonals(blocks, t, width, last)
+            win = _window(diag.valid, size, bytes_per_cycle)
+            if win is not None:
+                per_set = math.ceil(int(size) / 100)
+                stalls = max(stalls, _streamed(diag, win, fold_blocks, fold_cycles, 0, per_set, repeats, True))
         return stalls
-    # Output stationary: ifmap blocks = row folds (K x R), filter blocks = column folds (K x C).
-    for blocks, width, last, size, block_of, is_ifmap in (
-            (row_folds, rows, last_rows, ifmap_bytes, lambda fc, fr: fr, True),
-            (col_folds, cols, last_cols, filter_bytes, lambda fc, fr: fc, False)):
-        diag = _Diagonals(blocks, t, width, last)
-        window = _window(diag.valid, size, bytes_per_cycle)
-        if window is None:
-            continue
-        per_set = math.ceil(int(size) / 100)
-        folds = ((fc * row_folds + fr, block_of(fc, fr)) for fc in range(col_folds) for fr in range(row_folds))
-        if conv and is_ifmap:
-            _stream_scan(diag, window, folds, fold_cycles, 0, per_set, conv, by_pixel=True)
-        else:
-            _stream_stalls(diag, window, folds, fold_cycles, 0, per_set)
-        stalls = max(stalls, window.stall)
+    # ws / is: streamed ws ifmap / is filter (blocks = row folds, T x R, one pass per column fold);
+    # stationary ws filter / is ifmap (blocks = column folds, Sr x C, row-major).
+    streamed_bytes, stationary_bytes = (ifmap_bytes, filter_bytes) if dataflow == "ws" else (filter_bytes, ifmap_bytes)
+    diag = _Diagonals(row_folds, t, rows, last_rows)
+    win = _window(diag.valid, streamed_bytes, bytes_per_cycle)
+    if win is not None:
+        per_set = math.ceil(int(streamed_bytes) / 100)
+        repeats = conv if dataflow == "ws" else None
+        stalls = _streamed(diag, win, by_row_fold, fold_cycles, rows, per_set, repeats, False)
+    win = _window(sr * sc, stationary_bytes, bytes_per_cycle)
+    if win is not None:
+        per_set = math.ceil(int(stationary_bytes) / 100)
+        geo = _geometry(conv) if conv is not None and dataflow == "is" else np.zeros(8, dtype=np.int64)
+        _stationary_walk_nb(row_folds, col_folds, fold_cycles, sr, rows, cols, last_cols, per_set, win, geo)
+        stalls = max(stalls, int(win[6]))
     return stalls
