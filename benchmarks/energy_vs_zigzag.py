@@ -35,7 +35,8 @@ CAUSES = {  # (part, ours above ZigZag?) -> why
     ("sram_filter", True): "we charge a weight fill per row fold; ZigZag's tiling keeps weights longer",
     ("sram_filter", False): "ZigZag re-reads weights from the SRAM for each temporal tile",
     ("dram_ifmap", True): "the inputs overflow half the buffer and our fold loops fetch them once per column "
-                          "fold; ZigZag's tiling and loop order (LOMA) fetch a tile once and keep it",
+                          "fold; ZigZag's tiling and loop order (LOMA, which also splits the reduction) fetch "
+                          "a tile once and keep it",
     ("dram_ifmap", False): "ZigZag's mapping fetches inputs more than once",
     ("dram_filter", True): "the weights overflow half the buffer and our fold loops fetch them once per row "
                            "fold; ZigZag's tiling keeps a tile",
