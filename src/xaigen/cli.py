@@ -380,18 +380,29 @@ def hw_estimate(
     config: Optional[Path] = typer.Option(None, help="SCALE-Sim .cfg file (instead of --accelerator)."),
     assignment: Optional[Path] = typer.Option(None, help="JSON: layer name -> multiplier name."),
     batch: int = typer.Option(1, min=1, help="Batch size for --model."),
+    power_gate: bool = typer.Option(False, "--power-gate-idle-pods", help="Idle pods leak nothing."),
+    sweep_batch: bool = typer.Option(False, "--sweep-batch",
+                                     help="Also latency, inferences/s and energy per inference at batch 1..256."),
+    sweep_plot: Optional[Path] = typer.Option(None, help="Write a PNG of the batch sweep (implies --sweep-batch)."),
     plot: Optional[Path] = typer.Option(None, help="Write a PNG of energy and utilization per layer."),
     as_json: bool = typer.Option(False, "--json"),
 ):
-    """Cycles, utilization and energy (pJ) per layer and in total."""
+    """Cycles, utilization and energy (pJ) per layer and in total; optionally per batch size."""
     from xaigen.hardware import energy_reduction, estimate_network, load_accelerator
+    from xaigen.hardware.throughput import batch_sweep, plot_batch_sweep
 
     acc = load_accelerator(config if config is not None else accelerator)
+    acc = acc.with_(power_gate_idle_pods=power_gate) if power_gate else acc
     layers = _hw_layers(model, topology, batch)
     powers = _assignment_powers(assignment, [layer.name for layer in layers])
     result = estimate_network(layers, acc, powers).as_dict(acc.clock_mhz)
     if powers:
         result["reduction_vs_exact"] = energy_reduction(layers, acc, powers)
+    if sweep_batch or sweep_plot is not None:
+        points = batch_sweep(_hw_layers(model, topology, 1) if model else layers, acc, multiplier_mw=powers)
+        result["batch_sweep"] = [p.as_dict() for p in points]
+        if sweep_plot is not None:
+            plot_batch_sweep(points, sweep_plot, f"{acc.name}: throughput and energy per inference vs batch")
     if plot is not None:
         from xaigen.report.plots import plot_network_energy
 
@@ -401,7 +412,7 @@ def hw_estimate(
         return
     table = Table("layer", "MACs", "cycles", "stall", "util %", "mult uJ", "acc uJ", "buffer uJ", "dram uJ",
                   "static uJ", "total uJ", title=f"{acc.name}: {acc.pods} pod(s) of {acc.array_rows}x{acc.array_cols}, "
-                  f"{acc.dataflow}, {acc.clock_mhz:g} MHz")
+                  f"{acc.dataflow}, {acc.clock_mhz:g} MHz, batch {result['total']['batch']}")
     for row in result["layers"] + [dict(result["total"], name="TOTAL", stall_cycles="", utilization=None)]:
         e = row["energy_pj"]
         util = "" if row.get("utilization") is None else f"{100 * row['utilization']:.1f}"
@@ -410,8 +421,21 @@ def hw_estimate(
     console.print(table)
     if powers:
         r = result["reduction_vs_exact"]
-        console.print(f"energy reduction vs exact: multipliers {r['multiplier_energy_reduction']:.2f}x, "
+        console.print(f"energy reduction vs exact at batch {r['batch']} on {r['accelerator']}: multipliers "
+                      f"{r['multiplier_energy_reduction']:.2f}x, MAC units {r['mac_energy_reduction']:.2f}x, "
                       f"whole accelerator {r['energy_reduction']:.3f}x")
+    if "batch_sweep" in result:
+        _print_batch_sweep(result["batch_sweep"], acc.name)
+
+
+def _print_batch_sweep(points: list[dict], name: str) -> None:
+    table = Table("batch", "cycles", "latency us", "inferences/s", "energy/inference uJ", "of which leakage uJ",
+                  "util %", title=f"{name}: per batch size")
+    for p in points:
+        table.add_row(str(p["batch"]), f"{p['cycles']:,}", f"{p['latency_us']:.2f}", f"{p['inferences_per_s']:,.0f}",
+                      f"{p['energy_per_inference_pj'] / 1e6:.4f}", f"{p['static_energy_per_inference_pj'] / 1e6:.4f}",
+                      f"{100 * p['utilization']:.1f}")
+    console.print(table)
 
 
 @hw_app.command("validate")

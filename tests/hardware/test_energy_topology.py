@@ -39,13 +39,6 @@ def test_multiplier_energy_scales_with_power():
     assert 1 < r["energy_reduction"] < 8  # the rest of the accelerator does not shrink
 
 
-def test_multiplier_energy_per_mac_from_power_and_clock():
-    layers = read_topology_csv_text("Layer, M, N, K,\nA, 4, 4, 4,\n")
-    acc = Accelerator("x", 8, 8, clock_mhz=500)
-    e = estimate_network(layers, acc, 0.5).energy_pj
-    assert e.multiplier == pytest.approx(64 * 1000 * 0.5 / 500)  # 1 pJ per MAC
-
-
 def read_topology_csv_text(text, tmp=None):
     import tempfile
     from pathlib import Path

@@ -36,6 +36,9 @@ class ComputeResult:
     filter_reads: int
     ofmap_writes: int  # partial-sum words written to the output buffer
     utilization: float  # useful MACs / (array MACs * cycles)
+    row_folds: int = 1  # ceil(Sr / R)
+    col_folds: int = 1  # ceil(Sc / C)
+    dataflow: Dataflow = "ws"
 
 
 def spatio_temporal(m: int, k: int, n: int, dataflow: Dataflow) -> tuple[int, int, int]:
@@ -63,4 +66,5 @@ def gemm_cycles(m: int, k: int, n: int, rows: int, cols: int, dataflow: Dataflow
         reads = (m * k * col_folds, k * n, m * n * row_folds)
     else:
         reads = (m * k, k * n * col_folds, m * n * row_folds)
-    return ComputeResult(cycles, folds, macs, *reads, utilization=macs / (rows * cols * cycles))
+    return ComputeResult(cycles, folds, macs, *reads, utilization=macs / (rows * cols * cycles), row_folds=row_folds,
+                         col_folds=col_folds, dataflow=dataflow)

@@ -16,8 +16,11 @@ Energy constants default to 45 nm figures (Horowitz, ISSCC 2014): 32-bit integer
 SRAM read of 64 bits: 10 pJ (8 KB), 20 pJ (32 KB), 100 pJ (1 MB) — fitted here as
 ``1.25 pJ/B * sqrt(size / 8 KiB)`` per byte; HBM2 about 3.9 pJ/bit = 31.2 pJ/B (O'Connor et al.,
 MICRO 2017); DDR3 1.3-2.6 nJ per 64 bits, of which we take 160 pJ/B. The multiplier's energy per
-MAC is its own power over the clock: ``E_mul [pJ] = 1000 * P [mW] / f [MHz]``. Leakage is an
-assumption: 5% of the exact multiplier's power per MAC unit, idle or not.
+MAC comes from the circuit library's characterization, the same on every preset
+(:func:`xaigen.hardware.circuit.multiplier_energy_per_mac_pj`: power x the characterization
+period stated there). Leakage is an
+assumption: 5% of the power of the circuit a MAC unit carries, charged over the layer's time on
+every unit of every pod, or only of the busy pods with ``power_gate_idle_pods``.
 """
 
 from __future__ import annotations
@@ -43,8 +46,8 @@ class EnergyModel:
     dram_pj_per_byte: float = 31.2  # HBM2, 3.9 pJ/bit
     sram_pj_per_byte_8kib: float = 1.25  # 64-bit read of an 8 KB SRAM = 10 pJ
     psum_bytes: int = 4  # partial sums are 32-bit words in the output buffer
-    static_fraction: float = 0.05  # leakage per MAC unit, as a fraction of the exact multiplier power
-    exact_multiplier_mw: float = 0.425  # mul8s_1KV6, 45 nm
+    static_fraction: float = 0.05  # leakage per MAC unit, as a fraction of its circuit's own power
+    exact_multiplier_mw: float = 0.425  # mul8s_1KV6, 45 nm: the circuit of a layer given no other
 
     def sram_pj_per_byte(self, size_kib: float) -> float:
         """Energy per byte of an SRAM of ``size_kib`` KiB (sqrt fit to Horowitz' 8/32 KB/1 MB points)."""
@@ -67,6 +70,8 @@ class Accelerator:
             the faster of the two per layer.
         port_per_operand: each buffer has its own DRAM interface of ``dram_bytes_per_cycle``
             (SCALE-Sim's model) instead of one shared interface.
+        power_gate_idle_pods: pods a layer leaves idle are power-gated (no leakage); off, every
+            MAC unit of every pod leaks for the whole layer.
     """
 
     name: str
@@ -81,6 +86,7 @@ class Accelerator:
     dram_bytes_per_cycle: float = 64.0
     partition: Partition = "auto"
     port_per_operand: bool = False
+    power_gate_idle_pods: bool = False
     energy: EnergyModel = field(default_factory=EnergyModel)
 
     def __post_init__(self):
@@ -94,6 +100,8 @@ class Accelerator:
                 raise InputError(self.name, f"'{key}' must be a positive number, got {value!r}")
         if self.dataflow not in DATAFLOWS:
             raise InputError(self.name, f"'dataflow' must be one of {', '.join(DATAFLOWS)}, got {self.dataflow!r}")
+        if not isinstance(self.power_gate_idle_pods, bool):
+            raise InputError(self.name, f"'power_gate_idle_pods' must be true or false, got {self.power_gate_idle_pods!r}")
         if self.partition not in ("rows", "cols", "auto"):
             raise InputError(self.name, f"'partition' must be 'rows', 'cols' or 'auto', got {self.partition!r}")
 

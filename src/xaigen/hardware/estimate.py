@@ -5,17 +5,29 @@ groups, each GEMM is split further along ``accelerator.partition`` (``rows``: ou
 ``cols``: filters N). Pods run in parallel, so a layer takes the cycles of its busiest pod. The
 operand all pods of a GEMM share is fetched from DRAM once and multicast; the DRAM bandwidth is
 shared by all pods, and transfers overlap computation (double buffering), so stalls are
-``max(0, transfer_cycles - compute_cycles)``.
+``max(0, transfer_cycles - compute_cycles)`` (a lower bound). When every buffer has its own DRAM
+port of finite bandwidth (``port_per_operand``, SCALE-Sim's memory system), stalls follow
+SCALE-Sim's double-buffered scratchpad instead (:mod:`xaigen.hardware.starved`).
 
-Energy of a layer, in pJ (constants in :mod:`xaigen.hardware.config`):
+Energy of a layer, in pJ (constants in :mod:`xaigen.hardware.config`), with ``P`` the power (mW)
+of the layer's multiplier circuit and ``E_mul(P) = P * T_char`` its energy per operation
+(:mod:`xaigen.hardware.circuit`; independent of the accelerator clock):
 
-* multiplier  = MACs * 1000 * P_mul[mW] / f[MHz]   (the layer's assigned multiplier)
+* multiplier  = MACs * E_mul(P)
 * accumulator = MACs * E_add
-* buffer      = SRAM bytes read/written * E_sram(buffer size)   (partial sums are 32-bit)
+* buffer      = SRAM bytes read/written * E_sram(buffer size)   (partial sums are 32-bit, read back
+                before each accumulation across row folds)
 * dram        = DRAM bytes * E_dram
-* static      = MAC units * leakage[mW] * cycles * 1000 / f[MHz]
+* static      = leaking MAC units * static_fraction * P * cycles * 1000 / f[MHz]   (mW x ns)
 
-Idle MAC units are taken to be clock-gated: they leak but spend no dynamic energy.
+Leaking units are all MAC units of all pods, or only those of the pods the layer uses when
+``power_gate_idle_pods`` is set. Idle units inside a busy pod are clock-gated: they leak but spend
+no dynamic energy. Every term but the buffer/DRAM/accumulator ones is linear in ``P``:
+``E_layer(P) = E_fixed + P * pj_per_multiplier_mw``, which :func:`assignment_energy` tabulates.
+
+Three reductions (exact / approximate) are reported side by side: multiplier-only (dynamic
+multiplier energy), MAC (multiplier + accumulator, dynamic) and whole accelerator (everything,
+leakage included), with the batch size of the layers.
 """
 
 from __future__ import annotations
@@ -24,9 +36,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from xaigen.hardware.compute import gemm_cycles
+from xaigen.hardware.circuit import leakage_mw, multiplier_energy_per_mac_pj
+from xaigen.hardware.compute import ComputeResult, gemm_cycles
 from xaigen.hardware.config import Accelerator
-from xaigen.hardware.memory import layer_memory, transfer_cycles
+from xaigen.hardware.memory import MemoryResult, layer_memory, transfer_cycles
+from xaigen.hardware.starved import Conv, starved_stall_cycles
 from xaigen.hardware.topology import Layer
 
 ENERGY_PARTS = ("multiplier", "accumulator", "buffer", "dram", "static")
@@ -46,8 +60,13 @@ class EnergyBreakdown:
     def total(self) -> float:
         return self.multiplier + self.accumulator + self.buffer + self.dram + self.static
 
+    @property
+    def mac(self) -> float:
+        """Dynamic energy of the MAC units: multiplier + accumulator."""
+        return self.multiplier + self.accumulator
+
     def as_dict(self) -> dict:
-        return asdict(self) | {"total": self.total}
+        return asdict(self) | {"mac": self.mac, "total": self.total}
 
     def __add__(self, other: EnergyBreakdown) -> EnergyBreakdown:
         return EnergyBreakdown(*(getattr(self, p) + getattr(other, p) for p in ENERGY_PARTS))
@@ -68,6 +87,8 @@ class LayerEstimate:
     dram_bytes: int
     multiplier_mw: float
     energy_pj: EnergyBreakdown
+    pj_per_multiplier_mw: float  # d(energy_pj.total) / d(multiplier_mw): the layer's energy is linear in P
+    batch: int = 1
 
     def as_dict(self) -> dict:
         return asdict(self) | {"energy_pj": self.energy_pj.as_dict()}
@@ -83,6 +104,11 @@ class NetworkEstimate:
         return sum(layer.cycles for layer in self.layers)
 
     @property
+    def batch(self) -> int:
+        """Inferences the layers' work counts (the layers share one batch)."""
+        return max((layer.batch for layer in self.layers), default=1)
+
+    @property
     def energy_pj(self) -> EnergyBreakdown:
         total = ZERO_ENERGY
         for layer in self.layers:
@@ -95,9 +121,12 @@ class NetworkEstimate:
 
     def as_dict(self, clock_mhz: float | None = None) -> dict:
         macs = sum(layer.macs for layer in self.layers)
-        total = {"macs": macs, "cycles": self.cycles, "energy_pj": self.energy_pj.as_dict()}
+        energy = self.energy_pj
+        total = {"macs": macs, "cycles": self.cycles, "energy_pj": energy.as_dict(), "batch": self.batch,
+                 "energy_per_inference_pj": energy.total / self.batch}
         if clock_mhz:
             total["latency_us"] = self.latency_us(clock_mhz)
+            total["inferences_per_s"] = self.batch * 1e6 / total["latency_us"] if self.cycles else math.inf
         return {"accelerator": self.accelerator, "layers": [layer.as_dict() for layer in self.layers], "total": total}
 
 
@@ -122,8 +151,8 @@ def estimate_layer(layer: Layer, acc: Accelerator, multiplier_mw: float | None =
     With ``partition="auto"`` both splits are estimated and the faster one (then the one with
     less energy) is kept; :attr:`LayerEstimate.partition` says which.
     """
-    if acc.partition != "auto":
-        return _estimate_layer(layer, acc, multiplier_mw, acc.partition)
+    if acc.partition != "auto" or acc.pods == 1:  # one pod: nothing to split
+        return _estimate_layer(layer, acc, multiplier_mw, "rows" if acc.partition == "auto" else acc.partition)
     return min((_estimate_layer(layer, acc, multiplier_mw, p) for p in ("rows", "cols")),
                key=lambda est: (est.cycles, est.energy_pj.total))
 
@@ -145,26 +174,51 @@ def _estimate_layer(layer: Layer, acc: Accelerator, multiplier_mw: float | None,
     traffic = {op: layer.groups * (b if op == shared else pods_per_gemm * b) for op, b in traffic.items()}
     dram_bytes = sum(traffic.values())
     busy = gemms_per_pod * compute.cycles
-    stalls = max(0, transfer_cycles(traffic["ifmap"], traffic["filter"], traffic["ofmap"], acc.dram_bytes_per_cycle,
-                                    acc.port_per_operand) - busy)
+    if acc.port_per_operand and not math.isinf(acc.dram_bytes_per_cycle):
+        stalls = gemms_per_pod * _scalesim_stalls(layer, acc, m, n, pods_per_gemm)
+    else:
+        stalls = max(0, transfer_cycles(traffic["ifmap"], traffic["filter"], traffic["ofmap"],
+                                        acc.dram_bytes_per_cycle, acc.port_per_operand) - busy)
     cycles = busy + stalls
     pieces = layer.groups * pods_per_gemm  # GEMM pieces run over all pods
-    to_pj = 1000.0 / acc.clock_mhz  # mW * cycles -> pJ
-    sram = pieces * (
-        (compute.ifmap_reads + memory.ifmap_dram_bytes) * e.sram_pj_per_byte(acc.ifmap_sram_kib)
-        + (compute.filter_reads + memory.filter_dram_bytes) * e.sram_pj_per_byte(acc.filter_sram_kib)
-        + (compute.ofmap_writes * e.psum_bytes + memory.ofmap_dram_bytes) * e.sram_pj_per_byte(acc.ofmap_sram_kib)
-    )
+    leaking_units = acc.array_rows * acc.array_cols * (pods_used if acc.power_gate_idle_pods else acc.pods)
+    # Per mW of multiplier power: dynamic energy of every MAC, plus leakage of every leaking unit
+    # over the layer's time (cycles / f[MHz] us = 1000 * cycles / f ns; mW x ns = pJ).
+    pj_per_mw = (multiplier_energy_per_mac_pj(1.0) * layer.macs
+                 + leaking_units * leakage_mw(1.0, e.static_fraction) * cycles * 1000.0 / acc.clock_mhz)
     energy = EnergyBreakdown(
-        multiplier=layer.macs * multiplier_mw * to_pj,
+        multiplier=layer.macs * multiplier_energy_per_mac_pj(multiplier_mw),
         accumulator=layer.macs * e.accumulate_pj,
-        buffer=sram,
+        buffer=pieces * sum(buffer_pj_by_operand(compute, memory, acc, m * n).values()),
         dram=dram_bytes * e.dram_pj_per_byte,
-        static=acc.macs * e.static_fraction * e.exact_multiplier_mw * cycles * to_pj,
+        static=leaking_units * leakage_mw(multiplier_mw, e.static_fraction) * cycles * 1000.0 / acc.clock_mhz,
     )
     return LayerEstimate(layer.name, layer.macs, cycles, stalls,
                          layer.macs / (acc.macs * cycles) if cycles else 0.0, pods_used, partition, dram_bytes,
-                         multiplier_mw, energy)
+                         multiplier_mw, energy, pj_per_mw, layer.batch)
+
+
+def _scalesim_stalls(layer: Layer, acc: Accelerator, m: int, n: int, pods_per_gemm: int) -> int:
+    """Stalls of one GEMM piece in SCALE-Sim's memory system (:mod:`xaigen.hardware.starved`);
+    repeated input addresses are followed when the piece is a whole convolution group."""
+    conv = None
+    if layer.ifmap_h is not None and pods_per_gemm == 1 and layer.batch == 1:
+        conv = Conv(layer.ifmap_h, layer.ifmap_w, layer.filter_h, layer.filter_w, layer.channels // layer.groups,
+                    layer.stride_h, layer.stride_w)
+    return starved_stall_cycles(m, layer.k, n, acc.array_rows, acc.array_cols, acc.dataflow,
+                                acc.ifmap_sram_kib * 1024, acc.filter_sram_kib * 1024, acc.dram_bytes_per_cycle, conv)
+
+
+def buffer_pj_by_operand(compute: ComputeResult, memory: MemoryResult, acc: Accelerator, outputs: int) -> dict:
+    """SRAM energy (pJ) of one GEMM piece per buffer: the array's reads (ifmap, filter) and
+    partial-sum traffic (ofmap: every write, and a read-back of the running sum before each write
+    but an output's first), plus the DRAM fills and drains through each buffer. ``outputs`` is
+    the piece's ``m * n``; partial sums are ``psum_bytes`` wide."""
+    e = acc.energy
+    psum_words = compute.ofmap_writes + max(0, compute.ofmap_writes - outputs)
+    return {"ifmap": (compute.ifmap_reads + memory.ifmap_dram_bytes) * e.sram_pj_per_byte(acc.ifmap_sram_kib),
+            "filter": (compute.filter_reads + memory.filter_dram_bytes) * e.sram_pj_per_byte(acc.filter_sram_kib),
+            "ofmap": (psum_words * e.psum_bytes + memory.ofmap_dram_bytes) * e.sram_pj_per_byte(acc.ofmap_sram_kib)}
 
 
 def estimate_network(layers: list[Layer], acc: Accelerator,
@@ -178,13 +232,57 @@ def estimate_network(layers: list[Layer], acc: Accelerator,
     return NetworkEstimate(acc.name, [estimate_layer(layer, acc, powers[layer.name]) for layer in layers])
 
 
+def _ratio(exact: float, approx: float) -> float:
+    return exact / approx if approx else math.inf
+
+
 def energy_reduction(layers: list[Layer], acc: Accelerator, multiplier_mw: Mapping[str, float]) -> dict:
-    """Exact / approximate energy, for the multipliers alone and for the whole accelerator."""
-    exact = estimate_network(layers, acc).energy_pj
-    approx = estimate_network(layers, acc, multiplier_mw).energy_pj
+    """Exact / approximate energy three ways: multipliers alone, MAC units (multiplier +
+    accumulator) and the whole accelerator, with the batch size and preset they hold for."""
+    exact_net = estimate_network(layers, acc)
+    exact, approx = exact_net.energy_pj, estimate_network(layers, acc, multiplier_mw).energy_pj
     return {
-        "multiplier_energy_reduction": exact.multiplier / approx.multiplier if approx.multiplier else math.inf,
-        "energy_reduction": exact.total / approx.total,
+        "multiplier_energy_reduction": _ratio(exact.multiplier, approx.multiplier),
+        "mac_energy_reduction": _ratio(exact.mac, approx.mac),
+        "energy_reduction": _ratio(exact.total, approx.total),
+        "batch": exact_net.batch, "accelerator": acc.name, "power_gate_idle_pods": acc.power_gate_idle_pods,
         "exact_energy_pj": exact.total, "approx_energy_pj": approx.total,
+        "exact_mac_energy_pj": exact.mac, "approx_mac_energy_pj": approx.mac,
         "exact_multiplier_energy_pj": exact.multiplier, "approx_multiplier_energy_pj": approx.multiplier,
     }
+
+
+@dataclass(frozen=True)
+class AssignmentEnergy:
+    """A network's energy as a linear function of its layers' multiplier powers (pJ, mW):
+
+    ``total(P) = fixed_pj + sum_l total_pj_per_mw[l] * P_l``,
+    ``multiplier(P) = sum_l multiplier_pj_per_mw[l] * P_l``,
+    ``mac(P) = accumulator_pj + multiplier(P)``.
+    """
+
+    fixed_pj: float  # buffers, DRAM and accumulators: independent of the circuits
+    accumulator_pj: float
+    total_pj_per_mw: dict[str, float]  # dynamic multiplier energy + leakage, per mW of the layer's circuit
+    multiplier_pj_per_mw: dict[str, float]  # dynamic multiplier energy only
+    batch: int
+
+    def total(self, powers: Mapping[str, float]) -> float:
+        return self.fixed_pj + sum(self.total_pj_per_mw[n] * p for n, p in powers.items())
+
+    def multiplier(self, powers: Mapping[str, float]) -> float:
+        return sum(self.multiplier_pj_per_mw[n] * p for n, p in powers.items())
+
+    def mac(self, powers: Mapping[str, float]) -> float:
+        return self.accumulator_pj + self.multiplier(powers)
+
+
+def assignment_energy(layers: list[Layer], acc: Accelerator) -> AssignmentEnergy:
+    """Tabulate :class:`AssignmentEnergy` once, for searches that score many assignments."""
+    net = estimate_network(layers, acc)
+    energy = net.energy_pj
+    per_mw = {est.name: est.pj_per_multiplier_mw for est in net.layers}
+    circuit_pj = sum(est.pj_per_multiplier_mw * est.multiplier_mw for est in net.layers)
+    return AssignmentEnergy(energy.total - circuit_pj, energy.accumulator, per_mw,
+                            {layer.name: layer.macs * multiplier_energy_per_mac_pj(1.0) for layer in layers},
+                            net.batch)

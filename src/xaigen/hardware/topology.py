@@ -35,6 +35,7 @@ class Layer:
     num_filters: int | None = None
     stride_h: int | None = None
     stride_w: int | None = None
+    batch: int = 1  # inferences whose work M counts (figures per inference divide by it)
 
     @property
     def macs(self) -> int:
@@ -43,9 +44,9 @@ class Layer:
 
     @property
     def ifmap_bytes(self) -> int:
-        """Distinct input bytes (int8): the padded input map, or M x K for a GEMM."""
+        """Distinct input bytes (int8): the padded input maps of the batch, or M x K for a GEMM."""
         if self.ifmap_h is not None:
-            return self.ifmap_h * self.ifmap_w * self.channels
+            return self.ifmap_h * self.ifmap_w * self.channels * self.batch
         return self.m * self.k * self.groups
 
     @property
@@ -69,7 +70,7 @@ def conv_layer(name: str, ifmap_h: int, ifmap_w: int, filter_h: int, filter_w: i
     wo = math.ceil((ifmap_w - filter_w + stride_w) / stride_w)
     return Layer(name, m=batch * ho * wo, k=filter_h * filter_w * channels // groups, n=num_filters // groups,
                  groups=groups, ifmap_h=ifmap_h, ifmap_w=ifmap_w, filter_h=filter_h, filter_w=filter_w,
-                 channels=channels, num_filters=num_filters, stride_h=stride_h, stride_w=stride_w)
+                 channels=channels, num_filters=num_filters, stride_h=stride_h, stride_w=stride_w, batch=batch)
 
 
 def layers_from_model(model, input_shape: tuple[int, ...], batch: int = 1) -> list[Layer]:
@@ -91,11 +92,12 @@ def layers_from_model(model, input_shape: tuple[int, ...], batch: int = 1) -> li
         ho, wo = (h - eff_h) // mod.stride[0] + 1, (w - eff_w) // mod.stride[1] + 1
         layers.append(Layer(name, m=x.shape[0] * ho * wo, k=cin_g * kh * kw, n=cout // mod.groups, groups=mod.groups,
                             ifmap_h=h, ifmap_w=w, filter_h=eff_h, filter_w=eff_w, channels=cin_g * mod.groups,
-                            num_filters=cout, stride_h=mod.stride[0], stride_w=mod.stride[1]))
+                            num_filters=cout, stride_h=mod.stride[0], stride_w=mod.stride[1], batch=x.shape[0]))
 
     def linear_hook(mod, args, name):
         x = args[0]
-        layers.append(Layer(name, m=int(x.numel() // x.shape[-1]), k=mod.weight.shape[1], n=mod.weight.shape[0]))
+        layers.append(Layer(name, m=int(x.numel() // x.shape[-1]), k=mod.weight.shape[1], n=mod.weight.shape[0],
+                            batch=x.shape[0]))
 
     hooks = []
     for name, module in model.named_modules():
