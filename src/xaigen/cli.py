@@ -313,7 +313,8 @@ def _summary_line(results: dict, out: Path, quiet: bool) -> None:
     b = results["primary_budget"]
     if xg.get("energy_reduction"):
         line = (f"XAI-Gen at <={100 * b:g}% loss: multipliers {xg['multiplier_energy_reduction']:.2f}x, "
-                f"accelerator {xg['energy_reduction']:.3f}x less energy, accuracy {xg['accuracy']:.4f} "
+                f"MAC units {xg['mac_energy_reduction']:.2f}x, accelerator {xg['energy_reduction']:.3f}x less energy "
+                f"(batch {results['exact']['batch']}), accuracy {xg['accuracy']:.4f} "
                 f"(exact {results['exact']['accuracy']:.4f}), {xg['evaluations']} evaluations")
     else:
         line = f"XAI-Gen found no assignment within {100 * b:g}% loss"

@@ -256,7 +256,7 @@ def headline(summary: dict | None, primary: str) -> dict | None:
     fields = {k: summary[k] for k in ("evaluations", "wall_s", "hypervolume", "by_budget")}
     best = summary["by_budget"][primary] or {}
     return fields | {k: best.get(k) for k in ("assignment", "accuracy", "energy_pj", "energy_reduction",
-                                                "multiplier_energy_reduction")}
+                                                "multiplier_energy_reduction", "mac_energy_reduction")}
 
 
 def hardware_figures(s: Setup, chosen: dict | None) -> dict:
@@ -292,7 +292,8 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) 
         "primary_budget": config.search.loss_budgets[0], "candidates": s.candidates, "probe": s.probe,
         "guide": config.xai.guide, "model_from_cache": s.cached, "float": {"accuracy": s.float_accuracy},
         "exact": {"accuracy": problem.exact_accuracy, "test_accuracy": exact_test_accuracy,
-                  "energy_pj": problem.exact_energy_pj, "multiplier_energy_pj": problem.exact_multiplier_energy_pj},
+                  "energy_pj": problem.exact_energy_pj, "multiplier_energy_pj": problem.exact_multiplier_energy_pj,
+                  "mac_energy_pj": problem.exact_mac_energy_pj, "batch": problem.batch},
         "xaigen": headline(summaries.get("xai-gen"), primary),
         "baselines": {name: headline(summary, primary) for name, summary in summaries.items() if name != "xai-gen"},
         "xai": xai_check(relevances, sens),

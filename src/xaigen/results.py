@@ -32,6 +32,7 @@ class BudgetChoice(_Record):
     multiplier_energy_pj: float
     energy_reduction: float  # exact / approximate, whole accelerator
     multiplier_energy_reduction: float  # exact / approximate, multipliers only
+    mac_energy_reduction: float  # exact / approximate, multipliers + accumulators
     found_at_evaluation: int
     test_accuracy: float | None = None  # the held-out half
 
@@ -95,6 +96,7 @@ class Headline(_Record):
     energy_pj: float | None
     energy_reduction: float | None
     multiplier_energy_reduction: float | None
+    mac_energy_reduction: float | None
 
 
 class FloatFigures(_Record):
@@ -106,6 +108,8 @@ class ExactFigures(_Record):
     test_accuracy: float  # exact int8, held-out half
     energy_pj: float
     multiplier_energy_pj: float
+    mac_energy_pj: float  # multipliers + accumulators
+    batch: int  # the inference batch the energies are for (per inference)
 
 
 class XaiMethodResult(_Record):

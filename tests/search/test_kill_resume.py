@@ -38,10 +38,13 @@ def _start(config: Path, out: Path, env: dict) -> subprocess.Popen:
 def _complete_trials(db: Path) -> list[tuple]:
     if not db.exists():
         return []
-    with sqlite3.connect(db) as con:
-        rows = con.execute("SELECT t.number, p.param_name, p.param_value FROM trials t JOIN trial_params p "
-                           "ON t.trial_id = p.trial_id WHERE t.state = 'COMPLETE' ORDER BY t.number, p.param_name"
-                           ).fetchall()
+    try:
+        with sqlite3.connect(db) as con:
+            rows = con.execute("SELECT t.number, p.param_name, p.param_value FROM trials t JOIN trial_params p "
+                               "ON t.trial_id = p.trial_id WHERE t.state = 'COMPLETE' ORDER BY t.number, "
+                               "p.param_name").fetchall()
+    except sqlite3.OperationalError:  # the schema is being created, or the writer holds the lock
+        return []
     trials: dict[int, list] = {}
     for number, name, value in rows:
         trials.setdefault(number, []).append((name, value))

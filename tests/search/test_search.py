@@ -76,7 +76,7 @@ def test_problem_energy(problem):
     assert total == pytest.approx(p.exact_energy_pj) and mult == pytest.approx(p.exact_multiplier_energy_pj)
     cheap_total, cheap_mult = p.energy({n: "drum_s8_k3" for n in p.layers})
     assert cheap_mult == pytest.approx(mult * 0.144766 / 0.425, rel=1e-4)
-    assert total - cheap_total == pytest.approx(mult - cheap_mult)
+    assert total - cheap_total > mult - cheap_mult > 0  # leakage shrinks with the circuit too
 
 
 def test_methods_respect_budget_and_are_deterministic(problem):

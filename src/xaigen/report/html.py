@@ -87,12 +87,14 @@ def methods_table(r: RunResults) -> str:
         cells = [html.escape(name), str(s.evaluations), _fmt(s.wall_s, 2), _fmt(s.hypervolume)]
         for b in budgets:
             best = s.by_budget[b]
-            cells += ["-", "-"] if best is None else [f"{best.multiplier_energy_reduction:.2f}x",
-                                                      f"{best.energy_reduction:.3f}x"]
+            cells += ["-", "-", "-"] if best is None else [f"{best.multiplier_energy_reduction:.2f}x",
+                                                           f"{best.mac_energy_reduction:.2f}x",
+                                                           f"{best.energy_reduction:.3f}x"]
         cells.append(_fmt(s.to_reach_nsga2_hypervolume.evaluations if s.to_reach_nsga2_hypervolume else None))
         rows.append(_row(cells))
     head = "".join(f"<th>{h}</th>" for h in ["method", "evals", "wall s", "HV"] + sum(
-        ([f"mult. saving @{b}", f"accel. saving @{b}"] for b in budgets), []) + ["evals to NSGA-II HV"])
+        ([f"mult. saving @{b}", f"MAC saving @{b}", f"accel. saving @{b}"] for b in budgets), []) +
+        ["evals to NSGA-II HV"])
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
@@ -173,8 +175,9 @@ td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}h2{{border-
 Candidates: {len(r.candidates)} multipliers. Seed {r.seed}.</p>
 <h2>Methods at equal evaluation budgets</h2>
 {methods_table(r)}
-<p>Savings are exact/approximate energy for the lowest-energy assignment within each accuracy-loss budget,
-for the multipliers alone and for the whole accelerator (buffers, DRAM and leakage do not shrink).</p>
+<p>Savings are exact/approximate energy per inference (batch {r.exact.batch}, {html.escape(r.accelerator)}) for
+the lowest-energy assignment within each accuracy-loss budget: the multipliers alone, the MAC units (multipliers and
+accumulators), and the whole accelerator (buffers and DRAM do not shrink).</p>
 {embed_png(plots['pareto'])}
 {embed_png(plots['hypervolume'])}
 <h2>XAI layer criticality vs measured sensitivity</h2>

@@ -4,9 +4,11 @@ A *full evaluation* runs the bit-exact approximate model on the evaluation data;
 search method spends and what the comparisons count. Energy comes from the analytical hardware
 model and is cheap: only the multiplier part depends on the assignment,
 
-    E(assignment) = E_fixed + sum_l MACs_l * 1000 * P_{m(l)} / f      (pJ)
+    E(assignment) = E_fixed + sum_l P_{m(l)} * (MACs_l * T_char + leaking_units_l * 0.05 * t_l)   (pJ)
 
-so it is precomputed per layer.
+with ``T_char`` the circuits' characterization period (:mod:`xaigen.hardware.circuit`) and ``t_l``
+the layer's time; it is tabulated once (:func:`xaigen.hardware.assignment_energy`). Searches rank
+savings by the multiplier part, ``MACs_l * T_char * (P_exact - P_m)``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from xaigen.emulation import accuracy_and_loss, approximable_layers, set_assignment
-from xaigen.hardware import Accelerator, Layer, estimate_network
+from xaigen.hardware import Accelerator, Layer, assignment_energy
 from xaigen.models.task import CLASSIFICATION, Task
 from xaigen.multipliers import Catalogue
 
@@ -56,11 +58,12 @@ class AssignmentProblem:
         if missing:
             raise ValueError(f"hardware layers missing for {missing}")
         self.exact_name = catalogue.exact(signed=True).name
-        exact = estimate_network([by_name[n] for n in self.layers], accelerator)
-        self.exact_energy_pj = exact.energy_pj.total
-        self.exact_multiplier_energy_pj = exact.energy_pj.multiplier
-        self._fixed_pj = exact.energy_pj.total - exact.energy_pj.multiplier
-        self._pj_per_mw = {n: by_name[n].macs * 1000.0 / accelerator.clock_mhz for n in self.layers}
+        self._energy = assignment_energy([by_name[n] for n in self.layers], accelerator)
+        exact_powers = {n: catalogue[self.exact_name].power_mw for n in self.layers}
+        self.exact_energy_pj = self._energy.total(exact_powers)
+        self.exact_multiplier_energy_pj = self._energy.multiplier(exact_powers)
+        self.exact_mac_energy_pj = self._energy.mac(exact_powers)
+        self.batch = self._energy.batch
         self.macs = {n: by_name[n].macs for n in self.layers}
         self.fan_in = {n: by_name[n].k for n in self.layers}  # products summed per output
         set_assignment(self.model, None, catalogue)
@@ -80,7 +83,8 @@ class AssignmentProblem:
             m = self.catalogue[name]
             digest.update(f"{name}:{m.signed}:{m.power_mw!r}".encode())
             digest.update(m.table.tobytes())
-        digest.update(repr((self.layers, sorted(self._pj_per_mw.items()), self._fixed_pj)).encode())
+        energy = self._energy
+        digest.update(repr((self.layers, sorted(energy.total_pj_per_mw.items()), energy.fixed_pj)).encode())
         return digest.hexdigest()[:12]
 
     def power(self, name: str) -> float:
@@ -92,13 +96,16 @@ class AssignmentProblem:
 
     def energy(self, assignment: Mapping[str, str]) -> tuple[float, float]:
         """(whole-accelerator, multiplier-only) energy in pJ; cheap, not a full evaluation."""
-        full = self.complete(assignment)
-        multiplier = sum(self._pj_per_mw[n] * self.power(m) for n, m in full.items())
-        return self._fixed_pj + multiplier, multiplier
+        powers = {n: self.power(m) for n, m in self.complete(assignment).items()}
+        return self._energy.total(powers), self._energy.multiplier(powers)
 
     def saving_pj(self, layer: str, multiplier: str) -> float:
         """Energy saved (pJ) by ``multiplier`` instead of the exact one in ``layer``."""
-        return self._pj_per_mw[layer] * (self.power(self.exact_name) - self.power(multiplier))
+        return self._energy.multiplier_pj_per_mw[layer] * (self.power(self.exact_name) - self.power(multiplier))
+
+    def mac_energy(self, assignment: Mapping[str, str]) -> float:
+        """Multiplier + accumulator energy (pJ) of ``assignment``."""
+        return self._energy.mac({n: self.power(m) for n, m in self.complete(assignment).items()})
 
 
 class Run:

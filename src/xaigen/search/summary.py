@@ -76,6 +76,7 @@ def summarize_run(run: Run, loss_budgets: Sequence[float], hv_max_loss: float) -
                 "multiplier_energy_pj": e.multiplier_energy_pj,
                 "energy_reduction": problem.exact_energy_pj / e.energy_pj,
                 "multiplier_energy_reduction": problem.exact_multiplier_energy_pj / e.multiplier_energy_pj,
+                "mac_energy_reduction": problem.exact_mac_energy_pj / problem.mac_energy(e.assignment),
                 "found_at_evaluation": e.index}
 
     summary = summarize([scored(e) for e in run.history], loss_budgets, hv_max_loss, describe)
