@@ -4,8 +4,13 @@ Every function here returns the integer accumulators ``acc[n, o, ...] = sum_k T[
 (as a float tensor holding exact integers, or int64) for operand *values* ``a`` (activations,
 already padded with the activation zero-point where the layer pads) and ``w`` (weights).
 
-Three paths, chosen per layer by :func:`choose_path`:
+Four paths, chosen per layer by :func:`choose_path`:
 
+* ``int8`` (:mod:`xaigen.emulation.int8`): the factors rewritten as bytes and run as ONE int8
+  convolution / matmul with int32 accumulation (oneDNN, ``torch._int_mm``); first choice for
+  every low-rank table whose byte factors fit and whose bound is proven, on CPUs where the int8
+  kernels pass an exactness probe. The quantize-and-lookup front end is
+  :mod:`xaigen.emulation.frontend`.
 * ``lowrank32`` / ``lowrank64``: one float32 (float64) convolution over ``R`` stacked
   channels, using the exact integer factors of :mod:`xaigen.emulation.factorization`. Chosen only
   when :func:`~xaigen.emulation.factorization.accumulation_bound` proves every partial sum is
@@ -26,12 +31,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from xaigen.emulation import int8
 from xaigen.emulation.factorization import LowRankFactors, accumulation_bound, low_rank_factors
+from xaigen.emulation.frontend import lookup_conv_input, lookup_rows
 from xaigen.emulation.reference import naive_conv2d_accumulators, naive_linear_accumulators
 from xaigen.emulation.tables import conv_output_size, value_ordered_table, vmin
 from xaigen.multipliers.multiplier import Multiplier
 
-Path = Literal["lowrank32", "lowrank64", "gather", "naive"]
+Path = Literal["int8", "lowrank32", "lowrank64", "gather", "naive"]
 FLOAT32_EXACT = 2**24
 FLOAT64_EXACT = 2**53
 
@@ -47,16 +54,25 @@ class KernelPlan:
     stacked_weight: torch.Tensor | None  # lowrank: [Cout, Cin_g * R, *kernel] float
     weight_index: torch.Tensor  # int64 value-ordered weight indices, same shape as the weight
     groups: int = 1
+    lowering: int8.Int8Lowering | None = None  # int8 path: byte factors and packed weights
 
 
 def choose_path(multiplier: Multiplier, weight_values: torch.Tensor, prefer: str = "auto", groups: int = 1) -> KernelPlan:
-    """Prepare a :class:`KernelPlan` for fixed integer weights (values, not bit patterns)."""
+    """Prepare a :class:`KernelPlan` for fixed integer weights (values, not bit patterns).
+
+    ``prefer``: ``auto`` (int8 where possible, else the float low-rank path, else gather),
+    ``int8``, ``lowrank`` (float only), ``lowrank32``, ``lowrank64``, ``gather`` or ``naive``.
+    """
     index = (weight_values.to(torch.int64) - vmin(multiplier)).contiguous()
     if index.numel() and (index.min() < 0 or index.max() > 255):
         raise ValueError(f"weight values outside the {'signed' if multiplier.signed else 'unsigned'} 8-bit range")
     if prefer in ("gather", "naive"):
         return KernelPlan(prefer, multiplier, None, None, None, index, groups)
     factors = low_rank_factors(multiplier)
+    if factors is not None and prefer in ("auto", "int8") and index.device.type == "cpu" and int8.int8_kernels_exact():
+        lowering = int8.lower(factors, index.numpy())
+        if lowering is not None:
+            return KernelPlan("int8", multiplier, factors, lowering.total_bound, None, index, groups, lowering)
     if factors is not None:
         bound = accumulation_bound(index.numpy(), factors)
         for path, limit, dtype in (("lowrank32", FLOAT32_EXACT, torch.float32), ("lowrank64", FLOAT64_EXACT, torch.float64)):
@@ -189,6 +205,8 @@ def _zero_output(a_values, plan: KernelPlan, stride, dilation) -> torch.Tensor:
 def pads_natively(plan: KernelPlan, pad_value: float) -> bool:
     """Whether the stacked conv may pad by itself with zeros: true when every factor maps the
     padding code to 0 (then a padded product contributes 0, as in the table's own padding)."""
+    if plan.path == "int8":
+        return True  # the int8 front end writes the padding code itself
     if plan.factors is None or plan.path not in ("lowrank32", "lowrank64"):
         return False
     index = int(pad_value) - plan.factors.vmin
@@ -208,6 +226,8 @@ def conv2d_accumulators(a_values: torch.Tensor, plan: KernelPlan, stride=(1, 1),
         return naive_conv2d_accumulators(a_values, plan, stride, dilation)
     if plan.path == "gather":
         return _gather_conv2d(a_values, plan, stride, dilation)
+    if plan.path == "int8":
+        return int8_conv2d_from(a_values, 1.0, 0, plan, stride, dilation, padding, pad_code=0)
     if plan.factors.rank == 0:  # a table of zeros: every accumulator is 0
         return _zero_output(F.pad(a_values, (padding[1],) * 2 + (padding[0],) * 2), plan, stride, dilation)
     return stacked_conv2d(_stack_inputs(a_values, plan), plan, stride, dilation, padding)
@@ -221,6 +241,31 @@ def linear_accumulators(a_values: torch.Tensor, plan: KernelPlan) -> torch.Tenso
         index = (a_values.to(torch.int64) - vmin(plan.multiplier)).to(torch.uint8).numpy()
         w_t = plan.weight_index.t().contiguous().to(torch.uint8).numpy()
         return torch.from_numpy(_gather_gemm(index, w_t, value_ordered_table(plan.multiplier)))
+    if plan.path == "int8":
+        return int8_linear_from(a_values, 1.0, 0, plan)
     if plan.factors.rank == 0:
         return torch.zeros((a_values.shape[0], plan.weight_index.shape[0]), dtype=plan.stacked_weight.dtype)
     return stacked_linear(_stack_inputs(a_values, plan), plan)
+
+
+def _code_range(plan: KernelPlan) -> tuple[int, int]:
+    low = vmin(plan.multiplier)
+    return low, low + 255
+
+
+def int8_conv2d_from(x: torch.Tensor, scale: float, zero: int, plan: KernelPlan, stride=(1, 1), dilation=(1, 1),
+                     padding=(0, 0), pad_code: int = 0) -> torch.Tensor:
+    """Accumulators of an int8 plan for float input ``x`` quantized as ``clamp(rint(x / scale) + zero)``
+    (``scale = 1, zero = 0`` for inputs that already are codes), padded with ``pad_code``."""
+    assert plan.lowering is not None
+    stacked = lookup_conv_input(x, scale, zero, _code_range(plan), vmin(plan.multiplier), plan.lowering.act_table,
+                                tuple(padding), pad_code)
+    out = int8.conv2d(stacked, plan.lowering, stride, dilation, plan.groups)
+    return int8.combine_parts(out, plan.lowering)
+
+
+def int8_linear_from(x: torch.Tensor, scale: float, zero: int, plan: KernelPlan) -> torch.Tensor:
+    """Accumulators of an int8 plan for a linear layer's float input ``x`` [M, K] (see above)."""
+    assert plan.lowering is not None
+    stacked = lookup_rows(x, scale, zero, _code_range(plan), vmin(plan.multiplier), plan.lowering.act_table)
+    return int8.combine_parts(int8.linear(stacked, plan.lowering), plan.lowering)
