@@ -40,7 +40,7 @@ def _check_conv(multiplier, shape, prefer="auto"):
     plan = choose_path(multiplier, torch.from_numpy(w), prefer, shape["groups"])
     got = conv2d_accumulators(torch.from_numpy(a), plan, shape["stride"], shape["dilation"])
     want = conv2d_reference(a, w, multiplier.table, shape["stride"], shape["dilation"], shape["groups"])
-    assert got.dtype in (torch.float32, torch.float64, torch.int64)
+    assert got.dtype in (torch.float32, torch.float64, torch.int32, torch.int64)
     assert np.array_equal(got.to(torch.int64).numpy(), want), (multiplier.name, plan.path)
     return plan
 
@@ -82,6 +82,20 @@ def test_conv_unsigned_evoapprox_any_rank(evoapprox, name, shape):
 def test_other_paths(prefer, shape):
     name = "trunc_s8_c4" if prefer == "int8" else "drum_s8_k4"  # DRUM's u(a) spans 272 values: no bytes
     _check_conv(BUILTINS[name], shape, prefer)
+
+
+@pytest.mark.parametrize("fallback", ["numba", "int64"])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=conv_shapes, name=st.sampled_from(["mitchell_s8", "mitchell_u8"]))
+def test_gather_fallbacks(monkeypatch, fallback, shape, name):
+    """Without the compiled C kernel (numba), and for fan-ins beyond int32 (int64 GEMM)."""
+    from xaigen.emulation import gather
+
+    if fallback == "numba":
+        monkeypatch.setattr(gather, "gather_library", lambda: None)
+    else:
+        monkeypatch.setattr(gather, "fits_int32", lambda table, fan_in: False)
+    assert _check_conv(BUILTINS[name], shape).path == "gather"
 
 
 @pytest.mark.parametrize("name", SIGNED_EVO + ["mitchell_s8", "trunc_u8_c8", "mitchell_u8"])

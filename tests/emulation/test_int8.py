@@ -105,3 +105,25 @@ def test_front_end_equals_quantize_then_lookup(n, c, h, w, top, left, zero, sign
     assert torch.equal(got, want)
     rows = lookup_rows(x.reshape(n, -1), 0.037, zero, (vmin, vmin + 255), vmin, table)
     assert torch.equal(rows, torch.from_numpy(table)[quantize(x.reshape(n, -1), params) - vmin].reshape(n, -1))
+
+
+@needs_int8
+@pytest.mark.parametrize("name", ["mul8s_1KV6", "mul8s_1L2N", "mul8s_1KVM", "mul8s_1KX5", "exact_u8", "trunc_u8_c6"])
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_layer_outputs_equal_the_float_path_bit_for_bit(catalogue, name, per_channel):
+    """Dequantizing inside the int8 kernel (and the fused front end) changes no output bit."""
+    from torch import nn
+
+    from xaigen.emulation import approximable_layers, approximate, calibrate
+
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.Conv2d(8, 8, 3, stride=2, padding=1, bias=False), nn.ReLU(),
+                          nn.Conv2d(8, 4, 1), nn.Flatten(), nn.Linear(4 * 5 * 5, 6)).eval()
+    x = torch.randn(9, 3, 10, 10)
+    ranges = calibrate(model, x)
+    fast = approximate(model, name, catalogue, ranges, per_channel=per_channel)
+    slow = approximate(model, name, catalogue, ranges, per_channel=per_channel, path="lowrank")
+    assert {layer.plan().path for layer in approximable_layers(fast).values()} == {"int8"}
+    assert {layer.plan().path for layer in approximable_layers(slow).values()} <= {"lowrank32", "lowrank64"}
+    assert torch.equal(fast(x), slow(x))

@@ -20,46 +20,27 @@ import torch
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _lookup_rows(x, scale, zero, qmin, qmax, vmin, table, out):  # pragma: no cover - compiled
-    """x float32[P, C] (channels last) -> out uint8[P, C * R]; flat, branch-free inner loop."""
-    positions, channels = x.shape
-    rank = table.shape[1]
-    for p in numba.prange(positions):
-        for c in range(channels):
-            q = min(max(np.rint(x[p, c] / scale) + zero, qmin), qmax)
-            row = int(q) - vmin
-            for r in range(rank):
-                out[p, c * rank + r] = table[row, r]
+def _lookup_flat(x, scale, zero, qmin, qmax, vmin, table, out, rows_in, rows_out, top, offset):  # pragma: no cover
+    """x float32[N * rows_in, L] -> out uint8[N * rows_out, ...]: row ``n * rows_in + i`` lands in
+    row ``n * rows_out + top + i`` from column ``offset`` on, element ``e`` at ``e * R + r``.
 
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _lookup_planes(x, scale, zero, qmin, qmax, vmin, table, out, top, left):  # pragma: no cover
-    """x float32[N, C, H, W] (contiguous planes) -> out uint8[N, H + 2 top, W + 2 left, C * R]."""
-    n_size, channels, height, width = x.shape
+    Two passes per row: the codes (a branch-free loop that vectorizes), then the table lookup.
+    """
+    rows, length = x.shape
     rank = table.shape[1]
-    for nc in numba.prange(n_size * channels):
-        n, c = nc // channels, nc % channels
-        for i in range(height):
-            for j in range(width):
-                q = min(max(np.rint(x[n, c, i, j] / scale) + zero, qmin), qmax)
-                row = int(q) - vmin
+    for p in numba.prange(rows):
+        src = x[p]
+        dst = out[(p // rows_in) * rows_out + top + p % rows_in]
+        index = np.empty(length, dtype=np.int32)
+        for e in range(length):
+            index[e] = np.int32(min(max(np.rint(src[e] / scale) + zero, qmin), qmax)) - vmin
+        if rank == 1:
+            for e in range(length):
+                dst[offset + e] = table[index[e], 0]
+        else:
+            for e in range(length):
                 for r in range(rank):
-                    out[n, i + top, j + left, c * rank + r] = table[row, r]
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _lookup_nhwc(x, scale, zero, qmin, qmax, vmin, table, out, top, left):  # pragma: no cover
-    """x float32[N, H, W, C] (channels-last storage) -> out uint8[N, H + 2 top, W + 2 left, C * R]."""
-    n_size, height, width, channels = x.shape
-    rank = table.shape[1]
-    for ni in numba.prange(n_size * height):
-        n, i = ni // height, ni % height
-        for j in range(width):
-            for c in range(channels):
-                q = min(max(np.rint(x[n, i, j, c] / scale) + zero, qmin), qmax)
-                row = int(q) - vmin
-                for r in range(rank):
-                    out[n, i + top, j + left, c * rank + r] = table[row, r]
+                    dst[offset + e * rank + r] = table[index[e], r]
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -68,11 +49,13 @@ def _fill_border(out, pad_row, top, left):  # pragma: no cover - compiled
     n_size, height, width, _ = out.shape
     for ni in numba.prange(n_size * height):
         n, i = ni // height, ni % height
-        inner_row = top <= i < height - top
-        for j in range(width):
-            if inner_row and left <= j < width - left:
-                continue
-            out[n, i, j, :] = pad_row
+        if i < top or i >= height - top:
+            for j in range(width):
+                out[n, i, j, :] = pad_row
+        else:
+            for j in range(left):
+                out[n, i, j, :] = pad_row
+                out[n, i, width - 1 - j, :] = pad_row
 
 
 def _as_numpy(x: torch.Tensor) -> np.ndarray:
@@ -90,13 +73,11 @@ def lookup_conv_input(x: torch.Tensor, scale: float, zero: int, code_range: tupl
     rank = table.shape[1]
     top, left = padding
     out = np.empty((n, h + 2 * top, w + 2 * left, c * rank), dtype=np.uint8)
-    args = (np.float32(scale), np.float32(zero), np.float32(code_range[0]), np.float32(code_range[1]), vmin, table)
-    if x.dtype != torch.float32:
-        x = x.to(torch.float32)
-    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        _lookup_nhwc(_as_numpy(x.permute(0, 2, 3, 1)), *args, out, top, left)
-    else:
-        _lookup_planes(_as_numpy(x.contiguous()), *args, out, top, left)
+    # no copy when x already is channels-last, as the outputs of the int8 layers are
+    rows = x.detach().to(torch.float32).permute(0, 2, 3, 1).contiguous().reshape(n * h, w * c)
+    _lookup_flat(_as_numpy(rows), np.float32(scale), np.float32(zero), np.float32(code_range[0]),
+                 np.float32(code_range[1]), vmin, table, out.reshape(n * (h + 2 * top), -1), h, h + 2 * top, top,
+                 left * c * rank)
     if top or left:
         _fill_border(out, np.ascontiguousarray(np.tile(table[pad_code - vmin], c)), top, left)
     return torch.from_numpy(out).permute(0, 3, 1, 2)
@@ -107,6 +88,6 @@ def lookup_rows(x: torch.Tensor, scale: float, zero: int, code_range: tuple[int,
     """Factor-stacked uint8 rows [M, K * R] of a float32 matrix ``x`` [M, K] (column ``k * R + r``)."""
     x = x.detach().to(torch.float32).contiguous()
     out = np.empty((x.shape[0], x.shape[1] * table.shape[1]), dtype=np.uint8)
-    _lookup_rows(_as_numpy(x), np.float32(scale), np.float32(zero), np.float32(code_range[0]),
-                 np.float32(code_range[1]), vmin, table, out)
+    _lookup_flat(_as_numpy(x), np.float32(scale), np.float32(zero), np.float32(code_range[0]),
+                 np.float32(code_range[1]), vmin, table, out, 1, 1, 0, 0)
     return torch.from_numpy(out)

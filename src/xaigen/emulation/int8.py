@@ -55,6 +55,18 @@ class Int8Lowering:
         return len(self.part_scales)
 
     @property
+    def scaled_in_kernel(self) -> bool:
+        """Whether every part scale is a power of two (then the int8 kernel applies it, exactly)."""
+        return all(s & (s - 1) == 0 for s in self.part_scales)
+
+    def kernel_scales(self, all_parts: bool = False) -> torch.Tensor:
+        """float32 scale of every kernel output channel ``o * P + j``: ``scale_j`` where the kernel
+        applies it (or ``all_parts``), else 1."""
+        per_part = self.part_scales if (all_parts or self.scaled_in_kernel) else (1,) * self.parts
+        channels = self.weight.shape[0] // self.parts
+        return torch.tensor(per_part, dtype=torch.float64).repeat(channels).to(torch.float32)
+
+    @property
     def acc_dtype(self) -> torch.dtype:
         return torch.float32 if self.total_bound < FLOAT32_EXACT else torch.float64
 
@@ -134,16 +146,18 @@ def lower(factors: LowRankFactors, weight_index: np.ndarray) -> Int8Lowering | N
 
 
 def combine_parts(out: torch.Tensor, lowering: Int8Lowering) -> torch.Tensor:
-    """``sum_j scale_j * part_j`` over the part axis (dim 1, ``o * P + j``), exact (see bounds)."""
+    """``sum_j scale_j * part_j`` over the parts of a conv output (channel ``o * P + j``), exact.
+
+    Power-of-two part scales were already applied inside the kernel (scaling by 2^k is exact in
+    float32), so then only the sum over parts remains, in float32 or float64 as the bound allows.
+    """
+    if not lowering.scaled_in_kernel:
+        shape = (1, -1, *([1] * (out.dim() - 2)))
+        out = out.to(lowering.acc_dtype) * lowering.kernel_scales(all_parts=True).to(lowering.acc_dtype).reshape(shape)
     if lowering.parts == 1:
-        scale = lowering.part_scales[0]
-        if lowering.acc_dtype == torch.float32:
-            return out.mul_(scale) if scale != 1 else out
-        return out.to(torch.float64).mul_(scale)
+        return out
     n, channels = out.shape[0], out.shape[1] // lowering.parts
-    view = out.to(lowering.acc_dtype).reshape(n, channels, lowering.parts, *out.shape[2:])
-    scales = torch.tensor(lowering.part_scales, dtype=lowering.acc_dtype).reshape(1, 1, -1, *([1] * (out.dim() - 2)))
-    return (view * scales).sum(dim=2)
+    return out.to(lowering.acc_dtype).reshape(n, channels, lowering.parts, *out.shape[2:]).sum(dim=2)
 
 
 @lru_cache(maxsize=1)
@@ -158,9 +172,9 @@ def int8_kernels_exact() -> bool:
         x = torch.randint(0, 2, (2, 64, 5, 5), generator=gen).to(torch.uint8) * 255
         for w_value, zero in ((127, 0), (-128, 0), (127, 128), (-128, 128)):
             w = torch.full((3, 64, 3, 3), w_value, dtype=torch.int8)
-            lowering = Int8Lowering(np.zeros((256, 1), np.uint8), zero, w, (1,), 0, 0)
+            lowering = Int8Lowering(np.zeros((256, 1), np.uint8), zero, w, (2,), 0, 0)
             got = conv2d(x.contiguous(memory_format=torch.channels_last), lowering, (1, 1), (1, 1), 1)
-            want = torch.nn.functional.conv2d(x.double() - zero, w.double())
+            want = torch.nn.functional.conv2d(x.double() - zero, w.double()) * 2
             if not torch.equal(got.double(), want):
                 return False
         a = torch.full((3, 600), -128, dtype=torch.int8)
@@ -170,30 +184,46 @@ def int8_kernels_exact() -> bool:
         return False
 
 
-def conv2d(stacked: torch.Tensor, lowering: Int8Lowering, stride, dilation, groups: int) -> torch.Tensor:
-    """Per-part int32 accumulators (as exact float32) of the int8 conv of a pre-padded uint8 input
-    [N, Cin * R, H, W] (channels-last memory) against the lowered weights; no padding here."""
-    key = ("conv", tuple(stride), tuple(dilation), groups)
+def conv2d(stacked: torch.Tensor, lowering: Int8Lowering, stride, dilation, groups: int,
+           output_scales: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-part int32 accumulators (as exact float32, times the power-of-two part scales) of the
+    int8 conv of a pre-padded uint8 input [N, Cin * R, H, W] (channels-last memory) against the
+    lowered weights; no padding here. With ``output_scales`` (float32 [Cout], one part, power-of-two
+    part scale) the kernel returns ``float32(acc) * output_scales`` instead (see :func:`dequantize_in_kernel`).
+    """
+    scales = lowering.kernel_scales() if output_scales is None else output_scales * lowering.part_scales[0]
+    key = ("conv", tuple(stride), tuple(dilation), groups, scales.numpy().tobytes())
     if key not in lowering.packed:
-        channels = lowering.weight.shape[0]
-        packed = torch.ops.onednn.qconv_prepack(lowering.weight, torch.ones(channels), 1.0, lowering.zero_point,
+        zeros = torch.zeros(lowering.weight.shape[0], dtype=torch.int64)
+        packed = torch.ops.onednn.qconv_prepack(lowering.weight, scales, 1.0, lowering.zero_point,
                                                 list(stride), [0, 0], list(dilation), groups, None)
-        lowering.packed[key] = (packed, torch.ones(channels), torch.zeros(channels, dtype=torch.int64))
-    packed, ones, zeros = lowering.packed[key]
-    return torch.ops.onednn.qconv2d_pointwise(stacked, 1.0, lowering.zero_point, packed, ones, zeros, None,
+        if len(lowering.packed) > 8:  # scales change with the calibration; keep the cache small
+            lowering.packed.clear()
+        lowering.packed[key] = (packed, scales, zeros)
+    packed, scales, zeros = lowering.packed[key]
+    return torch.ops.onednn.qconv2d_pointwise(stacked, 1.0, lowering.zero_point, packed, scales, zeros, None,
                                               list(stride), [0, 0], list(dilation), groups, 1.0, 0,
                                               torch.float32, "none", [], "")
 
 
+def dequantize_in_kernel(lowering: Int8Lowering) -> bool:
+    """Whether the conv kernel may also apply the layer's output scale: one part whose scale is a
+    power of two, so ``acc * 2^k * s`` rounds once, exactly like ``float32(acc 2^k) * s``."""
+    return lowering.parts == 1 and lowering.scaled_in_kernel
+
+
 def linear(stacked: torch.Tensor, lowering: Int8Lowering) -> torch.Tensor:
-    """Per-part accumulators (exact float32) of uint8 rows [M, K * R] against the lowered weights:
-    ``(x - 128) @ W^T + (128 - z) * sum_k W`` in int32 (``torch._int_mm`` is int8 x int8)."""
+    """Accumulators (int64) of uint8 rows [M, K * R] against the lowered weights: per part
+    ``(x - 128) @ W^T + (128 - z) * sum_k W`` in int32 (``torch._int_mm`` is int8 x int8), then
+    the parts weighted by their scales and summed in int64."""
     if "linear" not in lowering.packed:
         w_t = _dense(lowering.weight.t())
         lowering.packed["linear"] = (w_t, w_t.to(torch.int32).sum(dim=0) * (128 - lowering.zero_point))
     w_t, offset = lowering.packed["linear"]
     signed = (stacked.view(torch.int8) ^ -128)  # the byte u8 - 128, reinterpreted
-    return (torch._int_mm(_dense(signed), w_t) + offset).to(torch.float32)
+    parts = (torch._int_mm(_dense(signed), w_t) + offset).to(torch.int64)
+    scales = torch.tensor(lowering.part_scales, dtype=torch.int64)
+    return (parts.reshape(parts.shape[0], -1, lowering.parts) * scales).sum(dim=2)
 
 
 def _dense(t: torch.Tensor) -> torch.Tensor:

@@ -15,9 +15,9 @@ Four paths, chosen per layer by :func:`choose_path`:
   channels, using the exact integer factors of :mod:`xaigen.emulation.factorization`. Chosen only
   when :func:`~xaigen.emulation.factorization.accumulation_bound` proves every partial sum is
   below 2^24 (2^53), so the float result *is* the integer result.
-* ``gather``: a compiled (numba) im2col + table-lookup GEMM for high-rank tables. For each output
-  position and each k, the table row ``T[a_k, :]`` (1 KiB) is loaded once and gathered by the
-  weights of every output channel, so the inner loop stays in L1.
+* ``gather`` (:mod:`xaigen.emulation.gather`): for high-rank tables, a C kernel built at run time
+  that holds each weight's table column in AVX-512 registers (numba fallback), int32 accumulators
+  where the fan-in allows, else an int64 numba im2col + table-gather GEMM.
 * ``naive`` (:mod:`xaigen.emulation.reference`): the obvious PyTorch gather, for tests/benchmarks.
 """
 
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from xaigen.emulation import int8
+from xaigen.emulation import gather, int8
 from xaigen.emulation.factorization import LowRankFactors, accumulation_bound, low_rank_factors
 from xaigen.emulation.frontend import lookup_conv_input, lookup_rows
 from xaigen.emulation.reference import naive_conv2d_accumulators, naive_linear_accumulators
@@ -177,6 +177,21 @@ def _gather_gemm(cols: np.ndarray, weights_t: np.ndarray, table: np.ndarray) -> 
 def _gather_conv2d(a_values, plan: KernelPlan, stride, dilation) -> torch.Tensor:
     n = a_values.shape[0]
     cout, cin_g, kh, kw = plan.weight_index.shape
+    h_out = conv_output_size(a_values.shape[2], kh, stride[0], dilation[0])
+    w_out = conv_output_size(a_values.shape[3], kw, stride[1], dilation[1])
+    table = value_ordered_table(plan.multiplier)
+    codes = (a_values.to(torch.int64) - vmin(plan.multiplier)).to(torch.uint8).numpy()
+    weights = plan.weight_index.to(torch.uint8).numpy()
+    if gather.fits_int32(table, cin_g * kh * kw):
+        out = gather.conv2d(codes, weights, table, stride, dilation, plan.groups, (h_out, w_out))
+        return torch.from_numpy(out).view(n, cout, h_out, w_out)
+    return _gather_conv2d_int64(a_values, plan, stride, dilation)
+
+
+def _gather_conv2d_int64(a_values, plan: KernelPlan, stride, dilation) -> torch.Tensor:
+    """int64 im2col + gather GEMM, for fan-ins whose sums may overflow int32."""
+    n = a_values.shape[0]
+    cout, cin_g, kh, kw = plan.weight_index.shape
     groups = plan.groups
     index = (a_values.to(torch.int64) - vmin(plan.multiplier)).to(torch.float32)
     cols = F.unfold(index, (kh, kw), dilation=dilation, stride=stride)  # [N, Cin*kh*kw, L]
@@ -254,18 +269,19 @@ def _code_range(plan: KernelPlan) -> tuple[int, int]:
 
 
 def int8_conv2d_from(x: torch.Tensor, scale: float, zero: int, plan: KernelPlan, stride=(1, 1), dilation=(1, 1),
-                     padding=(0, 0), pad_code: int = 0) -> torch.Tensor:
+                     padding=(0, 0), pad_code: int = 0, output_scales: torch.Tensor | None = None) -> torch.Tensor:
     """Accumulators of an int8 plan for float input ``x`` quantized as ``clamp(rint(x / scale) + zero)``
-    (``scale = 1, zero = 0`` for inputs that already are codes), padded with ``pad_code``."""
+    (``scale = 1, zero = 0`` for inputs that already are codes), padded with ``pad_code``; with
+    ``output_scales`` (only where :func:`int8.dequantize_in_kernel`) ``float32(acc) * output_scales``."""
     assert plan.lowering is not None
     stacked = lookup_conv_input(x, scale, zero, _code_range(plan), vmin(plan.multiplier), plan.lowering.act_table,
                                 tuple(padding), pad_code)
-    out = int8.conv2d(stacked, plan.lowering, stride, dilation, plan.groups)
-    return int8.combine_parts(out, plan.lowering)
+    out = int8.conv2d(stacked, plan.lowering, stride, dilation, plan.groups, output_scales)
+    return out if output_scales is not None else int8.combine_parts(out, plan.lowering)
 
 
 def int8_linear_from(x: torch.Tensor, scale: float, zero: int, plan: KernelPlan) -> torch.Tensor:
     """Accumulators of an int8 plan for a linear layer's float input ``x`` [M, K] (see above)."""
     assert plan.lowering is not None
     stacked = lookup_rows(x, scale, zero, _code_range(plan), vmin(plan.multiplier), plan.lowering.act_table)
-    return int8.combine_parts(int8.linear(stacked, plan.lowering), plan.lowering)
+    return int8.linear(stacked, plan.lowering)

@@ -31,6 +31,7 @@ from xaigen.emulation.kernels import (
     stacked_conv2d,
     stacked_linear,
 )
+from xaigen.emulation.int8 import dequantize_in_kernel
 from xaigen.emulation.quantization import (
     QuantParams,
     activation_params,
@@ -162,14 +163,23 @@ class ApproxLayer(nn.Module):
         correction = za * flat.sum(dim=1) - flat.shape[1] * za * zw
         return acc.to(torch.int64) - self._per_output_channel(correction, acc)
 
+    def _output_scale(self) -> torch.Tensor:
+        """``s_a * s_w`` (float32, per output channel or scalar)."""
+        return self.weight_params.scale * self.input_params.scale
+
+    def _dequantized_in_kernel(self, x: torch.Tensor) -> torch.Tensor | None:
+        """``float32(acc) * s_a * s_w`` straight from the int8 kernel, or None where not possible."""
+        return None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            acc = self._accumulators(x)
-            # Integers below 2^24 convert to float32 exactly, larger ones round to nearest.
-            scale = self._per_output_channel(self.weight_params.scale * self.input_params.scale, acc)
-            y = acc.to(torch.float32).mul_(scale)  # acc is a fresh tensor: in place is safe
+            y = self._dequantized_in_kernel(x)
+            if y is None:
+                acc = self._accumulators(x)
+                # Integers below 2^24 convert to float32 exactly, larger ones round to nearest.
+                y = acc.to(torch.float32).mul_(self._per_output_channel(self._output_scale(), acc))  # acc is fresh
             if self.bias is not None:
-                y.add_(self._per_output_channel(self.bias.detach(), acc))
+                y.add_(self._per_output_channel(self.bias.detach(), y))
         if not (self.training and torch.is_grad_enabled()):
             return y
         w_fq = fake_quantize(self.weight, self.weight_params, channel_dim_first=True)
@@ -205,6 +215,17 @@ class ApproxConv2d(ApproxLayer):
         za = int(self.input_params.zero_point)
         return int8_conv2d_from(x, float(self.input_params.scale), za, plan, self.stride, self.dilation,
                                 (top, left), pad_code=za)
+
+    def _dequantized_in_kernel(self, x):
+        plan = self.plan()
+        left, right, top, bottom = self.pad
+        if self.record_histograms or plan.path != "int8" or not dequantize_in_kernel(plan.lowering) \
+                or left != right or top != bottom or int(self.input_params.zero_point) != 0 \
+                or bool(torch.any(self.weight_params.zero_point != 0)):
+            return None
+        scales = self._output_scale().to(torch.float32).expand(self.weight.shape[0]).contiguous()
+        return int8_conv2d_from(x, float(self.input_params.scale), 0, plan, self.stride, self.dilation, (top, left),
+                                pad_code=0, output_scales=scales)
 
     def _padded(self, codes):
         """Input codes padded with the zero-point code (real value 0)."""
