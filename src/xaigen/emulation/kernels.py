@@ -23,6 +23,7 @@ Four paths, chosen per layer by :func:`choose_path`:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from xaigen.emulation import gather, int8
+from xaigen.emulation.device import exact_float_kernels, on_cpu
 from xaigen.emulation.factorization import LowRankFactors, accumulation_bound, low_rank_factors
 from xaigen.emulation.frontend import lookup_conv_input, lookup_rows
 from xaigen.emulation.reference import naive_conv2d_accumulators, naive_linear_accumulators
@@ -70,14 +72,14 @@ def choose_path(multiplier: Multiplier, weight_values: torch.Tensor, prefer: str
         return KernelPlan(prefer, multiplier, None, None, None, index, groups)
     factors = low_rank_factors(multiplier)
     if factors is not None and prefer in ("auto", "int8") and index.device.type == "cpu" and int8.int8_kernels_exact():
-        lowering = int8.lower(factors, index.numpy())
+        lowering = int8.lower(factors, index.cpu().numpy())
         if lowering is not None:
             return KernelPlan("int8", multiplier, factors, lowering.total_bound, None, index, groups, lowering)
     if factors is not None:
-        bound = accumulation_bound(index.numpy(), factors)
+        bound = accumulation_bound(index.cpu().numpy(), factors)
         for path, limit, dtype in (("lowrank32", FLOAT32_EXACT, torch.float32), ("lowrank64", FLOAT64_EXACT, torch.float64)):
             if bound < limit and prefer in ("auto", path, "lowrank"):
-                v = torch.from_numpy(factors.v).to(dtype)[index]  # [Cout, Cin_g, *k, R]
+                v = torch.from_numpy(factors.v).to(device=index.device, dtype=dtype)[index]  # [Cout, Cin_g, *k, R]
                 dims = v.dim()
                 stacked = v.permute(0, 1, dims - 1, *range(2, dims - 1))  # [Cout, Cin_g, R, *k]
                 stacked = stacked.reshape(v.shape[0], -1, *v.shape[2 : dims - 1]).contiguous()
@@ -114,7 +116,8 @@ def quantize_and_stack(x: torch.Tensor, scale: float, signed: bool, plan: Kernel
     ``x`` is float32 [N, C, *spatial] or [N, K]; returns the stacked input [N, C*R, *spatial]
     (channel ``c*R + r``), or None when the plan has no use for it (identity or non-float32).
     """
-    if plan.path != "lowrank32" or plan.factors is None or plan.factors.is_identity or plan.factors.rank == 0:
+    if plan.path != "lowrank32" or plan.factors is None or plan.factors.is_identity or plan.factors.rank == 0 \
+            or x.device.type != "cpu":
         return None
     qmin, qmax = (-128, 127) if signed else (0, 255)
     n, c = x.shape[0], x.shape[1]
@@ -130,15 +133,15 @@ def _float_factors(factors: LowRankFactors) -> np.ndarray:
 
 def stacked_conv2d(stacked: torch.Tensor, plan: KernelPlan, stride=(1, 1), dilation=(1, 1), padding=(0, 0)) -> torch.Tensor:
     """The lowrank conv on an already stacked input (see :func:`quantize_and_stack`)."""
-    with torch.backends.nnpack.flags(enabled=False):
-        # NNPACK may pick Winograd/FFT, which is not exact on integers; the direct paths are.
+    with exact_float_kernels(stacked.device):  # no Winograd/FFT/TF32 (see xaigen.emulation.device)
         return F.conv2d(stacked, plan.stacked_weight, stride=stride, padding=tuple(padding), dilation=dilation,
                         groups=plan.groups)
 
 
 def stacked_linear(stacked: torch.Tensor, plan: KernelPlan) -> torch.Tensor:
     """The lowrank matmul on an already stacked input."""
-    return stacked @ plan.stacked_weight.t()
+    with exact_float_kernels(stacked.device):
+        return stacked @ plan.stacked_weight.t()
 
 
 def _stack_inputs(a_values: torch.Tensor, plan: KernelPlan) -> torch.Tensor:
@@ -148,7 +151,7 @@ def _stack_inputs(a_values: torch.Tensor, plan: KernelPlan) -> torch.Tensor:
     if plan.factors.is_identity:
         return a_values.to(dtype)
     index = a_values.to(torch.int64) - plan.factors.vmin
-    table = torch.from_numpy(plan.factors.u).to(dtype)
+    table = torch.from_numpy(plan.factors.u).to(device=a_values.device, dtype=dtype)
     if plan.factors.rank == 1:
         return table[:, 0][index]
     stacked = F.embedding(index, table)  # [N, C, *spatial, R]
@@ -214,7 +217,7 @@ def _zero_output(a_values, plan: KernelPlan, stride, dilation) -> torch.Tensor:
     cout, _, kh, kw = plan.weight_index.shape
     h = conv_output_size(a_values.shape[2], kh, stride[0], dilation[0])
     w = conv_output_size(a_values.shape[3], kw, stride[1], dilation[1])
-    return torch.zeros((a_values.shape[0], cout, h, w), dtype=plan.stacked_weight.dtype)
+    return torch.zeros((a_values.shape[0], cout, h, w), dtype=plan.stacked_weight.dtype, device=a_values.device)
 
 
 def pads_natively(plan: KernelPlan, pad_value: float) -> bool:
@@ -237,6 +240,9 @@ def conv2d_accumulators(a_values: torch.Tensor, plan: KernelPlan, stride=(1, 1),
     """
     if any(padding) and not pads_natively(plan, 0):
         raise ValueError("this plan cannot pad natively: pad the input codes first")
+    if a_values.device.type != "cpu" and plan.path in ("naive", "gather", "int8"):  # CPU kernels
+        return on_cpu(conv2d_accumulators, a_values, plan=_plan_on_cpu(plan), stride=stride, dilation=dilation,
+                      padding=padding)
     if plan.path == "naive":
         return naive_conv2d_accumulators(a_values, plan, stride, dilation)
     if plan.path == "gather":
@@ -250,6 +256,8 @@ def conv2d_accumulators(a_values: torch.Tensor, plan: KernelPlan, stride=(1, 1),
 
 def linear_accumulators(a_values: torch.Tensor, plan: KernelPlan) -> torch.Tensor:
     """Accumulators of an approximate linear layer; ``a_values`` is [N, K]."""
+    if a_values.device.type != "cpu" and plan.path in ("naive", "gather", "int8"):  # CPU kernels
+        return on_cpu(linear_accumulators, a_values, plan=_plan_on_cpu(plan))
     if plan.path == "naive":
         return naive_linear_accumulators(a_values, plan)
     if plan.path == "gather":
@@ -259,8 +267,13 @@ def linear_accumulators(a_values: torch.Tensor, plan: KernelPlan) -> torch.Tenso
     if plan.path == "int8":
         return int8_linear_from(a_values, 1.0, 0, plan)
     if plan.factors.rank == 0:
-        return torch.zeros((a_values.shape[0], plan.weight_index.shape[0]), dtype=plan.stacked_weight.dtype)
+        return torch.zeros((a_values.shape[0], plan.weight_index.shape[0]), dtype=plan.stacked_weight.dtype,
+                           device=a_values.device)
     return stacked_linear(_stack_inputs(a_values, plan), plan)
+
+
+def _plan_on_cpu(plan: KernelPlan) -> KernelPlan:
+    return dataclasses.replace(plan, weight_index=plan.weight_index.cpu())
 
 
 def _code_range(plan: KernelPlan) -> tuple[int, int]:

@@ -82,7 +82,7 @@ class ApproxLayer(nn.Module):
 
     def weight_histogram(self) -> torch.Tensor:
         """Counts of each weight bit pattern (int64[256], table indexing)."""
-        return torch.bincount((self.weight_codes() & 0xFF).reshape(-1), minlength=256)
+        return torch.bincount((self.weight_codes() & 0xFF).reshape(-1), minlength=256).cpu()
 
     def plan(self) -> KernelPlan:
         """Kernel plan for the current weights and multiplier (cached until either changes)."""
@@ -100,7 +100,7 @@ class ApproxLayer(nn.Module):
         if bool(torch.any(self.weight_params.zero_point != 0)):
             return None
         if plan.path == "int8":
-            return self._int8_op(x, plan)
+            return self._int8_op(x, plan) if x.device.type == "cpu" else None
         if int(self.input_params.zero_point) != 0:
             return None
         stacked = quantize_and_stack(x, float(self.input_params.scale), self.multiplier.signed, plan)
@@ -149,7 +149,7 @@ class ApproxLayer(nn.Module):
             acc = acc.to(torch.int64) - self._per_output_channel(zw, acc) * self._fan_in_sums(a)
         acc = self._input_zero_point_correction(acc, plan)
         if self.record_histograms:
-            self.activation_histogram += torch.bincount((a.to(torch.int64) & 0xFF).reshape(-1), minlength=256)
+            self.activation_histogram += torch.bincount((a.to(torch.int64) & 0xFF).reshape(-1), minlength=256).cpu()
         return acc
 
     def _input_zero_point_correction(self, acc: torch.Tensor, plan: KernelPlan) -> torch.Tensor:
@@ -219,7 +219,8 @@ class ApproxConv2d(ApproxLayer):
     def _dequantized_in_kernel(self, x):
         plan = self.plan()
         left, right, top, bottom = self.pad
-        if self.record_histograms or plan.path != "int8" or not dequantize_in_kernel(plan.lowering) \
+        if self.record_histograms or plan.path != "int8" or x.device.type != "cpu" \
+                or not dequantize_in_kernel(plan.lowering) \
                 or left != right or top != bottom or int(self.input_params.zero_point) != 0 \
                 or bool(torch.any(self.weight_params.zero_point != 0)):
             return None
@@ -245,7 +246,7 @@ class ApproxConv2d(ApproxLayer):
 
     def _fan_in_sums(self, a):
         cout, cin_g, kh, kw = self.weight.shape
-        ones = torch.ones((self.groups, cin_g, kh, kw), dtype=torch.float64)
+        ones = torch.ones((self.groups, cin_g, kh, kw), dtype=torch.float64, device=a.device)
         sums = F.conv2d(self._padded(a).to(torch.float64), ones, stride=self.stride, dilation=self.dilation, groups=self.groups)
         return sums.repeat_interleave(cout // self.groups, dim=1).to(torch.int64)  # exact: |sum| < 2^53
 
