@@ -88,18 +88,18 @@ def test_falls_back_when_activation_factors_do_not_fit_bytes(catalogue):
 @SETTINGS
 @given(n=st.integers(1, 3), c=st.integers(1, 4), h=st.integers(1, 6), w=st.integers(1, 6), top=st.integers(0, 2),
        left=st.integers(0, 2), zero=st.integers(0, 40), signed=st.booleans(), channels_last=st.booleans(),
-       seed=st.integers(0, 2**31 - 1))
-def test_front_end_equals_quantize_then_lookup(n, c, h, w, top, left, zero, signed, channels_last, seed):
+       rank=st.sampled_from([1, 2, 3, 4, 8]), seed=st.integers(0, 2**31 - 1))
+def test_front_end_equals_quantize_then_lookup(n, c, h, w, top, left, zero, signed, channels_last, rank, seed):
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(n, c, h, w, generator=gen) * 3
     zero = 0 if signed else zero
     params = QuantParams(torch.tensor(0.037), torch.tensor(zero), signed)
     vmin = -128 if signed else 0
-    table = np.random.default_rng(seed).integers(0, 256, (256, 2)).astype(np.uint8)
+    table = np.random.default_rng(seed).integers(0, 256, (256, rank)).astype(np.uint8)
     pad_code = zero
     codes = F.pad(quantize(x, params), (left, left, top, top), value=pad_code)
     want = torch.from_numpy(table)[codes - vmin]  # [N, C, Hp, Wp, R]
-    want = want.permute(0, 1, 4, 2, 3).reshape(n, c * 2, h + 2 * top, w + 2 * left)
+    want = want.permute(0, 1, 4, 2, 3).reshape(n, c * rank, h + 2 * top, w + 2 * left)
     xin = x.contiguous(memory_format=torch.channels_last) if channels_last else x
     got = lookup_conv_input(xin, 0.037, zero, (vmin, vmin + 255), vmin, table, (top, left), pad_code)
     assert torch.equal(got, want)

@@ -62,6 +62,18 @@ def _as_numpy(x: torch.Tensor) -> np.ndarray:
     return x.detach().numpy()
 
 
+WORDS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _lookup(rows: np.ndarray, scale, zero, code_range, vmin, table, out2d, rows_in, rows_out, top, offset) -> None:
+    """Call the flat kernel; for R = 2, 4, 8 the R bytes of a code move as ONE 16/32/64-bit word."""
+    rank = table.shape[1]
+    if rank in WORDS:
+        table, out2d, offset = table.view(WORDS[rank]), out2d.view(WORDS[rank]), offset // rank
+    _lookup_flat(rows, np.float32(scale), np.float32(zero), np.float32(code_range[0]), np.float32(code_range[1]),
+                 vmin, table, out2d, rows_in, rows_out, top, offset)
+
+
 def lookup_conv_input(x: torch.Tensor, scale: float, zero: int, code_range: tuple[int, int], vmin: int,
                       table: np.ndarray, padding: tuple[int, int], pad_code: int) -> torch.Tensor:
     """Padded, factor-stacked uint8 input [N, C * R, H + 2 top, W + 2 left] in channels-last memory.
@@ -75,9 +87,8 @@ def lookup_conv_input(x: torch.Tensor, scale: float, zero: int, code_range: tupl
     out = np.empty((n, h + 2 * top, w + 2 * left, c * rank), dtype=np.uint8)
     # no copy when x already is channels-last, as the outputs of the int8 layers are
     rows = x.detach().to(torch.float32).permute(0, 2, 3, 1).contiguous().reshape(n * h, w * c)
-    _lookup_flat(_as_numpy(rows), np.float32(scale), np.float32(zero), np.float32(code_range[0]),
-                 np.float32(code_range[1]), vmin, table, out.reshape(n * (h + 2 * top), -1), h, h + 2 * top, top,
-                 left * c * rank)
+    _lookup(_as_numpy(rows), scale, zero, code_range, vmin, np.ascontiguousarray(table), out.reshape(n * (h + 2 * top), -1), h,
+            h + 2 * top, top, left * c * rank)
     if top or left:
         _fill_border(out, np.ascontiguousarray(np.tile(table[pad_code - vmin], c)), top, left)
     return torch.from_numpy(out).permute(0, 3, 1, 2)
@@ -88,6 +99,5 @@ def lookup_rows(x: torch.Tensor, scale: float, zero: int, code_range: tuple[int,
     """Factor-stacked uint8 rows [M, K * R] of a float32 matrix ``x`` [M, K] (column ``k * R + r``)."""
     x = x.detach().to(torch.float32).contiguous()
     out = np.empty((x.shape[0], x.shape[1] * table.shape[1]), dtype=np.uint8)
-    _lookup_flat(_as_numpy(x), np.float32(scale), np.float32(zero), np.float32(code_range[0]),
-                 np.float32(code_range[1]), vmin, table, out, 1, 1, 0, 0)
+    _lookup(_as_numpy(x), scale, zero, code_range, vmin, np.ascontiguousarray(table), out, 1, 1, 0, 0)
     return torch.from_numpy(out)
