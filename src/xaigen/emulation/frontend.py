@@ -87,8 +87,8 @@ def lookup_conv_input(x: torch.Tensor, scale: float, zero: int, code_range: tupl
     out = np.empty((n, h + 2 * top, w + 2 * left, c * rank), dtype=np.uint8)
     # no copy when x already is channels-last, as the outputs of the int8 layers are
     rows = x.detach().to(torch.float32).permute(0, 2, 3, 1).contiguous().reshape(n * h, w * c)
-    _lookup(_as_numpy(rows), scale, zero, code_range, vmin, np.ascontiguousarray(table), out.reshape(n * (h + 2 * top), -1), h,
-            h + 2 * top, top, left * c * rank)
+    _lookup(_as_numpy(rows), scale, zero, code_range, vmin, np.ascontiguousarray(table),
+            out.reshape(n * (h + 2 * top), -1), h, h + 2 * top, top, left * c * rank)
     if top or left:
         _fill_border(out, np.ascontiguousarray(np.tile(table[pad_code - vmin], c)), top, left)
     return torch.from_numpy(out).permute(0, 3, 1, 2)
