@@ -1,34 +1,55 @@
-"""Emulation speed: exact float32 vs naive gather vs xaigen approximate inference, in ONE run.
+"""Emulation speed: float32 vs naive gather vs xaigen approximate inference, interleaved in ONE run.
 
-    python benchmarks/emulation.py [--json] [--models lenet5 resnet20] [--multipliers ...]
+    python benchmarks/emulation.py [--json] [--models lenet5 resnet20] [--multipliers ...] [--repeats 7]
 
 For each model (random weights, CIFAR-shaped input 3x32x32, batch 256, 2 threads) and each
-multiplier, prints images/s of: the float32 PyTorch model, the naive PyTorch gather (every
-product looked up; measured on a sub-batch because it is ~1000x slower) and xaigen; the ratios;
-the kernel path of each layer; and whether xaigen's outputs equal the naive reference bit for bit.
+multiplier, the float32 PyTorch model, xaigen and the naive PyTorch gather (every product looked
+up; on a sub-batch because it is ~1000x slower) are timed in round-robin order in this process, so
+a change of machine load hits all three alike. Reported: min and median images/s of each, the
+ratios (``ratio_vs_float`` = xaigen / float from the medians, ``ratio_vs_float_min`` from the
+minima; ``ratio_vs_float_channels_last`` against the same float model run channels-last, often
+faster than the default layout on CPUs), the kernel path of the layers, the table's rank, and whether xaigen's outputs equal the
+naive reference bit for bit. The machine load and thread-pool sizes are printed first.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 
+import numba
+import numpy as np
 import torch
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-from common import EVOAPPROX_NPZ, benchmark_catalogue, best_time  # noqa: E402
+from common import EVOAPPROX_NPZ, benchmark_catalogue, interleaved_times, machine_state  # noqa: E402
 
 from xaigen.emulation import approximable_layers, approximate, calibrate  # noqa: E402
+from xaigen.emulation.factorization import low_rank_factors  # noqa: E402
+from xaigen.emulation.tables import value_ordered_table  # noqa: E402
 from xaigen.models import lenet5, resnet  # noqa: E402
 
 MODELS = {"lenet5": lambda: lenet5(3, 10, 32), "resnet20": lambda: resnet(20, 3, 10), "resnet8": lambda: resnet(8, 3, 10)}
-EVO_DEFAULT = ["mul8s_1KV6", "mul8s_1L2N", "mul8s_1KV8", "mul8s_1KX5", "mitchell_s8"]
+EVO_DEFAULT = ["mul8s_1KV6", "mul8s_1L2N", "mul8s_1KVM", "mul8s_1KV8", "mul8s_1KX5", "mitchell_s8"]
 BUILTIN_DEFAULT = ["exact_s8", "drum_s8_k4", "trunc_s8_c6", "mitchell_s8"]
 NAIVE_BATCH = {"lenet5": 16, "resnet20": 2, "resnet8": 4}
 
 
-def run(model_name: str, multiplier: str, catalogue, batch: int, seed: int) -> dict:
+def table_rank(multiplier) -> int:
+    """Rank of the factorization xaigen uses, or the numerical rank of the table (gather path)."""
+    factors = low_rank_factors(multiplier)
+    if factors is not None:
+        return factors.rank
+    return int(np.linalg.matrix_rank(value_ordered_table(multiplier).astype(np.float64)))
+
+
+def _ips(batch: int, timing) -> tuple[float, float]:
+    return batch / timing.min, batch / timing.median
+
+
+def run(model_name: str, multiplier: str, catalogue, batch: int, seed: int, repeats: int) -> dict:
     torch.manual_seed(seed)
     model = MODELS[model_name]().eval()
     x = torch.randn(batch, 3, 32, 32)
@@ -38,19 +59,36 @@ def run(model_name: str, multiplier: str, catalogue, batch: int, seed: int) -> d
     fast = approximate(model, multiplier, catalogue, ranges)
     naive = approximate(model, multiplier, catalogue, ranges, path="naive")
     sub = x[: NAIVE_BATCH.get(model_name, 2)]
+    model_cl = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
-        float_s = best_time(lambda: model(x))
-        approx_s = best_time(lambda: fast(x))
-        naive_s = best_time(lambda: naive(sub), repeats=1)
-        bit_exact = bool(torch.equal(fast(sub), naive(sub)))
+        timing = interleaved_times({"float": lambda: model(x), "xaigen": lambda: fast(x),
+                                    "float_channels_last": lambda: model_cl(x_cl), "naive": lambda: naive(sub)},
+                                   repeats)
+        bit_exact = bool(torch.equal(fast(sub), naive(sub))) and bool(torch.equal(fast(x)[: len(sub)], naive(sub)))
     paths = sorted({layer.plan().path for layer in approximable_layers(fast).values()})
-    float_ips, approx_ips, naive_ips = batch / float_s, batch / approx_s, len(sub) / naive_s
+    (f_min, f_med), (a_min, a_med) = _ips(batch, timing["float"]), _ips(batch, timing["xaigen"])
+    n_min, n_med = _ips(len(sub), timing["naive"])
     return {
-        "model": model_name, "multiplier": multiplier, "batch": batch, "paths": paths,
-        "float_ips": round(float_ips, 1), "naive_ips": round(naive_ips, 2), "approx_ips": round(approx_ips, 1),
-        "ratio_vs_float": round(approx_ips / float_ips, 3), "ratio_vs_naive": round(approx_ips / naive_ips, 1),
-        "bit_exact": bit_exact,
+        "model": model_name, "multiplier": multiplier, "table_rank": table_rank(catalogue[multiplier]),
+        "path": "+".join(paths), "batch": batch, "repeats": repeats,
+        "float_ips_min_time": round(f_min, 1), "float_ips_median": round(f_med, 1),
+        "xaigen_ips_min_time": round(a_min, 1), "xaigen_ips_median": round(a_med, 1),
+        "naive_ips_median": round(n_med, 2),
+        "float_channels_last_ips_median": round(len(x) / timing["float_channels_last"].median, 1),
+        "ratio_vs_float_channels_last": round(timing["float_channels_last"].median / timing["xaigen"].median, 3),
+        "ratio_vs_float": round(a_med / f_med, 3), "ratio_vs_float_min": round(a_min / f_min, 3),
+        "ratio_vs_naive": round(a_med / n_med, 1), "bit_exact": bit_exact,
     }
+
+
+def _print_row(row: dict) -> None:
+    print(f"{row['model']:9s} {row['multiplier']:12s} r{row['table_rank']:<3d} {row['path']:18s} "
+          f"float {row['float_ips_median']:8.1f} | xaigen {row['xaigen_ips_median']:8.1f} img/s (median) | "
+          f"x{row['ratio_vs_float']:.3f} of float (min-time x{row['ratio_vs_float_min']:.3f}) | "
+          f"x{row['ratio_vs_float_channels_last']:.3f} of channels-last float | "
+          f"naive {row['naive_ips_median']:7.2f}, x{row['ratio_vs_naive']:.0f} | bit-exact {row['bit_exact']}",
+          flush=True)
 
 
 def main(argv=None) -> int:
@@ -60,23 +98,29 @@ def main(argv=None) -> int:
     parser.add_argument("--multipliers", nargs="+")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     catalogue = benchmark_catalogue()
     names = args.multipliers or (EVO_DEFAULT if EVOAPPROX_NPZ.exists() else BUILTIN_DEFAULT)
+    start_state = machine_state()
+    if not args.json:
+        print(f"machine at start: {start_state}", flush=True)
     rows = []
     for model_name in args.models:
         for name in names:
-            row = run(model_name, name, catalogue, args.batch, args.seed)
+            row = run(model_name, name, catalogue, args.batch, args.seed, args.repeats)
+            row["loadavg"] = machine_state()["loadavg"]
             rows.append(row)
             if not args.json:
-                print(f"{row['model']:9s} {row['multiplier']:12s} float {row['float_ips']:8.1f} img/s | "
-                      f"naive {row['naive_ips']:7.2f} | xaigen {row['approx_ips']:8.1f} | "
-                      f"x{row['ratio_vs_float']:.3f} of float, x{row['ratio_vs_naive']:.0f} naive | "
-                      f"bit-exact {row['bit_exact']} | {','.join(row['paths'])}", flush=True)
+                _print_row(row)
+    end_state = machine_state()
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"machine_start": start_state, "machine_end": end_state, "rows": rows}, indent=2))
+    else:
+        print(f"machine at end: {end_state}")
     return 0 if all(r["bit_exact"] for r in rows) else 1
 
 

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.emulation.reference import conv2d_reference, linear_reference
+from xaigen.emulation.int8 import int8_kernels_exact
 from xaigen.emulation.kernels import choose_path, conv2d_accumulators, linear_accumulators
 from xaigen.multipliers import builtin_multipliers
 
@@ -34,22 +35,31 @@ def _check_conv(multiplier, shape, prefer="auto"):
     cin, cout = shape["groups"] * shape["cin_g"], shape["groups"] * shape["og"]
     a = _values(rng, (shape["n"], cin, shape["h"], shape["w"]), multiplier.signed)
     w = _values(rng, (cout, shape["cin_g"], shape["kh"], shape["kw"]), multiplier.signed)
-    if (shape["h"] - shape["dilation"][0] * (shape["kh"] - 1) - 1) < 0:
-        return
-    if (shape["w"] - shape["dilation"][1] * (shape["kw"] - 1) - 1) < 0:
-        return
+    assume(shape["h"] - shape["dilation"][0] * (shape["kh"] - 1) - 1 >= 0)
+    assume(shape["w"] - shape["dilation"][1] * (shape["kw"] - 1) - 1 >= 0)
     plan = choose_path(multiplier, torch.from_numpy(w), prefer, shape["groups"])
     got = conv2d_accumulators(torch.from_numpy(a), plan, shape["stride"], shape["dilation"])
     want = conv2d_reference(a, w, multiplier.table, shape["stride"], shape["dilation"], shape["groups"])
-    assert got.dtype in (torch.float32, torch.float64, torch.int64)
+    assert got.dtype in (torch.float32, torch.float64, torch.int32, torch.int64)
     assert np.array_equal(got.to(torch.int64).numpy(), want), (multiplier.name, plan.path)
+    return plan
 
 
 @pytest.mark.parametrize("name", SIGNED_EVO)
 @SETTINGS
 @given(shape=conv_shapes)
 def test_conv_all_signed_evoapprox(evoapprox, name, shape):
-    _check_conv(evoapprox[name], shape)
+    """Every signed EvoApprox table takes the int8 path on int8 weights, bit-exact."""
+    plan = _check_conv(evoapprox[name], shape)
+    assert plan.path == "int8" or not int8_kernels_exact()
+
+
+@pytest.mark.parametrize("name", ["mul8s_1KV6", "mul8s_1KX5", "mul8s_1L2N"])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=conv_shapes)
+def test_conv_float_fallback(evoapprox, name, shape):
+    """The float low-rank path that the int8 path falls back to stays bit-exact."""
+    assert _check_conv(evoapprox[name], shape, "lowrank").path == "lowrank32"
 
 
 @pytest.mark.parametrize("name", sorted(BUILTINS))
@@ -66,11 +76,26 @@ def test_conv_unsigned_evoapprox_any_rank(evoapprox, name, shape):
     _check_conv(evoapprox[name], shape)
 
 
-@pytest.mark.parametrize("prefer", ["gather", "naive"])
+@pytest.mark.parametrize("prefer", ["gather", "naive", "int8", "lowrank"])
 @settings(max_examples=10, deadline=None)
 @given(shape=conv_shapes)
 def test_other_paths(prefer, shape):
-    _check_conv(BUILTINS["drum_s8_k4"], shape, prefer)
+    name = "trunc_s8_c4" if prefer == "int8" else "drum_s8_k4"  # DRUM's u(a) spans 272 values: no bytes
+    _check_conv(BUILTINS[name], shape, prefer)
+
+
+@pytest.mark.parametrize("fallback", ["numba", "int64"])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=conv_shapes, name=st.sampled_from(["mitchell_s8", "mitchell_u8"]))
+def test_gather_fallbacks(monkeypatch, fallback, shape, name):
+    """Without the compiled C kernel (numba), and for fan-ins beyond int32 (int64 GEMM)."""
+    from xaigen.emulation import gather
+
+    if fallback == "numba":
+        monkeypatch.setattr(gather, "gather_library", lambda: None)
+    else:
+        monkeypatch.setattr(gather, "fits_int32", lambda table, fan_in: False)
+    assert _check_conv(BUILTINS[name], shape).path == "gather"
 
 
 @pytest.mark.parametrize("name", SIGNED_EVO + ["mitchell_s8", "trunc_u8_c8", "mitchell_u8"])
@@ -95,5 +120,5 @@ def test_float32_path_only_when_proven_exact(evoapprox):
     a = torch.full((1, k), -128)
     got = linear_accumulators(a, plan).to(torch.int64)
     assert int(got[0, 0]) == k * int(m.table[128, 128])
-    small = choose_path(m, torch.full((2, 16), 3))
+    small = choose_path(m, torch.full((2, 16), 3), "lowrank")
     assert small.path == "lowrank32"

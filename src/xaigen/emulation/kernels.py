@@ -4,20 +4,26 @@ Every function here returns the integer accumulators ``acc[n, o, ...] = sum_k T[
 (as a float tensor holding exact integers, or int64) for operand *values* ``a`` (activations,
 already padded with the activation zero-point where the layer pads) and ``w`` (weights).
 
-Three paths, chosen per layer by :func:`choose_path`:
+Four paths, chosen per layer by :func:`choose_path`:
 
+* ``int8`` (:mod:`xaigen.emulation.int8`): the factors rewritten as bytes and run as ONE int8
+  convolution / matmul with int32 accumulation (oneDNN, ``torch._int_mm``); first choice for
+  every low-rank table whose byte factors fit and whose bound is proven, on CPUs where the int8
+  kernels pass an exactness probe. The quantize-and-lookup front end is
+  :mod:`xaigen.emulation.frontend`.
 * ``lowrank32`` / ``lowrank64``: one float32 (float64) convolution over ``R`` stacked
   channels, using the exact integer factors of :mod:`xaigen.emulation.factorization`. Chosen only
   when :func:`~xaigen.emulation.factorization.accumulation_bound` proves every partial sum is
   below 2^24 (2^53), so the float result *is* the integer result.
-* ``gather``: a compiled (numba) im2col + table-lookup GEMM for high-rank tables. For each output
-  position and each k, the table row ``T[a_k, :]`` (1 KiB) is loaded once and gathered by the
-  weights of every output channel, so the inner loop stays in L1.
+* ``gather`` (:mod:`xaigen.emulation.gather`): for high-rank tables, a C kernel built at run time
+  that holds each weight's table column in AVX-512 registers (numba fallback), int32 accumulators
+  where the fan-in allows, else an int64 numba im2col + table-gather GEMM.
 * ``naive`` (:mod:`xaigen.emulation.reference`): the obvious PyTorch gather, for tests/benchmarks.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,12 +32,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from xaigen.emulation import gather, int8
+from xaigen.emulation.device import exact_float_kernels, on_cpu
 from xaigen.emulation.factorization import LowRankFactors, accumulation_bound, low_rank_factors
+from xaigen.emulation.frontend import lookup_conv_input, lookup_rows
 from xaigen.emulation.reference import naive_conv2d_accumulators, naive_linear_accumulators
 from xaigen.emulation.tables import conv_output_size, value_ordered_table, vmin
 from xaigen.multipliers.multiplier import Multiplier
 
-Path = Literal["lowrank32", "lowrank64", "gather", "naive"]
+Path = Literal["int8", "lowrank32", "lowrank64", "gather", "naive"]
 FLOAT32_EXACT = 2**24
 FLOAT64_EXACT = 2**53
 
@@ -47,21 +56,30 @@ class KernelPlan:
     stacked_weight: torch.Tensor | None  # lowrank: [Cout, Cin_g * R, *kernel] float
     weight_index: torch.Tensor  # int64 value-ordered weight indices, same shape as the weight
     groups: int = 1
+    lowering: int8.Int8Lowering | None = None  # int8 path: byte factors and packed weights
 
 
 def choose_path(multiplier: Multiplier, weight_values: torch.Tensor, prefer: str = "auto", groups: int = 1) -> KernelPlan:
-    """Prepare a :class:`KernelPlan` for fixed integer weights (values, not bit patterns)."""
+    """Prepare a :class:`KernelPlan` for fixed integer weights (values, not bit patterns).
+
+    ``prefer``: ``auto`` (int8 where possible, else the float low-rank path, else gather),
+    ``int8``, ``lowrank`` (float only), ``lowrank32``, ``lowrank64``, ``gather`` or ``naive``.
+    """
     index = (weight_values.to(torch.int64) - vmin(multiplier)).contiguous()
     if index.numel() and (index.min() < 0 or index.max() > 255):
         raise ValueError(f"weight values outside the {'signed' if multiplier.signed else 'unsigned'} 8-bit range")
     if prefer in ("gather", "naive"):
         return KernelPlan(prefer, multiplier, None, None, None, index, groups)
     factors = low_rank_factors(multiplier)
+    if factors is not None and prefer in ("auto", "int8") and index.device.type == "cpu" and int8.int8_kernels_exact():
+        lowering = int8.lower(factors, index.cpu().numpy())
+        if lowering is not None:
+            return KernelPlan("int8", multiplier, factors, lowering.total_bound, None, index, groups, lowering)
     if factors is not None:
-        bound = accumulation_bound(index.numpy(), factors)
+        bound = accumulation_bound(index.cpu().numpy(), factors)
         for path, limit, dtype in (("lowrank32", FLOAT32_EXACT, torch.float32), ("lowrank64", FLOAT64_EXACT, torch.float64)):
             if bound < limit and prefer in ("auto", path, "lowrank"):
-                v = torch.from_numpy(factors.v).to(dtype)[index]  # [Cout, Cin_g, *k, R]
+                v = torch.from_numpy(factors.v).to(device=index.device, dtype=dtype)[index]  # [Cout, Cin_g, *k, R]
                 dims = v.dim()
                 stacked = v.permute(0, 1, dims - 1, *range(2, dims - 1))  # [Cout, Cin_g, R, *k]
                 stacked = stacked.reshape(v.shape[0], -1, *v.shape[2 : dims - 1]).contiguous()
@@ -98,7 +116,8 @@ def quantize_and_stack(x: torch.Tensor, scale: float, signed: bool, plan: Kernel
     ``x`` is float32 [N, C, *spatial] or [N, K]; returns the stacked input [N, C*R, *spatial]
     (channel ``c*R + r``), or None when the plan has no use for it (identity or non-float32).
     """
-    if plan.path != "lowrank32" or plan.factors is None or plan.factors.is_identity or plan.factors.rank == 0:
+    if plan.path != "lowrank32" or plan.factors is None or plan.factors.is_identity or plan.factors.rank == 0 \
+            or x.device.type != "cpu":
         return None
     qmin, qmax = (-128, 127) if signed else (0, 255)
     n, c = x.shape[0], x.shape[1]
@@ -114,15 +133,15 @@ def _float_factors(factors: LowRankFactors) -> np.ndarray:
 
 def stacked_conv2d(stacked: torch.Tensor, plan: KernelPlan, stride=(1, 1), dilation=(1, 1), padding=(0, 0)) -> torch.Tensor:
     """The lowrank conv on an already stacked input (see :func:`quantize_and_stack`)."""
-    with torch.backends.nnpack.flags(enabled=False):
-        # NNPACK may pick Winograd/FFT, which is not exact on integers; the direct paths are.
+    with exact_float_kernels(stacked.device):  # no Winograd/FFT/TF32 (see xaigen.emulation.device)
         return F.conv2d(stacked, plan.stacked_weight, stride=stride, padding=tuple(padding), dilation=dilation,
                         groups=plan.groups)
 
 
 def stacked_linear(stacked: torch.Tensor, plan: KernelPlan) -> torch.Tensor:
     """The lowrank matmul on an already stacked input."""
-    return stacked @ plan.stacked_weight.t()
+    with exact_float_kernels(stacked.device):
+        return stacked @ plan.stacked_weight.t()
 
 
 def _stack_inputs(a_values: torch.Tensor, plan: KernelPlan) -> torch.Tensor:
@@ -132,7 +151,7 @@ def _stack_inputs(a_values: torch.Tensor, plan: KernelPlan) -> torch.Tensor:
     if plan.factors.is_identity:
         return a_values.to(dtype)
     index = a_values.to(torch.int64) - plan.factors.vmin
-    table = torch.from_numpy(plan.factors.u).to(dtype)
+    table = torch.from_numpy(plan.factors.u).to(device=a_values.device, dtype=dtype)
     if plan.factors.rank == 1:
         return table[:, 0][index]
     stacked = F.embedding(index, table)  # [N, C, *spatial, R]
@@ -161,6 +180,21 @@ def _gather_gemm(cols: np.ndarray, weights_t: np.ndarray, table: np.ndarray) -> 
 def _gather_conv2d(a_values, plan: KernelPlan, stride, dilation) -> torch.Tensor:
     n = a_values.shape[0]
     cout, cin_g, kh, kw = plan.weight_index.shape
+    h_out = conv_output_size(a_values.shape[2], kh, stride[0], dilation[0])
+    w_out = conv_output_size(a_values.shape[3], kw, stride[1], dilation[1])
+    table = value_ordered_table(plan.multiplier)
+    codes = (a_values.to(torch.int64) - vmin(plan.multiplier)).to(torch.uint8).numpy()
+    weights = plan.weight_index.to(torch.uint8).numpy()
+    if gather.fits_int32(table, cin_g * kh * kw):
+        out = gather.conv2d(codes, weights, table, stride, dilation, plan.groups, (h_out, w_out))
+        return torch.from_numpy(out).view(n, cout, h_out, w_out)
+    return _gather_conv2d_int64(a_values, plan, stride, dilation)
+
+
+def _gather_conv2d_int64(a_values, plan: KernelPlan, stride, dilation) -> torch.Tensor:
+    """int64 im2col + gather GEMM, for fan-ins whose sums may overflow int32."""
+    n = a_values.shape[0]
+    cout, cin_g, kh, kw = plan.weight_index.shape
     groups = plan.groups
     index = (a_values.to(torch.int64) - vmin(plan.multiplier)).to(torch.float32)
     cols = F.unfold(index, (kh, kw), dilation=dilation, stride=stride)  # [N, Cin*kh*kw, L]
@@ -183,12 +217,14 @@ def _zero_output(a_values, plan: KernelPlan, stride, dilation) -> torch.Tensor:
     cout, _, kh, kw = plan.weight_index.shape
     h = conv_output_size(a_values.shape[2], kh, stride[0], dilation[0])
     w = conv_output_size(a_values.shape[3], kw, stride[1], dilation[1])
-    return torch.zeros((a_values.shape[0], cout, h, w), dtype=plan.stacked_weight.dtype)
+    return torch.zeros((a_values.shape[0], cout, h, w), dtype=plan.stacked_weight.dtype, device=a_values.device)
 
 
 def pads_natively(plan: KernelPlan, pad_value: float) -> bool:
     """Whether the stacked conv may pad by itself with zeros: true when every factor maps the
     padding code to 0 (then a padded product contributes 0, as in the table's own padding)."""
+    if plan.path == "int8":
+        return True  # the int8 front end writes the padding code itself
     if plan.factors is None or plan.path not in ("lowrank32", "lowrank64"):
         return False
     index = int(pad_value) - plan.factors.vmin
@@ -204,10 +240,15 @@ def conv2d_accumulators(a_values: torch.Tensor, plan: KernelPlan, stride=(1, 1),
     """
     if any(padding) and not pads_natively(plan, 0):
         raise ValueError("this plan cannot pad natively: pad the input codes first")
+    if a_values.device.type != "cpu" and plan.path in ("naive", "gather", "int8"):  # CPU kernels
+        return on_cpu(conv2d_accumulators, a_values, plan=_plan_on_cpu(plan), stride=stride, dilation=dilation,
+                      padding=padding)
     if plan.path == "naive":
         return naive_conv2d_accumulators(a_values, plan, stride, dilation)
     if plan.path == "gather":
         return _gather_conv2d(a_values, plan, stride, dilation)
+    if plan.path == "int8":
+        return int8_conv2d_from(a_values, 1.0, 0, plan, stride, dilation, padding, pad_code=0)
     if plan.factors.rank == 0:  # a table of zeros: every accumulator is 0
         return _zero_output(F.pad(a_values, (padding[1],) * 2 + (padding[0],) * 2), plan, stride, dilation)
     return stacked_conv2d(_stack_inputs(a_values, plan), plan, stride, dilation, padding)
@@ -215,12 +256,45 @@ def conv2d_accumulators(a_values: torch.Tensor, plan: KernelPlan, stride=(1, 1),
 
 def linear_accumulators(a_values: torch.Tensor, plan: KernelPlan) -> torch.Tensor:
     """Accumulators of an approximate linear layer; ``a_values`` is [N, K]."""
+    if a_values.device.type != "cpu" and plan.path in ("naive", "gather", "int8"):  # CPU kernels
+        return on_cpu(linear_accumulators, a_values, plan=_plan_on_cpu(plan))
     if plan.path == "naive":
         return naive_linear_accumulators(a_values, plan)
     if plan.path == "gather":
         index = (a_values.to(torch.int64) - vmin(plan.multiplier)).to(torch.uint8).numpy()
         w_t = plan.weight_index.t().contiguous().to(torch.uint8).numpy()
         return torch.from_numpy(_gather_gemm(index, w_t, value_ordered_table(plan.multiplier)))
+    if plan.path == "int8":
+        return int8_linear_from(a_values, 1.0, 0, plan)
     if plan.factors.rank == 0:
-        return torch.zeros((a_values.shape[0], plan.weight_index.shape[0]), dtype=plan.stacked_weight.dtype)
+        return torch.zeros((a_values.shape[0], plan.weight_index.shape[0]), dtype=plan.stacked_weight.dtype,
+                           device=a_values.device)
     return stacked_linear(_stack_inputs(a_values, plan), plan)
+
+
+def _plan_on_cpu(plan: KernelPlan) -> KernelPlan:
+    return dataclasses.replace(plan, weight_index=plan.weight_index.cpu())
+
+
+def _code_range(plan: KernelPlan) -> tuple[int, int]:
+    low = vmin(plan.multiplier)
+    return low, low + 255
+
+
+def int8_conv2d_from(x: torch.Tensor, scale: float, zero: int, plan: KernelPlan, stride=(1, 1), dilation=(1, 1),
+                     padding=(0, 0), pad_code: int = 0, output_scales: torch.Tensor | None = None) -> torch.Tensor:
+    """Accumulators of an int8 plan for float input ``x`` quantized as ``clamp(rint(x / scale) + zero)``
+    (``scale = 1, zero = 0`` for inputs that already are codes), padded with ``pad_code``; with
+    ``output_scales`` (only where :func:`int8.dequantize_in_kernel`) ``float32(acc) * output_scales``."""
+    assert plan.lowering is not None
+    stacked = lookup_conv_input(x, scale, zero, _code_range(plan), vmin(plan.multiplier), plan.lowering.act_table,
+                                tuple(padding), pad_code)
+    out = int8.conv2d(stacked, plan.lowering, stride, dilation, plan.groups, output_scales)
+    return out if output_scales is not None else int8.combine_parts(out, plan.lowering)
+
+
+def int8_linear_from(x: torch.Tensor, scale: float, zero: int, plan: KernelPlan) -> torch.Tensor:
+    """Accumulators of an int8 plan for a linear layer's float input ``x`` [M, K] (see above)."""
+    assert plan.lowering is not None
+    stacked = lookup_rows(x, scale, zero, _code_range(plan), vmin(plan.multiplier), plan.lowering.act_table)
+    return int8.linear(stacked, plan.lowering)

@@ -23,12 +23,15 @@ from xaigen.emulation.kernels import (
     KernelPlan,
     choose_path,
     conv2d_accumulators,
+    int8_conv2d_from,
+    int8_linear_from,
     linear_accumulators,
     pads_natively,
     quantize_and_stack,
     stacked_conv2d,
     stacked_linear,
 )
+from xaigen.emulation.int8 import dequantize_in_kernel
 from xaigen.emulation.quantization import (
     QuantParams,
     activation_params,
@@ -79,7 +82,7 @@ class ApproxLayer(nn.Module):
 
     def weight_histogram(self) -> torch.Tensor:
         """Counts of each weight bit pattern (int64[256], table indexing)."""
-        return torch.bincount((self.weight_codes() & 0xFF).reshape(-1), minlength=256)
+        return torch.bincount((self.weight_codes() & 0xFF).reshape(-1), minlength=256).cpu()
 
     def plan(self) -> KernelPlan:
         """Kernel plan for the current weights and multiplier (cached until either changes)."""
@@ -91,9 +94,14 @@ class ApproxLayer(nn.Module):
 
     # -- forward -------------------------------------------------------------------------------
     def _fused_accumulate(self, x: torch.Tensor, plan: KernelPlan) -> torch.Tensor | None:
-        """Accumulators via the fused quantize-and-lookup kernel, or None where it does not apply
-        (it needs zero-points of 0 and, for padded convs, factors that map code 0 to 0)."""
+        """Raw accumulators ``sum_k T[a_k, w_k]`` via a fused quantize-and-lookup front end, or None
+        where it does not apply. It needs weight zero-points of 0 (their correction needs the codes);
+        the float path also needs an input zero-point of 0 and factors that map code 0 to 0."""
         if bool(torch.any(self.weight_params.zero_point != 0)):
+            return None
+        if plan.path == "int8":
+            return self._int8_op(x, plan) if x.device.type == "cpu" else None
+        if int(self.input_params.zero_point) != 0:
             return None
         stacked = quantize_and_stack(x, float(self.input_params.scale), self.multiplier.signed, plan)
         if stacked is None:
@@ -101,6 +109,9 @@ class ApproxLayer(nn.Module):
         return self._stacked_op(stacked, plan)
 
     def _stacked_op(self, stacked: torch.Tensor, plan: KernelPlan) -> torch.Tensor | None:
+        raise NotImplementedError
+
+    def _int8_op(self, x: torch.Tensor, plan: KernelPlan) -> torch.Tensor | None:
         raise NotImplementedError
 
     def _fan_in_sums(self, a: torch.Tensor) -> torch.Tensor:
@@ -127,36 +138,48 @@ class ApproxLayer(nn.Module):
         zero-point corrections, needed only for unsigned multipliers, are done in int64.
         """
         plan = self.plan()
-        ap = self.input_params
-        if not self.record_histograms and int(ap.zero_point) == 0:
+        if not self.record_histograms:
             fused = self._fused_accumulate(x, plan)
             if fused is not None:
-                return fused
-        a = quantize(x, ap, dtype=torch.float32)
+                return self._input_zero_point_correction(fused, plan)
+        a = quantize(x, self.input_params, dtype=torch.float32)
         acc = self._accumulate(a, plan)
         zw = self.weight_params.zero_point
-        za = int(ap.zero_point)
-        if za or bool(torch.any(zw != 0)):
-            acc = acc.to(torch.int64)
         if bool(torch.any(zw != 0)):
-            acc = acc - self._per_output_channel(zw, acc) * self._fan_in_sums(a)
-        if za:
-            w = plan.weight_index + (-128 if self.multiplier.signed else 0)
-            flat = w.reshape(w.shape[0], -1)
-            correction = za * flat.sum(dim=1) - flat.shape[1] * za * zw
-            acc = acc - self._per_output_channel(correction, acc)
+            acc = acc.to(torch.int64) - self._per_output_channel(zw, acc) * self._fan_in_sums(a)
+        acc = self._input_zero_point_correction(acc, plan)
         if self.record_histograms:
-            self.activation_histogram += torch.bincount((a.to(torch.int64) & 0xFF).reshape(-1), minlength=256)
+            self.activation_histogram += torch.bincount((a.to(torch.int64) & 0xFF).reshape(-1), minlength=256).cpu()
         return acc
+
+    def _input_zero_point_correction(self, acc: torch.Tensor, plan: KernelPlan) -> torch.Tensor:
+        """``acc - z_a sum_k w_k + K z_a z_w`` (in int64; nothing to do when ``z_a = 0``)."""
+        za = int(self.input_params.zero_point)
+        if not za:
+            return acc
+        zw = self.weight_params.zero_point
+        w = plan.weight_index + (-128 if self.multiplier.signed else 0)
+        flat = w.reshape(w.shape[0], -1)
+        correction = za * flat.sum(dim=1) - flat.shape[1] * za * zw
+        return acc.to(torch.int64) - self._per_output_channel(correction, acc)
+
+    def _output_scale(self) -> torch.Tensor:
+        """``s_a * s_w`` (float32, per output channel or scalar)."""
+        return self.weight_params.scale * self.input_params.scale
+
+    def _dequantized_in_kernel(self, x: torch.Tensor) -> torch.Tensor | None:
+        """``float32(acc) * s_a * s_w`` straight from the int8 kernel, or None where not possible."""
+        return None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            acc = self._accumulators(x)
-            # Integers below 2^24 convert to float32 exactly, larger ones round to nearest.
-            scale = self._per_output_channel(self.weight_params.scale * self.input_params.scale, acc)
-            y = acc.to(torch.float32) * scale
+            y = self._dequantized_in_kernel(x)
+            if y is None:
+                acc = self._accumulators(x)
+                # Integers below 2^24 convert to float32 exactly, larger ones round to nearest.
+                y = acc.to(torch.float32).mul_(self._per_output_channel(self._output_scale(), acc))  # acc is fresh
             if self.bias is not None:
-                y = y + self._per_output_channel(self.bias.detach(), acc)
+                y.add_(self._per_output_channel(self.bias.detach(), y))
         if not (self.training and torch.is_grad_enabled()):
             return y
         w_fq = fake_quantize(self.weight, self.weight_params, channel_dim_first=True)
@@ -185,6 +208,26 @@ class ApproxConv2d(ApproxLayer):
             return None
         return stacked_conv2d(stacked, plan, self.stride, self.dilation, padding=(top, left))
 
+    def _int8_op(self, x, plan):
+        left, right, top, bottom = self.pad
+        if left != right or top != bottom:
+            return None
+        za = int(self.input_params.zero_point)
+        return int8_conv2d_from(x, float(self.input_params.scale), za, plan, self.stride, self.dilation,
+                                (top, left), pad_code=za)
+
+    def _dequantized_in_kernel(self, x):
+        plan = self.plan()
+        left, right, top, bottom = self.pad
+        if self.record_histograms or plan.path != "int8" or x.device.type != "cpu" \
+                or not dequantize_in_kernel(plan.lowering) \
+                or left != right or top != bottom or int(self.input_params.zero_point) != 0 \
+                or bool(torch.any(self.weight_params.zero_point != 0)):
+            return None
+        scales = self._output_scale().to(torch.float32).expand(self.weight.shape[0]).contiguous()
+        return int8_conv2d_from(x, float(self.input_params.scale), 0, plan, self.stride, self.dilation, (top, left),
+                                pad_code=0, output_scales=scales)
+
     def _padded(self, codes):
         """Input codes padded with the zero-point code (real value 0)."""
         if any(self.pad):
@@ -203,7 +246,7 @@ class ApproxConv2d(ApproxLayer):
 
     def _fan_in_sums(self, a):
         cout, cin_g, kh, kw = self.weight.shape
-        ones = torch.ones((self.groups, cin_g, kh, kw), dtype=torch.float64)
+        ones = torch.ones((self.groups, cin_g, kh, kw), dtype=torch.float64, device=a.device)
         sums = F.conv2d(self._padded(a).to(torch.float64), ones, stride=self.stride, dilation=self.dilation, groups=self.groups)
         return sums.repeat_interleave(cout // self.groups, dim=1).to(torch.int64)  # exact: |sum| < 2^53
 
@@ -224,6 +267,9 @@ class ApproxLinear(ApproxLayer):
 
     def _stacked_op(self, stacked, plan):
         return stacked_linear(stacked, plan)
+
+    def _int8_op(self, x, plan):
+        return int8_linear_from(x, float(self.input_params.scale), int(self.input_params.zero_point), plan)
 
     def _per_output_channel(self, values, like):
         return values

@@ -1,0 +1,132 @@
+/* Table-gather kernel for high-rank product tables (see xaigen/emulation/gather.py).
+ *
+ * out[o, p] = sum_k T[cols[k, p], w[o, k]] for one image: cols uint8[K, L] (activation indices),
+ * w uint8[O, K] (weight indices), out int32[O, L].  Exact in int32 (the caller checks the bound).
+ *
+ * With AVX-512BW the table column T[:, w] of one weight (256 int16 = 8 zmm registers) stays in
+ * registers while 32 activation codes at a time are looked up with vpermt2w (6 index bits) and
+ * two blends (bits 6 and 7).  Tables that do not fit int16 are stored minus 32768 (offset16) and
+ * the offset is added back once per product at the end.  Without AVX-512BW: a scalar loop that
+ * the compiler vectorizes as it can, over the int32 table.
+ */
+#include <stdint.h>
+#include <string.h>
+#ifdef __AVX512BW__
+#include <immintrin.h>
+#endif
+
+#define TILE 256
+
+#ifdef __AVX512BW__
+static inline __m512i lookup32(const __m512i t[8], __m512i idx)
+{
+    __m512i r01 = _mm512_permutex2var_epi16(t[0], idx, t[1]);
+    __m512i r23 = _mm512_permutex2var_epi16(t[2], idx, t[3]);
+    __m512i r45 = _mm512_permutex2var_epi16(t[4], idx, t[5]);
+    __m512i r67 = _mm512_permutex2var_epi16(t[6], idx, t[7]);
+    __mmask32 b6 = _mm512_test_epi16_mask(idx, _mm512_set1_epi16(64));
+    __mmask32 b7 = _mm512_test_epi16_mask(idx, _mm512_set1_epi16(128));
+    __m512i r03 = _mm512_mask_blend_epi16(b6, r01, r23);
+    __m512i r47 = _mm512_mask_blend_epi16(b6, r45, r67);
+    return _mm512_mask_blend_epi16(b7, r03, r47);
+}
+
+static void tile16(const uint8_t* cols, int64_t K, int64_t L, int64_t start, int len, const uint8_t* wo,
+                   const int16_t* table16, int32_t* acc)
+{
+    memset(acc, 0, TILE * sizeof(int32_t));
+    for (int64_t k = 0; k < K; ++k) {
+        const int16_t* col = table16 + 256 * (int64_t)wo[k];
+        __m512i t[8];
+        for (int i = 0; i < 8; ++i) t[i] = _mm512_loadu_si512((const void*)(col + 32 * i));
+        const uint8_t* a = cols + k * L + start;
+        int p = 0;
+        for (; p + 32 <= len; p += 32) {
+            __m512i idx = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(a + p)));
+            __m512i v = lookup32(t, idx);
+            __m512i lo = _mm512_cvtepi16_epi32(_mm512_castsi512_si256(v));
+            __m512i hi = _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(v, 1));
+            _mm512_storeu_si512((void*)(acc + p), _mm512_add_epi32(_mm512_loadu_si512((void*)(acc + p)), lo));
+            _mm512_storeu_si512((void*)(acc + p + 16), _mm512_add_epi32(_mm512_loadu_si512((void*)(acc + p + 16)), hi));
+        }
+        for (; p < len; ++p) acc[p] += col[a[p]];
+    }
+}
+#endif
+
+static void tile32(const uint8_t* cols, int64_t K, int64_t L, int64_t start, int len, const uint8_t* wo,
+                   const int32_t* table32, int32_t* acc)
+{
+    memset(acc, 0, TILE * sizeof(int32_t));
+    for (int64_t k = 0; k < K; ++k) {
+        const int32_t* col = table32 + 256 * (int64_t)wo[k];
+        const uint8_t* a = cols + k * L + start;
+        for (int p = 0; p < len; ++p) acc[p] += col[(uint32_t)a[p]];
+    }
+}
+
+int xaigen_gather_has_avx512bw(void)
+{
+#ifdef __AVX512BW__
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* table16 may be NULL (then table32 is used); offset16 is 0 or 32768. */
+void xaigen_gather_image(const uint8_t* cols, int64_t K, int64_t L, const uint8_t* w, int64_t O,
+                         const int16_t* table16, int32_t offset16, const int32_t* table32, int32_t* out)
+{
+    int32_t acc[TILE];
+    for (int64_t start = 0; start < L; start += TILE) {
+        int len = L - start < TILE ? (int)(L - start) : TILE;
+        for (int64_t o = 0; o < O; ++o) {
+#ifdef __AVX512BW__
+            if (table16) {
+                tile16(cols, K, L, start, len, w + o * K, table16, acc);
+                if (offset16)
+                    for (int p = 0; p < len; ++p) acc[p] += (int32_t)(offset16 * K);
+            } else
+#endif
+                tile32(cols, K, L, start, len, w + o * K, table32, acc);
+            memcpy(out + o * L + start, acc, (size_t)len * sizeof(int32_t));
+        }
+    }
+}
+
+/* cols[k, i * wo + j] = image[c, i * sh + di * dh, j * sw + dj * dw] for k = (c * kh + di) * kw + dj. */
+static void im2col(const uint8_t* image, int64_t hp, int64_t wp, int64_t cin_g, int64_t kh, int64_t kw,
+                   int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t ho, int64_t wo, uint8_t* cols)
+{
+    for (int64_t c = 0; c < cin_g; ++c)
+        for (int64_t di = 0; di < kh; ++di)
+            for (int64_t dj = 0; dj < kw; ++dj) {
+                uint8_t* dst = cols + ((c * kh + di) * kw + dj) * ho * wo;
+                for (int64_t i = 0; i < ho; ++i) {
+                    const uint8_t* src = image + (c * hp + i * sh + di * dh) * wp + dj * dw;
+                    if (sw == 1)
+                        memcpy(dst + i * wo, src, (size_t)wo);
+                    else
+                        for (int64_t j = 0; j < wo; ++j) dst[i * wo + j] = src[j * sw];
+                }
+            }
+}
+
+/* Images [first, last) of a padded batch codes uint8[N, C, hp, wp]; the group's input channels
+ * start at channel c0; w uint8[O, cin_g * kh * kw]; out int32[N, O_total, ho * wo] from channel o0.
+ * geometry = {C, hp, wp, cin_g, kh, kw, sh, sw, dh, dw, ho, wo, c0, o0, O_total}; cols: K * L bytes. */
+void xaigen_gather_conv(const uint8_t* codes, int64_t first, int64_t last, const int64_t* geometry,
+                        const uint8_t* w, int64_t O, const int16_t* table16, int32_t offset16,
+                        const int32_t* table32, uint8_t* cols, int32_t* out)
+{
+    const int64_t C = geometry[0], hp = geometry[1], wp = geometry[2], cin_g = geometry[3];
+    const int64_t kh = geometry[4], kw = geometry[5], ho = geometry[10], wo = geometry[11];
+    const int64_t c0 = geometry[12], o0 = geometry[13], o_total = geometry[14];
+    const int64_t K = cin_g * kh * kw, L = ho * wo;
+    for (int64_t n = first; n < last; ++n) {
+        im2col(codes + (n * C + c0) * hp * wp, hp, wp, cin_g, kh, kw, geometry[6], geometry[7], geometry[8],
+               geometry[9], ho, wo, cols);
+        xaigen_gather_image(cols, K, L, w, O, table16, offset16, table32, out + (n * o_total + o0) * L);
+    }
+}

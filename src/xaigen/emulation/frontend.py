@@ -1,0 +1,103 @@
+"""Vectorized quantize-and-lookup front end of the int8 kernels.
+
+One pass over a float32 activation tensor computes, for every element ``x`` and factor ``r``,
+
+    q = clamp(rint(x / s) + z, qmin, qmax)          (the layer's 8-bit code, as :func:`quantize`)
+    out[..., c * R + r] = table[q - vmin, r]        (the factor ``u_r(q)`` as an unsigned byte)
+
+and writes it channels-last (``[N, H, W, C * R]``), the layout oneDNN's int8 convolution reads
+without a reorder. Convolution inputs are written into a pre-padded buffer whose border holds
+``table[pad_code - vmin, r]``, so padding is exact for any zero-point and any factor. IEEE float32
+division and round-half-to-even equal ``torch.round(x / s)``; codes that are already integers
+pass through unchanged with ``s = 1, z = 0``.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _lookup_flat(x, scale, zero, qmin, qmax, vmin, table, out, rows_in, rows_out, top, offset):  # pragma: no cover
+    """x float32[N * rows_in, L] -> out uint8[N * rows_out, ...]: row ``n * rows_in + i`` lands in
+    row ``n * rows_out + top + i`` from column ``offset`` on, element ``e`` at ``e * R + r``.
+
+    Two passes per row: the codes (a branch-free loop that vectorizes), then the table lookup.
+    """
+    rows, length = x.shape
+    rank = table.shape[1]
+    for p in numba.prange(rows):
+        src = x[p]
+        dst = out[(p // rows_in) * rows_out + top + p % rows_in]
+        index = np.empty(length, dtype=np.int32)
+        for e in range(length):
+            index[e] = np.int32(min(max(np.rint(src[e] / scale) + zero, qmin), qmax)) - vmin
+        if rank == 1:
+            for e in range(length):
+                dst[offset + e] = table[index[e], 0]
+        else:
+            for e in range(length):
+                for r in range(rank):
+                    dst[offset + e * rank + r] = table[index[e], r]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _fill_border(out, pad_row, top, left):  # pragma: no cover - compiled
+    """Write ``pad_row`` (uint8[C * R]) into every border position of ``out`` [N, Hp, Wp, C * R]."""
+    n_size, height, width, _ = out.shape
+    for ni in numba.prange(n_size * height):
+        n, i = ni // height, ni % height
+        if i < top or i >= height - top:
+            for j in range(width):
+                out[n, i, j, :] = pad_row
+        else:
+            for j in range(left):
+                out[n, i, j, :] = pad_row
+                out[n, i, width - 1 - j, :] = pad_row
+
+
+def _as_numpy(x: torch.Tensor) -> np.ndarray:
+    return x.detach().numpy()
+
+
+WORDS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _lookup(rows: np.ndarray, scale, zero, code_range, vmin, table, out2d, rows_in, rows_out, top, offset) -> None:
+    """Call the flat kernel; for R = 2, 4, 8 the R bytes of a code move as ONE 16/32/64-bit word."""
+    rank = table.shape[1]
+    if rank in WORDS:
+        table, out2d, offset = table.view(WORDS[rank]), out2d.view(WORDS[rank]), offset // rank
+    _lookup_flat(rows, np.float32(scale), np.float32(zero), np.float32(code_range[0]), np.float32(code_range[1]),
+                 vmin, table, out2d, rows_in, rows_out, top, offset)
+
+
+def lookup_conv_input(x: torch.Tensor, scale: float, zero: int, code_range: tuple[int, int], vmin: int,
+                      table: np.ndarray, padding: tuple[int, int], pad_code: int) -> torch.Tensor:
+    """Padded, factor-stacked uint8 input [N, C * R, H + 2 top, W + 2 left] in channels-last memory.
+
+    ``x`` is float32 [N, C, H, W] (contiguous or channels-last); ``table`` uint8[256, R] is indexed
+    by ``code - vmin``; the border holds ``table[pad_code - vmin]`` (the layer pads with that code).
+    """
+    n, c, h, w = x.shape
+    rank = table.shape[1]
+    top, left = padding
+    out = np.empty((n, h + 2 * top, w + 2 * left, c * rank), dtype=np.uint8)
+    # no copy when x already is channels-last, as the outputs of the int8 layers are
+    rows = x.detach().to(torch.float32).permute(0, 2, 3, 1).contiguous().reshape(n * h, w * c)
+    _lookup(_as_numpy(rows), scale, zero, code_range, vmin, np.ascontiguousarray(table),
+            out.reshape(n * (h + 2 * top), -1), h, h + 2 * top, top, left * c * rank)
+    if top or left:
+        _fill_border(out, np.ascontiguousarray(np.tile(table[pad_code - vmin], c)), top, left)
+    return torch.from_numpy(out).permute(0, 3, 1, 2)
+
+
+def lookup_rows(x: torch.Tensor, scale: float, zero: int, code_range: tuple[int, int], vmin: int,
+                table: np.ndarray) -> torch.Tensor:
+    """Factor-stacked uint8 rows [M, K * R] of a float32 matrix ``x`` [M, K] (column ``k * R + r``)."""
+    x = x.detach().to(torch.float32).contiguous()
+    out = np.empty((x.shape[0], x.shape[1] * table.shape[1]), dtype=np.uint8)
+    _lookup(_as_numpy(x), scale, zero, code_range, vmin, np.ascontiguousarray(table), out, 1, 1, 0, 0)
+    return torch.from_numpy(out)

@@ -1,0 +1,164 @@
+"""Table-gather convolution for high-rank tables: ``acc[n, o, p] = sum_k T[a_k(p), w_k(o)]``.
+
+First choice is the C kernel of :mod:`.native` (``csrc/gather.c``): with AVX-512BW it keeps the
+table column ``T[:, w]`` of one weight in eight registers (256 int16; tables beyond int16 are
+stored minus 32768 and the offset is added back) and looks up 32 activation codes per
+``vpermt2w`` step; it runs on images split over ``torch.get_num_threads()`` Python threads (the
+GIL is released in the call). The numba kernel below is the fallback.
+
+Numba fallback loop order (per image, in parallel over images): a per-image im2col of the byte codes
+``cols[k, p]`` (at most a few hundred KiB, L2-resident); then, for a tile of ``TILE`` output
+positions and each output channel ``o``, the accumulator tile stays in a local array while ``k``
+runs: the table *column* of the weight ``w_k(o)``, ``T[:, w]`` (256 int32 = 1 KiB, contiguous in the
+transposed table), is gathered by the contiguous activation codes ``cols[k, tile]``. The inner loop
+is a plain indexed gather over consecutive positions, which LLVM turns into AVX-512/AVX2 gathers.
+
+Accumulators are int32: exact while ``K * max|T| < 2^31`` (checked by :func:`fits_int32`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+import torch
+
+from xaigen.emulation.native import gather_library
+
+TILE = 512  # output positions per accumulator tile (2 KiB of int32)
+
+
+@numba.njit(cache=True, nogil=True)
+def _im2col(codes, n, group, cin_g, kh, kw, stride, dilation, ho, wo, cols):  # pragma: no cover
+    """cols[k, i * wo + j] = codes[n, group * cin_g + c, i * sh + di * dh, j * sw + dj * dw]."""
+    for c in range(cin_g):
+        for di in range(kh):
+            for dj in range(kw):
+                k = (c * kh + di) * kw + dj
+                for i in range(ho):
+                    src = codes[n, group * cin_g + c, i * stride[0] + di * dilation[0]]
+                    base = i * wo
+                    for j in range(wo):
+                        cols[k, base + j] = src[j * stride[1] + dj * dilation[1]]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _gather_conv(codes, weights, table_t, kernel, stride, dilation, groups, out_hw, out):  # pragma: no cover
+    """codes uint8[N, C, Hp, Wp] and weights uint8[O, Cin_g * kh * kw] (value-ordered indices, input
+    already padded), table_t int32[256 (w), 256 (a)], out int32[N, O, Ho * Wo]."""
+    n_size = codes.shape[0]
+    o_size, k_size = weights.shape
+    cin_g = codes.shape[1] // groups
+    ho, wo = out_hw
+    length = ho * wo
+    og = o_size // groups
+    for n in numba.prange(n_size):
+        cols = np.empty((k_size, length), dtype=np.uint8)
+        acc = np.empty(TILE, dtype=np.int32)
+        for g in range(groups):
+            _im2col(codes, n, g, cin_g, kernel[0], kernel[1], stride, dilation, ho, wo, cols)
+            _gather_tiles(cols, weights, table_t, g * og, (g + 1) * og, length, acc, out[n])
+
+
+@numba.njit(cache=True, nogil=True)
+def _gather_tiles(cols, weights, table_t, o_first, o_last, length, acc, out):  # pragma: no cover
+    """out[o, p] = sum_k table_t[weights[o, k], cols[k, p]] for o in [o_first, o_last), tile by tile."""
+    k_size = cols.shape[0]
+    for start in range(0, length, TILE):
+        stop = min(start + TILE, length)
+        for o in range(o_first, o_last):
+            acc[:] = 0
+            for k in range(k_size):
+                column = table_t[weights[o, k]]
+                codes_k = cols[k, start:stop]
+                for p in range(stop - start):
+                    acc[p] += column[codes_k[p]]
+            out[o, start:stop] = acc[: stop - start]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _im2col_batch(codes, group, cin_g, kernel, stride, dilation, out_hw, cols):  # pragma: no cover
+    """cols[n] = the im2col of image n (see :func:`_im2col`), images in parallel."""
+    for n in numba.prange(codes.shape[0]):
+        _im2col(codes, n, group, cin_g, kernel[0], kernel[1], stride, dilation, out_hw[0], out_hw[1], cols[n])
+
+
+@lru_cache(maxsize=64)
+def _transposed(table_bytes: bytes) -> np.ndarray:
+    table = np.frombuffer(table_bytes, dtype=np.int32).reshape(256, 256)
+    return np.ascontiguousarray(table.T)
+
+
+def fits_int32(table: np.ndarray, fan_in: int) -> bool:
+    """Whether every partial sum of ``fan_in`` table entries fits int32."""
+    return fan_in * int(np.abs(table).max()) < 2**31
+
+
+@lru_cache(maxsize=64)
+def _int16_table(table_bytes: bytes) -> tuple[np.ndarray | None, int]:
+    """The transposed table as int16 (minus 32768 where it only fits uint16), or (None, 0)."""
+    table_t = _transposed(table_bytes)
+    low, high = int(table_t.min()), int(table_t.max())
+    if low >= -(2**15) and high < 2**15:
+        return table_t.astype(np.int16), 0
+    if low >= 0 and high < 2**16:
+        return (table_t - 2**15).astype(np.int16), 2**15
+    return None, 0
+
+
+_POOL: list = [None, 0]  # executor, its worker count
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    if _POOL[1] != workers:
+        _POOL[0], _POOL[1] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xaigen-gather"), workers
+    return _POOL[0]
+
+
+def _native_conv(lib, codes: np.ndarray, weights: np.ndarray, table_bytes: bytes, geometry: np.ndarray,
+                 out: np.ndarray) -> None:
+    """The C kernel (im2col per image into a per-thread buffer, then the gather) over all images,
+    split into one contiguous range per torch thread; ``weights`` are one group's [og, K]."""
+    n = codes.shape[0]
+    table16, offset = _int16_table(table_bytes)
+    table_t = _transposed(table_bytes)
+    t16 = table16.ctypes.data if table16 is not None else None
+    workers = max(1, min(torch.get_num_threads(), n))
+    bounds = np.linspace(0, n, workers + 1).astype(int)
+    col_bytes = weights.shape[1] * int(geometry[10] * geometry[11])
+
+    def run(i: int) -> None:
+        cols = np.empty(col_bytes, dtype=np.uint8)
+        lib.xaigen_gather_conv(codes.ctypes.data, int(bounds[i]), int(bounds[i + 1]), geometry.ctypes.data,
+                               weights.ctypes.data, weights.shape[0], t16, offset, table_t.ctypes.data,
+                               cols.ctypes.data, out.ctypes.data)
+
+    list(_executor(workers).map(run, range(workers)))
+
+
+def conv2d(codes: np.ndarray, weights: np.ndarray, table: np.ndarray, stride, dilation, groups: int,
+           out_hw: tuple[int, int]) -> np.ndarray:
+    """int32[N, O, Ho * Wo] accumulators; ``codes`` uint8[N, C, Hp, Wp] (padded), ``weights``
+    uint8[O, Cin_g, kh, kw], ``table`` int32[256, 256] value-ordered (row: activation). The caller
+    checks :func:`fits_int32`."""
+    o_size, cin_g, kh, kw = weights.shape
+    n, length = codes.shape[0], out_hw[0] * out_hw[1]
+    codes = np.ascontiguousarray(codes)
+    flat_weights = np.ascontiguousarray(weights.reshape(o_size, -1))
+    out = np.empty((n, o_size, length), dtype=np.int32)
+    table_bytes = np.ascontiguousarray(table, dtype=np.int32).tobytes()
+    lib = gather_library()
+    if lib is None:
+        _gather_conv(codes, flat_weights, _transposed(table_bytes), (kh, kw), tuple(stride), tuple(dilation), groups,
+                     tuple(out_hw), out)
+        return out
+    og = o_size // groups
+    for g in range(groups):
+        geometry = np.array([codes.shape[1], codes.shape[2], codes.shape[3], cin_g, kh, kw, *stride, *dilation,
+                             *out_hw, g * cin_g, g * og, o_size], dtype=np.int64)
+        group_weights = np.ascontiguousarray(flat_weights[g * og : (g + 1) * og])
+        _native_conv(lib, codes, group_weights, table_bytes, geometry, out)
+    return out

@@ -1,0 +1,234 @@
+"""Low-rank tables on int8 hardware kernels: one int8 x int8 -> int32 convolution, bit-exact.
+
+With the integer factors of :mod:`.factorization`, ``T[a, w] = sum_r u_r(a) v_r(w)``. Each factor
+pair is rewritten so that both sides are bytes:
+
+* a common factor: ``g_r = gcd_w v_r(w)``, ``S = gcd_r g_r``; ``m_r = g_r / S`` moves to the
+  activation side where it fits (``u_r <- m_r u_r``), otherwise stays on the weight side;
+* a sign per pair (``u_r v_r = (-u_r)(-v_r)``) where only the flipped weights fit int8;
+* activations: ``u_r(a) + z`` must lie in [0, 255] for every code ``a`` with ONE zero-point ``z``
+  (128 when all fit [-128, 127], else the smallest that works); oneDNN subtracts ``z`` in int32;
+* weights, on the codes the layer really uses: balanced base-128 digits
+  ``v_r = sum_j 128^j d_{j,r}`` with ``d_j`` in [-64, 63] below the top digit (int8 at the top).
+  Digit ``j`` of every pair is one block of output channels ("part"), so
+
+      acc[o] = S * sum_j 128^j * sum_{k, r} (u8_r(a_k) - z) d_{j,r}(w_k)
+
+is ONE int8 convolution with ``P`` times the output channels (``P = 1`` for every signed
+EvoApprox table on symmetric int8 weights) and a weighted sum over parts. Each part's int32
+accumulator is returned by oneDNN as float32, exact while below 2^24; :func:`lower` proves that
+bound (and the 2^24 / 2^53 bound of the weighted sum) from the layer's weights, or declines.
+Non-VNNI CPUs may saturate int16 intermediates in int8 kernels, so :func:`int8_kernels_exact`
+probes the kernels once with extreme operands and the path is used only where the probe passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from math import gcd
+
+import numpy as np
+import torch
+
+from xaigen.emulation.factorization import LowRankFactors
+
+FLOAT32_EXACT = 2**24
+FLOAT64_EXACT = 2**53
+INT32_SAFE = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Int8Lowering:
+    """A layer's factors as bytes: activation table, zero-point, weight digits, part scales."""
+
+    act_table: np.ndarray  # uint8[256, R], indexed by code - vmin
+    zero_point: int
+    weight: torch.Tensor  # int8 [Cout * P, Cin_g * R, *kernel] (output o * P + j) or [Cout * P, K * R]
+    part_scales: tuple[int, ...]  # S * 128^j
+    part_bound: int  # proven bound on every part's partial sums
+    total_bound: int  # proven bound on the weighted sum over parts
+    packed: dict = field(default_factory=dict, compare=False, repr=False)  # oneDNN weights by geometry
+
+    @property
+    def parts(self) -> int:
+        return len(self.part_scales)
+
+    @property
+    def scaled_in_kernel(self) -> bool:
+        """Whether every part scale is a power of two (then the int8 kernel applies it, exactly)."""
+        return all(s & (s - 1) == 0 for s in self.part_scales)
+
+    def kernel_scales(self, all_parts: bool = False) -> torch.Tensor:
+        """float32 scale of every kernel output channel ``o * P + j``: ``scale_j`` where the kernel
+        applies it (or ``all_parts``), else 1."""
+        per_part = self.part_scales if (all_parts or self.scaled_in_kernel) else (1,) * self.parts
+        channels = self.weight.shape[0] // self.parts
+        return torch.tensor(per_part, dtype=torch.float64).repeat(channels).to(torch.float32)
+
+    @property
+    def acc_dtype(self) -> torch.dtype:
+        return torch.float32 if self.total_bound < FLOAT32_EXACT else torch.float64
+
+
+def _balanced_digits(values: np.ndarray, used: np.ndarray) -> list[np.ndarray]:
+    """Base-128 digits, ``values = sum_j 128^j d_j``: int8 top digit, [-64, 63] below it, on the
+    rows ``used`` (other rows get digits too, but their top digit may not fit a byte)."""
+    digits, rest = [], values.astype(np.int64)
+    while not _fits_int8(rest[used]):
+        low = (rest + 64) % 128 - 64
+        digits.append(low)
+        rest = (rest - low) // 128
+    digits.append(rest)
+    return digits
+
+
+def _fits_int8(values: np.ndarray) -> bool:
+    return values.size == 0 or (int(values.min()) >= -128 and int(values.max()) <= 127)
+
+
+def _activation_window(u: np.ndarray) -> int | None:
+    """One zero-point ``z`` with ``u + z`` in [0, 255] for every entry, 128 preferred."""
+    low, high = int(u.min(initial=0)), int(u.max(initial=0))
+    if low >= -128 and high <= 127:
+        return 128
+    return -low if high - low <= 255 else None
+
+
+def _rescale(factors: LowRankFactors, used: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Activation/weight factors with common factors moved and signs chosen (see module doc)."""
+    u, v = factors.u.copy(), factors.v.copy()
+    g = [int(np.gcd.reduce(np.abs(v[:, r]))) or 1 for r in range(v.shape[1])]
+    common = 0
+    for x in g:
+        common = gcd(common, x)
+    window = _activation_window(u)
+    for r in range(u.shape[1]):
+        move = g[r] // common
+        moved = u[:, r] * move
+        if window is not None and _activation_window(np.concatenate([u, moved[:, None]], axis=1)) == window:
+            u[:, r], v[:, r] = moved, v[:, r] // g[r]
+        else:
+            v[:, r] = v[:, r] // common
+        if not _fits_int8(v[used, r]) and _fits_int8(-v[used, r]) and \
+                _activation_window(np.concatenate([u, -u[:, r : r + 1]], axis=1)) == window:
+            u[:, r], v[:, r] = -u[:, r], -v[:, r]
+    return u, v, common
+
+
+def lower(factors: LowRankFactors, weight_index: np.ndarray) -> Int8Lowering | None:
+    """Byte factors for a layer with value-ordered weight indices ``weight_index`` [Cout, ...],
+    or None when the activation factors do not fit bytes or a bound cannot be proven."""
+    if factors.rank == 0:
+        return None
+    used = np.unique(weight_index)
+    u, v, common = _rescale(factors, used)
+    if u.shape[1] == 3:  # a zero fourth pair lets the front end move 4 bytes as one word
+        u, v = np.pad(u, ((0, 0), (0, 1))), np.pad(v, ((0, 0), (0, 1)))
+    zero = _activation_window(u)
+    if zero is None:
+        return None
+    digits = _balanced_digits(v, used)  # each int[256, R]
+    u_abs = np.abs(u).max(axis=0)  # [R]
+    cout, rank = weight_index.shape[0], u.shape[1]
+    flat = weight_index.reshape(cout, -1)
+    part_bounds = [int((np.abs(d[flat]) @ u_abs).sum(axis=1).max()) for d in digits]
+    scales = tuple(common * 128**j for j in range(len(digits)))
+    total = sum(s * b for s, b in zip(scales, part_bounds))
+    # oneDNN forms sum (u + z) d before subtracting z * sum d: that must fit int32 too
+    raw = int(flat.shape[1]) * rank * 255 * 128
+    if max(part_bounds) >= FLOAT32_EXACT or total >= FLOAT64_EXACT or raw > INT32_SAFE:
+        return None
+    stacked = np.stack([d[weight_index] for d in digits], axis=1)  # [Cout, P, *w, R]
+    dims = stacked.ndim
+    stacked = np.moveaxis(stacked, dims - 1, 3) if dims > 4 else stacked  # conv: [Cout, P, Cin_g, R, *k]
+    weight = torch.from_numpy(np.ascontiguousarray(stacked).astype(np.int8))
+    weight = weight.reshape(cout * len(digits), -1, *weight_index.shape[2:]).contiguous()
+    return Int8Lowering((u + zero).astype(np.uint8), zero, weight, scales, max(part_bounds), total)
+
+
+def combine_parts(out: torch.Tensor, lowering: Int8Lowering) -> torch.Tensor:
+    """``sum_j scale_j * part_j`` over the parts of a conv output (channel ``o * P + j``), exact.
+
+    Power-of-two part scales were already applied inside the kernel (scaling by 2^k is exact in
+    float32), so then only the sum over parts remains, in float32 or float64 as the bound allows.
+    """
+    if not lowering.scaled_in_kernel:
+        shape = (1, -1, *([1] * (out.dim() - 2)))
+        out = out.to(lowering.acc_dtype) * lowering.kernel_scales(all_parts=True).to(lowering.acc_dtype).reshape(shape)
+    if lowering.parts == 1:
+        return out
+    n, channels = out.shape[0], out.shape[1] // lowering.parts
+    return out.to(lowering.acc_dtype).reshape(n, channels, lowering.parts, *out.shape[2:]).sum(dim=2)
+
+
+@lru_cache(maxsize=1)
+def int8_kernels_exact() -> bool:
+    """Whether this CPU's int8 kernels (oneDNN conv, ``torch._int_mm``) are exact on extreme bytes.
+
+    Kernels without VNNI may add two u8*s8 products in int16 and saturate; 255 * 127 * 2 and
+    255 * (-128) * 2 both overflow int16, so a saturating kernel fails this probe.
+    """
+    try:
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randint(0, 2, (2, 64, 5, 5), generator=gen).to(torch.uint8) * 255
+        for w_value, zero in ((127, 0), (-128, 0), (127, 128), (-128, 128)):
+            w = torch.full((3, 64, 3, 3), w_value, dtype=torch.int8)
+            lowering = Int8Lowering(np.zeros((256, 1), np.uint8), zero, w, (2,), 0, 0)
+            got = conv2d(x.contiguous(memory_format=torch.channels_last), lowering, (1, 1), (1, 1), 1)
+            want = torch.nn.functional.conv2d(x.double() - zero, w.double()) * 2
+            if not torch.equal(got.double(), want):
+                return False
+        a = torch.full((3, 600), -128, dtype=torch.int8)
+        b = torch.full((600, 2), -128, dtype=torch.int8)
+        return bool(torch.equal(torch._int_mm(a, b).to(torch.int64), a.long() @ b.long()))
+    except (RuntimeError, AttributeError, NotImplementedError):
+        return False
+
+
+def conv2d(stacked: torch.Tensor, lowering: Int8Lowering, stride, dilation, groups: int,
+           output_scales: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-part int32 accumulators (as exact float32, times the power-of-two part scales) of the
+    int8 conv of a pre-padded uint8 input [N, Cin * R, H, W] (channels-last memory) against the
+    lowered weights; no padding here. With ``output_scales`` (float32 [Cout], one part, power-of-two
+    part scale) the kernel returns ``float32(acc) * output_scales`` instead (see :func:`dequantize_in_kernel`).
+    """
+    scales = lowering.kernel_scales() if output_scales is None else output_scales * lowering.part_scales[0]
+    key = ("conv", tuple(stride), tuple(dilation), groups, scales.numpy().tobytes())
+    if key not in lowering.packed:
+        zeros = torch.zeros(lowering.weight.shape[0], dtype=torch.int64)
+        packed = torch.ops.onednn.qconv_prepack(lowering.weight, scales, 1.0, lowering.zero_point,
+                                                list(stride), [0, 0], list(dilation), groups, None)
+        if len(lowering.packed) > 8:  # scales change with the calibration; keep the cache small
+            lowering.packed.clear()
+        lowering.packed[key] = (packed, scales, zeros)
+    packed, scales, zeros = lowering.packed[key]
+    return torch.ops.onednn.qconv2d_pointwise(stacked, 1.0, lowering.zero_point, packed, scales, zeros, None,
+                                              list(stride), [0, 0], list(dilation), groups, 1.0, 0,
+                                              torch.float32, "none", [], "")
+
+
+def dequantize_in_kernel(lowering: Int8Lowering) -> bool:
+    """Whether the conv kernel may also apply the layer's output scale: one part whose scale is a
+    power of two, so ``acc * 2^k * s`` rounds once, exactly like ``float32(acc 2^k) * s``."""
+    return lowering.parts == 1 and lowering.scaled_in_kernel
+
+
+def linear(stacked: torch.Tensor, lowering: Int8Lowering) -> torch.Tensor:
+    """Accumulators (int64) of uint8 rows [M, K * R] against the lowered weights: per part
+    ``(x - 128) @ W^T + (128 - z) * sum_k W`` in int32 (``torch._int_mm`` is int8 x int8), then
+    the parts weighted by their scales and summed in int64."""
+    if "linear" not in lowering.packed:
+        w_t = _dense(lowering.weight.t())
+        lowering.packed["linear"] = (w_t, w_t.to(torch.int32).sum(dim=0) * (128 - lowering.zero_point))
+    w_t, offset = lowering.packed["linear"]
+    signed = (stacked.view(torch.int8) ^ -128)  # the byte u8 - 128, reinterpreted
+    parts = (torch._int_mm(_dense(signed), w_t) + offset).to(torch.int64)
+    scales = torch.tensor(lowering.part_scales, dtype=torch.int64)
+    return (parts.reshape(parts.shape[0], -1, lowering.parts) * scales).sum(dim=2)
+
+
+def _dense(t: torch.Tensor) -> torch.Tensor:
+    """``t`` with row-major strides even along size-1 dimensions (``_int_mm`` reads the strides)."""
+    canonical = t.new_empty(t.shape)
+    return t if t.stride() == canonical.stride() else canonical.copy_(t)

@@ -1,0 +1,82 @@
+"""Run-time build of the small C gather kernel (``csrc/gather.c``) with the machine's compiler.
+
+The source is compiled once per (source, compiler, flags) into a cache directory
+(``$XAIGEN_KERNEL_CACHE``, else ``~/.cache/xaigen/kernels``, else a temporary directory) with
+``-O3 -march=native``, so it uses AVX-512BW where the CPU has it. When no compiler exists, the build
+fails or ``XAIGEN_NO_NATIVE=1`` is set, :func:`gather_library` returns None and callers use the
+numba kernel instead. Nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+SOURCE = Path(__file__).with_name("csrc") / "gather.c"
+FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=c99")
+BUILD_TIMEOUT_S = 120
+
+
+def _cache_dir() -> Path:
+    configured = os.environ.get("XAIGEN_KERNEL_CACHE")
+    candidates = [Path(configured)] if configured else []
+    candidates += [Path.home() / ".cache" / "xaigen" / "kernels", Path(tempfile.gettempdir()) / "xaigen-kernels"]
+    for path in candidates:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            if os.access(path, os.W_OK):
+                return path
+        except OSError:
+            continue
+    raise OSError("no writable directory for compiled kernels")
+
+
+def _compiler() -> str | None:
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def _build(compiler: str) -> Path:
+    source = SOURCE.read_bytes()
+    key = hashlib.sha256(source + compiler.encode() + " ".join(FLAGS).encode()).hexdigest()[:16]
+    target = _cache_dir() / f"xaigen_gather_{key}.so"
+    if not target.exists():
+        with tempfile.NamedTemporaryFile(suffix=".so", dir=target.parent, delete=False) as tmp:
+            partial = Path(tmp.name)
+        try:
+            subprocess.run([compiler, *FLAGS, "-o", str(partial), str(SOURCE)], check=True,
+                           capture_output=True, timeout=BUILD_TIMEOUT_S)
+            os.replace(partial, target)  # atomic: concurrent builders never see half a file
+        finally:
+            partial.unlink(missing_ok=True)
+    return target
+
+
+def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
+    ptr, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32
+    lib.xaigen_gather_conv.argtypes = [ptr, i64, i64, ptr, ptr, i64, ptr, i32, ptr, ptr, ptr]
+    lib.xaigen_gather_conv.restype = None
+    lib.xaigen_gather_has_avx512bw.restype = ctypes.c_int
+    return lib
+
+
+@lru_cache(maxsize=1)
+def gather_library() -> ctypes.CDLL | None:
+    """The compiled gather kernel, or None (no compiler, build error, or disabled)."""
+    if os.environ.get("XAIGEN_NO_NATIVE") == "1" or not SOURCE.exists():
+        return None
+    compiler = _compiler()
+    if compiler is None:
+        return None
+    try:
+        return _declare(ctypes.CDLL(str(_build(compiler))))
+    except (OSError, subprocess.SubprocessError, AttributeError):
+        return None

@@ -1,0 +1,129 @@
+"""The int8 path: byte factors reconstruct the table, kernels are exact at the extremes, fallbacks."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from tests.emulation.reference import conv2d_reference, linear_reference
+from xaigen.emulation import int8
+from xaigen.emulation.factorization import low_rank_factors
+from xaigen.emulation.frontend import lookup_conv_input, lookup_rows
+from xaigen.emulation.kernels import choose_path, conv2d_accumulators, linear_accumulators
+from xaigen.emulation.quantization import QuantParams, quantize
+from xaigen.emulation.tables import value_ordered_table
+
+SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+needs_int8 = pytest.mark.skipif(not int8.int8_kernels_exact(), reason="this CPU's int8 kernels are not exact")
+
+
+def _reconstruct(lowering, n_used: int) -> np.ndarray:
+    """T'[a, i] = sum_j s_j sum_r (act[a, r] - z) d_j[i, r] for a weight_index of shape [1, n_used]."""
+    rank = lowering.act_table.shape[1]
+    digits = lowering.weight.numpy().astype(np.int64).reshape(lowering.parts, n_used, rank)
+    act = lowering.act_table.astype(np.int64) - lowering.zero_point
+    return sum(s * act @ d.T for s, d in zip(lowering.part_scales, digits))
+
+
+@SETTINGS
+@given(data=st.data())
+def test_lowering_reconstructs_every_product(catalogue, data):
+    """For any table with factors and any set of used weight codes: bytes times scales give T exactly."""
+    names = sorted(m.name for m in catalogue if low_rank_factors(m) is not None)
+    m = catalogue[data.draw(st.sampled_from(names))]
+    used = np.array(sorted(data.draw(st.sets(st.integers(0, 255), min_size=1, max_size=40))))
+    lowering = int8.lower(low_rank_factors(m), used[None, :])
+    assume(lowering is not None)
+    assert lowering.weight.dtype == torch.int8 and lowering.act_table.dtype == np.uint8
+    assert np.array_equal(_reconstruct(lowering, len(used)), value_ordered_table(m)[:, used])
+
+
+def test_signed_evoapprox_fit_one_int8_part(evoapprox):
+    """All 13 signed EvoApprox tables lower to ONE int8 convolution on symmetric int8 weights."""
+    symmetric_codes = np.arange(1, 256)[None, :]  # values -127..127
+    for name, m in evoapprox.items():
+        if m.signed:
+            lowering = int8.lower(low_rank_factors(m), symmetric_codes)
+            assert lowering is not None and lowering.parts == 1, name
+
+
+@needs_int8
+def test_extreme_long_dot_products_are_exact(catalogue):
+    m = catalogue["exact_s8"]
+    a, w = torch.full((2, 1000), -128), torch.full((3, 1000), -128)
+    plan = choose_path(m, w)
+    assert plan.path == "int8"
+    assert torch.equal(linear_accumulators(a, plan).to(torch.int64), torch.full((2, 3), 1000 * 16384))
+    rng = np.random.default_rng(0)
+    a = rng.choice([-128, 127], size=(2, 64, 6, 6))
+    w = rng.choice([-128, 127], size=(5, 64, 3, 3))
+    plan = choose_path(m, torch.from_numpy(w))
+    got = conv2d_accumulators(torch.from_numpy(a), plan).to(torch.int64).numpy()
+    assert np.array_equal(got, conv2d_reference(a, w, m.table, (1, 1), (1, 1), 1))
+
+
+@pytest.mark.parametrize("name", ["mul8s_1L2N", "exact_s8", "exact_u8"])
+def test_falls_back_when_the_cpu_kernels_are_not_exact(catalogue, monkeypatch, name):
+    monkeypatch.setattr(int8, "int8_kernels_exact", lambda: False)
+    m = catalogue[name]
+    rng = np.random.default_rng(1)
+    lo, hi = (-128, 128) if m.signed else (0, 256)
+    a, w = rng.integers(lo, hi, (3, 40)), rng.integers(lo, hi, (4, 40))
+    plan = choose_path(m, torch.from_numpy(w))
+    assert plan.path == "lowrank32"
+    assert np.array_equal(linear_accumulators(torch.from_numpy(a), plan).to(torch.int64).numpy(),
+                          linear_reference(a, w, m.table))
+
+
+def test_falls_back_when_activation_factors_do_not_fit_bytes(catalogue):
+    """DRUM's u(a) spans 272 values: no single zero-point maps it to bytes."""
+    plan = choose_path(catalogue["drum_s8_k4"], torch.arange(-20, 20).reshape(2, 20))
+    assert plan.path == "lowrank32"
+    with pytest.raises(ValueError):
+        choose_path(catalogue["drum_s8_k4"], torch.arange(-20, 20).reshape(2, 20), "int8")
+
+
+@SETTINGS
+@given(n=st.integers(1, 3), c=st.integers(1, 4), h=st.integers(1, 6), w=st.integers(1, 6), top=st.integers(0, 2),
+       left=st.integers(0, 2), zero=st.integers(0, 40), signed=st.booleans(), channels_last=st.booleans(),
+       rank=st.sampled_from([1, 2, 3, 4, 8]), seed=st.integers(0, 2**31 - 1))
+def test_front_end_equals_quantize_then_lookup(n, c, h, w, top, left, zero, signed, channels_last, rank, seed):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, c, h, w, generator=gen) * 3
+    zero = 0 if signed else zero
+    params = QuantParams(torch.tensor(0.037), torch.tensor(zero), signed)
+    vmin = -128 if signed else 0
+    table = np.random.default_rng(seed).integers(0, 256, (256, rank)).astype(np.uint8)
+    pad_code = zero
+    codes = F.pad(quantize(x, params), (left, left, top, top), value=pad_code)
+    want = torch.from_numpy(table)[codes - vmin]  # [N, C, Hp, Wp, R]
+    want = want.permute(0, 1, 4, 2, 3).reshape(n, c * rank, h + 2 * top, w + 2 * left)
+    xin = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    got = lookup_conv_input(xin, 0.037, zero, (vmin, vmin + 255), vmin, table, (top, left), pad_code)
+    assert torch.equal(got, want)
+    rows = lookup_rows(x.reshape(n, -1), 0.037, zero, (vmin, vmin + 255), vmin, table)
+    assert torch.equal(rows, torch.from_numpy(table)[quantize(x.reshape(n, -1), params) - vmin].reshape(n, -1))
+
+
+@needs_int8
+@pytest.mark.parametrize("name", ["mul8s_1KV6", "mul8s_1L2N", "mul8s_1KVM", "mul8s_1KX5", "exact_u8", "trunc_u8_c6"])
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_layer_outputs_equal_the_float_path_bit_for_bit(catalogue, name, per_channel):
+    """Dequantizing inside the int8 kernel (and the fused front end) changes no output bit."""
+    from torch import nn
+
+    from xaigen.emulation import approximable_layers, approximate, calibrate
+
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.Conv2d(8, 8, 3, stride=2, padding=1, bias=False), nn.ReLU(),
+                          nn.Conv2d(8, 4, 1), nn.Flatten(), nn.Linear(4 * 5 * 5, 6)).eval()
+    x = torch.randn(9, 3, 10, 10)
+    ranges = calibrate(model, x)
+    fast = approximate(model, name, catalogue, ranges, per_channel=per_channel)
+    slow = approximate(model, name, catalogue, ranges, per_channel=per_channel, path="lowrank")
+    assert {layer.plan().path for layer in approximable_layers(fast).values()} == {"int8"}
+    assert {layer.plan().path for layer in approximable_layers(slow).values()} <= {"lowrank32", "lowrank64"}
+    assert torch.equal(fast(x), slow(x))
