@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-EVOAPPROX_NPZ = Path(os.environ.get("XAIGEN_EVOAPPROX", REPO.parent / "shared" / "evoapprox8" / "evoapprox8.npz"))
+EVOAPPROX_NPZ = Path(os.environ.get("XAIGEN_EVOAPPROX", REPO / "src" / "xaigen" / "multipliers" / "data" / "evoapprox8.npz"))
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,7 @@ def machine_state() -> dict:
 
 
 def benchmark_catalogue():
-    """Built-ins plus the 50 EvoApprox circuits when ../shared is present."""
-    from xaigen.multipliers import Catalogue, load_multipliers
+    """Built-ins plus the 50 EvoApprox circuits shipped with xaigen (no user imports)."""
+    from xaigen.multipliers import Catalogue
 
-    cat = Catalogue.default(include_user=False)
-    if EVOAPPROX_NPZ.exists():
-        for m in load_multipliers(EVOAPPROX_NPZ):
-            cat.add(m)
-    return cat
+    return Catalogue.default(include_user=False)
