@@ -339,17 +339,41 @@ def _read_json_object(path: Path, what: str) -> dict:
     return data
 
 
-def _hw_layers(model: Optional[str], topology: Optional[Path], batch: int):
+def _parse_shape(text: Optional[str]) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or any(v <= 0 for v in shape):
+        raise InputError("--input-shape", f"expected positive integers like 3,32,32, got {text!r}")
+    return shape
+
+
+def _hw_layers(model: Optional[str], topology: Optional[Path], batch: int, input_shape: Optional[str] = None,
+               num_classes: int = 10):
+    """Hardware layers of a built-in model, a user's model (``file.py:factory`` with
+    ``--input-shape``) or a SCALE-Sim topology CSV."""
     from xaigen.hardware import layers_from_model, read_topology_csv
 
     if (model is None) == (topology is None):
-        raise InputError("arguments", "give exactly one of --model NAME or --topology T.csv")
+        raise InputError("arguments", "give exactly one of --model NAME|file.py:factory or --topology T.csv")
     if topology is not None:
         return read_topology_csv(topology)
-    from xaigen.models import build_model, default_input_shape
+    shape = _parse_shape(input_shape)
+    if ":" in model:
+        from xaigen.models.user import build_user_model
 
-    shape = default_input_shape(model)
-    return layers_from_model(build_model(model, shape[0], 10, shape[1]), shape, batch)
+        if shape is None:
+            raise InputError("--input-shape", "a user model needs its sample shape, e.g. --input-shape 3,32,32")
+        net = build_user_model(model, shape[0], num_classes, shape)
+    else:
+        from xaigen.models import build_model, default_input_shape
+
+        shape = shape or default_input_shape(model)
+        net = build_model(model, shape[0], num_classes, shape[-1])
+    return layers_from_model(net, shape, batch)
 
 
 def _assignment_powers(path: Optional[Path], layer_names: list[str]) -> dict[str, float]:
@@ -375,7 +399,9 @@ def _assignment_powers(path: Optional[Path], layer_names: list[str]) -> dict[str
 @hw_app.command("estimate")
 @user_errors
 def hw_estimate(
-    model: Optional[str] = typer.Option(None, help="Built-in model: small-cnn, lenet5, resnet8, resnet20, ..."),
+    model: Optional[str] = typer.Option(None, help="Built-in model (small-cnn, lenet5, resnet8, resnet20, ...) "
+                                        "or your own, file.py:factory."),
+    input_shape: Optional[str] = typer.Option(None, help="Sample shape C,H,W (needed for file.py:factory)."),
     topology: Optional[Path] = typer.Option(None, help="SCALE-Sim topology CSV (conv or GEMM form)."),
     accelerator: str = typer.Option("tpu-v4", help="Preset name (tpu-v4, tpu-v4-slice, sosa-32x32, eyeriss-like)."),
     config: Optional[Path] = typer.Option(None, help="SCALE-Sim .cfg file (instead of --accelerator)."),
@@ -394,13 +420,13 @@ def hw_estimate(
 
     acc = load_accelerator(config if config is not None else accelerator)
     acc = acc.with_(power_gate_idle_pods=power_gate) if power_gate else acc
-    layers = _hw_layers(model, topology, batch)
+    layers = _hw_layers(model, topology, batch, input_shape)
     powers = _assignment_powers(assignment, [layer.name for layer in layers])
     result = estimate_network(layers, acc, powers).as_dict(acc.clock_mhz)
     if powers:
         result["reduction_vs_exact"] = energy_reduction(layers, acc, powers)
     if sweep_batch or sweep_plot is not None:
-        points = batch_sweep(_hw_layers(model, topology, 1) if model else layers, acc, multiplier_mw=powers)
+        points = batch_sweep(_hw_layers(model, topology, 1, input_shape) if model else layers, acc, multiplier_mw=powers)
         result["batch_sweep"] = [p.as_dict() for p in points]
         if sweep_plot is not None:
             plot_batch_sweep(points, sweep_plot, f"{acc.name}: throughput and energy per inference vs batch")
@@ -437,6 +463,23 @@ def _print_batch_sweep(points: list[dict], name: str) -> None:
                       f"{p['energy_per_inference_pj'] / 1e6:.4f}", f"{p['static_energy_per_inference_pj'] / 1e6:.4f}",
                       f"{100 * p['utilization']:.1f}")
     console.print(table)
+
+
+@hw_app.command("topology")
+@user_errors
+def hw_topology(
+    out: Path = typer.Argument(..., help="The SCALE-Sim topology CSV to write."),
+    model: str = typer.Option(..., help="Built-in model or your own, file.py:factory."),
+    input_shape: Optional[str] = typer.Option(None, help="Sample shape C,H,W (needed for file.py:factory)."),
+):
+    """Export a model's layers as a SCALE-Sim topology CSV (GEMM form), e.g. to run SCALE-Sim on it."""
+    from xaigen.hardware import write_topology_csv
+
+    if out.suffix != ".csv":
+        raise InputError(out, "output must end in .csv")
+    layers = _hw_layers(model, None, 1, input_shape)
+    write_topology_csv(layers, out)
+    console.print(f"wrote {len(layers)} layer(s) to {out}")
 
 
 @hw_app.command("validate")

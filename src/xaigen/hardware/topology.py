@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from xaigen.errors import InputError
+from xaigen.fileio import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -206,4 +207,4 @@ def write_topology_csv(layers: list[Layer], path: str | Path) -> None:
         for g in range(layer.groups):
             suffix = f"_g{g}" if layer.groups > 1 else ""
             lines.append(f"{layer.name}{suffix}, {layer.m}, {layer.n}, {layer.k},")
-    Path(path).write_text("\n".join(lines) + "\n")
+    atomic_write_text(Path(path), "\n".join(lines) + "\n")
