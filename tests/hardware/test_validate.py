@@ -23,3 +23,20 @@ def test_depthwise_and_strided_conv_layers(tmp_path):
                     "c, 9, 9, 1, 1, 50, 20, 2,\nd_DP, 8, 8, 3, 3, 3, 1, 1,\n")
     result = validate(topo, SCALESIM_DIR / "ws_calc.cfg", repeats=5)
     assert result.max_rel_error == 0.0
+
+
+def test_inputs_scalesim_cannot_run_are_one_line_errors(tmp_path):
+    import pytest
+
+    from xaigen.errors import InputError
+    from xaigen.hardware.validate import validate
+
+    with pytest.raises(InputError, match="is a directory"):
+        validate(tmp_path, tmp_path)
+    config = tmp_path / "bad.cfg"
+    config.write_text("[general]\nrun_name = %(nope)s\n[architecture_presets]\nArrayHeight: 8\nArrayWidth: 8\n")
+    topology = tmp_path / "t.csv"
+    topology.write_text("Layer, M, N, K,\nfc, 4, 4, 4,\n")
+    with pytest.raises(InputError) as error:
+        validate(topology, config)
+    assert "\n" not in str(error.value)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xaigen.errors import InputError
+from xaigen.fileio import require_file
 from xaigen.hardware.config import read_scalesim_cfg
 from xaigen.hardware.estimate import estimate_layer
 from xaigen.hardware.topology import read_topology_csv
@@ -47,10 +48,14 @@ def run_scalesim(topology: Path, config: Path, gemm: bool) -> list[tuple[str, in
 
     workdir = Path(tempfile.mkdtemp(prefix="xaigen-scalesim-"))
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            sim = scalesim(save_disk_space=True, verbose=False, config=str(config), topology=str(topology),
-                           input_type_gemm=gemm)
-            sim.run_scale(top_path=str(workdir))
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                sim = scalesim(save_disk_space=True, verbose=False, config=str(config), topology=str(topology),
+                               input_type_gemm=gemm)
+                sim.run_scale(top_path=str(workdir))
+        except (Exception, SystemExit) as exc:  # SCALE-Sim's own failures: say so in one line
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise InputError(config, f"SCALE-Sim could not simulate it ({type(exc).__name__}: {detail})") from None
         reports = list(workdir.glob("*/COMPUTE_REPORT.csv"))
         if not reports:
             raise InputError(config, "SCALE-Sim produced no COMPUTE_REPORT.csv")
@@ -63,10 +68,7 @@ def run_scalesim(topology: Path, config: Path, gemm: bool) -> list[tuple[str, in
 
 def validate(topology: str | Path, config: str | Path, repeats: int = 200) -> ValidationResult:
     """Compare our cycles with SCALE-Sim's for every layer of ``topology`` on ``config``."""
-    topology, config = Path(topology), Path(config)
-    for path in (topology, config):
-        if not path.is_file():
-            raise InputError(path, "no such file")
+    topology, config = require_file(topology), require_file(config)
     accelerator = read_scalesim_cfg(config)
     layers = read_topology_csv(topology)
     gemm = layers[0].ifmap_h is None
