@@ -418,18 +418,18 @@ def hw_estimate(
     from xaigen.hardware import energy_reduction, estimate_network, load_accelerator
     from xaigen.hardware.throughput import batch_sweep, plot_batch_sweep
 
-    acc = load_accelerator(config if config is not None else accelerator)
-    acc = acc.with_(power_gate_idle_pods=power_gate) if power_gate else acc
+    chosen = load_accelerator(config if config is not None else accelerator)
+    chosen = chosen.with_(power_gate_idle_pods=power_gate) if power_gate else chosen
     layers = _hw_layers(model, topology, batch, input_shape)
     powers = _assignment_powers(assignment, [layer.name for layer in layers])
-    result = estimate_network(layers, acc, powers).as_dict(acc.clock_mhz)
+    result = estimate_network(layers, chosen, powers).as_dict(chosen.clock_mhz)
     if powers:
-        result["reduction_vs_exact"] = energy_reduction(layers, acc, powers)
+        result["reduction_vs_exact"] = energy_reduction(layers, chosen, powers)
     if sweep_batch or sweep_plot is not None:
-        points = batch_sweep(_hw_layers(model, topology, 1, input_shape) if model else layers, acc, multiplier_mw=powers)
+        points = batch_sweep(_hw_layers(model, topology, 1, input_shape) if model else layers, chosen, multiplier_mw=powers)
         result["batch_sweep"] = [p.as_dict() for p in points]
         if sweep_plot is not None:
-            plot_batch_sweep(points, sweep_plot, f"{acc.name}: throughput and energy per inference vs batch")
+            plot_batch_sweep(points, sweep_plot, f"{chosen.name}: throughput and energy per inference vs batch")
     if plot is not None:
         from xaigen.report.plots import plot_network_energy
 
@@ -438,8 +438,8 @@ def hw_estimate(
         print_json(result)
         return
     table = Table("layer", "MACs", "cycles", "stall", "util %", "mult uJ", "acc uJ", "buffer uJ", "dram uJ",
-                  "static uJ", "total uJ", title=f"{acc.name}: {acc.pods} pod(s) of {acc.array_rows}x{acc.array_cols}, "
-                  f"{acc.dataflow}, {acc.clock_mhz:g} MHz, batch {result['total']['batch']}")
+                  "static uJ", "total uJ", title=f"{chosen.name}: {chosen.pods} pod(s) of {chosen.array_rows}x{chosen.array_cols}, "
+                  f"{chosen.dataflow}, {chosen.clock_mhz:g} MHz, batch {result['total']['batch']}")
     for row in result["layers"] + [dict(result["total"], name="TOTAL", stall_cycles="", utilization=None)]:
         e = row["energy_pj"]
         util = "" if row.get("utilization") is None else f"{100 * row['utilization']:.1f}"
@@ -452,7 +452,7 @@ def hw_estimate(
                       f"{r['multiplier_energy_reduction']:.2f}x, MAC units {r['mac_energy_reduction']:.2f}x, "
                       f"whole accelerator {r['energy_reduction']:.3f}x")
     if "batch_sweep" in result:
-        _print_batch_sweep(result["batch_sweep"], acc.name)
+        _print_batch_sweep(result["batch_sweep"], chosen.name)
 
 
 def _print_batch_sweep(points: list[dict], name: str) -> None:

@@ -130,10 +130,10 @@ class NetworkEstimate:
         return {"accelerator": self.accelerator, "layers": [layer.as_dict() for layer in self.layers], "total": total}
 
 
-def _split(layer: Layer, acc: Accelerator, partition: str) -> tuple[int, int, int, int, int]:
+def _split(layer: Layer, accelerator: Accelerator, partition: str) -> tuple[int, int, int, int, int]:
     """(gemms per pod, pods per GEMM, m, n, pods used) of a layer's scale-out."""
-    pods_per_gemm = max(1, acc.pods // layer.groups)
-    gemms_per_pod = math.ceil(layer.groups / acc.pods)
+    pods_per_gemm = max(1, accelerator.pods // layer.groups)
+    gemms_per_pod = math.ceil(layer.groups / accelerator.pods)
     m, n = layer.m, layer.n
     if partition == "rows":
         pods_per_gemm = min(pods_per_gemm, m)
@@ -141,32 +141,32 @@ def _split(layer: Layer, acc: Accelerator, partition: str) -> tuple[int, int, in
     else:
         pods_per_gemm = min(pods_per_gemm, n)
         n = math.ceil(n / pods_per_gemm)
-    pods_used = min(acc.pods, layer.groups * pods_per_gemm)
+    pods_used = min(accelerator.pods, layer.groups * pods_per_gemm)
     return gemms_per_pod, pods_per_gemm, m, n, pods_used
 
 
-def estimate_layer(layer: Layer, acc: Accelerator, multiplier_mw: float | None = None) -> LayerEstimate:
+def estimate_layer(layer: Layer, accelerator: Accelerator, multiplier_mw: float | None = None) -> LayerEstimate:
     """Cycles, utilization and energy of one layer with one multiplier (power in mW).
 
     With ``partition="auto"`` both splits are estimated and the faster one (then the one with
     less energy) is kept; :attr:`LayerEstimate.partition` says which.
     """
-    if acc.partition != "auto" or acc.pods == 1:  # one pod: nothing to split
-        return _estimate_layer(layer, acc, multiplier_mw, "rows" if acc.partition == "auto" else acc.partition)
-    return min((_estimate_layer(layer, acc, multiplier_mw, p) for p in ("rows", "cols")),
+    if accelerator.partition != "auto" or accelerator.pods == 1:  # one pod: nothing to split
+        return _estimate_layer(layer, accelerator, multiplier_mw, "rows" if accelerator.partition == "auto" else accelerator.partition)
+    return min((_estimate_layer(layer, accelerator, multiplier_mw, p) for p in ("rows", "cols")),
                key=lambda est: (est.cycles, est.energy_pj.total))
 
 
-def _estimate_layer(layer: Layer, acc: Accelerator, multiplier_mw: float | None, partition: str) -> LayerEstimate:
-    e = acc.energy
+def _estimate_layer(layer: Layer, accelerator: Accelerator, multiplier_mw: float | None, partition: str) -> LayerEstimate:
+    e = accelerator.energy
     multiplier_mw = e.exact_multiplier_mw if multiplier_mw is None else multiplier_mw
-    gemms_per_pod, pods_per_gemm, m, n, pods_used = _split(layer, acc, partition)
-    compute = gemm_cycles(m, layer.k, n, acc.array_rows, acc.array_cols, acc.dataflow)
+    gemms_per_pod, pods_per_gemm, m, n, pods_used = _split(layer, accelerator, partition)
+    compute = gemm_cycles(m, layer.k, n, accelerator.array_rows, accelerator.array_cols, accelerator.dataflow)
     # Distinct bytes one pod touches for its share of one GEMM.
     ifmap_share = math.ceil(layer.ifmap_bytes / layer.groups / (pods_per_gemm if partition == "rows" else 1))
     filter_share = math.ceil(layer.filter_bytes / layer.groups / (pods_per_gemm if partition == "cols" else 1))
-    memory = layer_memory(compute, ifmap_share, filter_share, m * n, acc.ifmap_sram_kib, acc.filter_sram_kib,
-                          acc.ofmap_sram_kib)
+    memory = layer_memory(compute, ifmap_share, filter_share, m * n, accelerator.ifmap_sram_kib, accelerator.filter_sram_kib,
+                          accelerator.ofmap_sram_kib)
     # The operand every pod of a GEMM needs (weights when pixels are split, inputs when filters
     # are split) is read from DRAM once and multicast to the pods.
     shared = "filter" if partition == "rows" else "ifmap"
@@ -174,54 +174,54 @@ def _estimate_layer(layer: Layer, acc: Accelerator, multiplier_mw: float | None,
     traffic = {op: layer.groups * (b if op == shared else pods_per_gemm * b) for op, b in traffic.items()}
     dram_bytes = sum(traffic.values())
     busy = gemms_per_pod * compute.cycles
-    if acc.port_per_operand and not math.isinf(acc.dram_bytes_per_cycle):
-        stalls = gemms_per_pod * _scalesim_stalls(layer, acc, m, n, pods_per_gemm)
+    if accelerator.port_per_operand and not math.isinf(accelerator.dram_bytes_per_cycle):
+        stalls = gemms_per_pod * _scalesim_stalls(layer, accelerator, m, n, pods_per_gemm)
     else:
         stalls = max(0, transfer_cycles(traffic["ifmap"], traffic["filter"], traffic["ofmap"],
-                                        acc.dram_bytes_per_cycle, acc.port_per_operand) - busy)
+                                        accelerator.dram_bytes_per_cycle, accelerator.port_per_operand) - busy)
     cycles = busy + stalls
     pieces = layer.groups * pods_per_gemm  # GEMM pieces run over all pods
-    leaking_units = acc.array_rows * acc.array_cols * (pods_used if acc.power_gate_idle_pods else acc.pods)
+    leaking_units = accelerator.array_rows * accelerator.array_cols * (pods_used if accelerator.power_gate_idle_pods else accelerator.pods)
     # Per mW of multiplier power: dynamic energy of every MAC, plus leakage of every leaking unit
     # over the layer's time (cycles / f[MHz] us = 1000 * cycles / f ns; mW x ns = pJ).
     pj_per_mw = (multiplier_energy_per_mac_pj(1.0) * layer.macs
-                 + leaking_units * leakage_mw(1.0, e.static_fraction) * cycles * 1000.0 / acc.clock_mhz)
+                 + leaking_units * leakage_mw(1.0, e.static_fraction) * cycles * 1000.0 / accelerator.clock_mhz)
     energy = EnergyBreakdown(
         multiplier=layer.macs * multiplier_energy_per_mac_pj(multiplier_mw),
         accumulator=layer.macs * e.accumulate_pj,
-        buffer=pieces * sum(buffer_pj_by_operand(compute, memory, acc, m * n).values()),
+        buffer=pieces * sum(buffer_pj_by_operand(compute, memory, accelerator, m * n).values()),
         dram=dram_bytes * e.dram_pj_per_byte,
-        static=leaking_units * leakage_mw(multiplier_mw, e.static_fraction) * cycles * 1000.0 / acc.clock_mhz,
+        static=leaking_units * leakage_mw(multiplier_mw, e.static_fraction) * cycles * 1000.0 / accelerator.clock_mhz,
     )
     return LayerEstimate(layer.name, layer.macs, cycles, stalls,
-                         layer.macs / (acc.macs * cycles) if cycles else 0.0, pods_used, partition, dram_bytes,
+                         layer.macs / (accelerator.macs * cycles) if cycles else 0.0, pods_used, partition, dram_bytes,
                          multiplier_mw, energy, pj_per_mw, layer.batch)
 
 
-def _scalesim_stalls(layer: Layer, acc: Accelerator, m: int, n: int, pods_per_gemm: int) -> int:
+def _scalesim_stalls(layer: Layer, accelerator: Accelerator, m: int, n: int, pods_per_gemm: int) -> int:
     """Stalls of one GEMM piece in SCALE-Sim's memory system (:mod:`xaigen.hardware.starved`);
     repeated input addresses are followed when the piece is a whole convolution group."""
     conv = None
     if layer.ifmap_h is not None and pods_per_gemm == 1 and layer.batch == 1:
         conv = Conv(layer.ifmap_h, layer.ifmap_w, layer.filter_h, layer.filter_w, layer.channels // layer.groups,
                     layer.stride_h, layer.stride_w)
-    return starved_stall_cycles(m, layer.k, n, acc.array_rows, acc.array_cols, acc.dataflow,
-                                acc.ifmap_sram_kib * 1024, acc.filter_sram_kib * 1024, acc.dram_bytes_per_cycle, conv)
+    return starved_stall_cycles(m, layer.k, n, accelerator.array_rows, accelerator.array_cols, accelerator.dataflow,
+                                accelerator.ifmap_sram_kib * 1024, accelerator.filter_sram_kib * 1024, accelerator.dram_bytes_per_cycle, conv)
 
 
-def buffer_pj_by_operand(compute: ComputeResult, memory: MemoryResult, acc: Accelerator, outputs: int) -> dict:
+def buffer_pj_by_operand(compute: ComputeResult, memory: MemoryResult, accelerator: Accelerator, outputs: int) -> dict:
     """SRAM energy (pJ) of one GEMM piece per buffer: the array's reads (ifmap, filter) and
     partial-sum traffic (ofmap: every write, and a read-back of the running sum before each write
     but an output's first), plus the DRAM fills and drains through each buffer. ``outputs`` is
     the piece's ``m * n``; partial sums are ``psum_bytes`` wide."""
-    e = acc.energy
+    e = accelerator.energy
     psum_words = compute.ofmap_writes + max(0, compute.ofmap_writes - outputs)
-    return {"ifmap": (compute.ifmap_reads + memory.ifmap_dram_bytes) * e.sram_pj_per_byte(acc.ifmap_sram_kib),
-            "filter": (compute.filter_reads + memory.filter_dram_bytes) * e.sram_pj_per_byte(acc.filter_sram_kib),
-            "ofmap": (psum_words * e.psum_bytes + memory.ofmap_dram_bytes) * e.sram_pj_per_byte(acc.ofmap_sram_kib)}
+    return {"ifmap": (compute.ifmap_reads + memory.ifmap_dram_bytes) * e.sram_pj_per_byte(accelerator.ifmap_sram_kib),
+            "filter": (compute.filter_reads + memory.filter_dram_bytes) * e.sram_pj_per_byte(accelerator.filter_sram_kib),
+            "ofmap": (psum_words * e.psum_bytes + memory.ofmap_dram_bytes) * e.sram_pj_per_byte(accelerator.ofmap_sram_kib)}
 
 
-def estimate_network(layers: list[Layer], acc: Accelerator,
+def estimate_network(layers: list[Layer], accelerator: Accelerator,
                      multiplier_mw: Mapping[str, float] | float | None = None) -> NetworkEstimate:
     """Estimate every layer; ``multiplier_mw`` is one power for all layers or a layer -> power map
     (layers not in the map use the exact multiplier)."""
@@ -229,23 +229,23 @@ def estimate_network(layers: list[Layer], acc: Accelerator,
         powers = {layer.name: multiplier_mw.get(layer.name) for layer in layers}
     else:
         powers = {layer.name: multiplier_mw for layer in layers}
-    return NetworkEstimate(acc.name, [estimate_layer(layer, acc, powers[layer.name]) for layer in layers])
+    return NetworkEstimate(accelerator.name, [estimate_layer(layer, accelerator, powers[layer.name]) for layer in layers])
 
 
 def _ratio(exact: float, approx: float) -> float:
     return exact / approx if approx else math.inf
 
 
-def energy_reduction(layers: list[Layer], acc: Accelerator, multiplier_mw: Mapping[str, float]) -> dict:
+def energy_reduction(layers: list[Layer], accelerator: Accelerator, multiplier_mw: Mapping[str, float]) -> dict:
     """Exact / approximate energy three ways: multipliers alone, MAC units (multiplier +
     accumulator) and the whole accelerator, with the batch size and preset they hold for."""
-    exact_net = estimate_network(layers, acc)
-    exact, approx = exact_net.energy_pj, estimate_network(layers, acc, multiplier_mw).energy_pj
+    exact_net = estimate_network(layers, accelerator)
+    exact, approx = exact_net.energy_pj, estimate_network(layers, accelerator, multiplier_mw).energy_pj
     return {
         "multiplier_energy_reduction": _ratio(exact.multiplier, approx.multiplier),
         "mac_energy_reduction": _ratio(exact.mac, approx.mac),
         "energy_reduction": _ratio(exact.total, approx.total),
-        "batch": exact_net.batch, "accelerator": acc.name, "power_gate_idle_pods": acc.power_gate_idle_pods,
+        "batch": exact_net.batch, "accelerator": accelerator.name, "power_gate_idle_pods": accelerator.power_gate_idle_pods,
         "exact_energy_pj": exact.total, "approx_energy_pj": approx.total,
         "exact_mac_energy_pj": exact.mac, "approx_mac_energy_pj": approx.mac,
         "exact_multiplier_energy_pj": exact.multiplier, "approx_multiplier_energy_pj": approx.multiplier,
@@ -277,9 +277,9 @@ class AssignmentEnergy:
         return self.accumulator_pj + self.multiplier(powers)
 
 
-def assignment_energy(layers: list[Layer], acc: Accelerator) -> AssignmentEnergy:
+def assignment_energy(layers: list[Layer], accelerator: Accelerator) -> AssignmentEnergy:
     """Tabulate :class:`AssignmentEnergy` once, for searches that score many assignments."""
-    net = estimate_network(layers, acc)
+    net = estimate_network(layers, accelerator)
     energy = net.energy_pj
     per_mw = {est.name: est.pj_per_multiplier_mw for est in net.layers}
     circuit_pj = sum(est.pj_per_multiplier_mw * est.multiplier_mw for est in net.layers)

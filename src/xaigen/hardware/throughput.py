@@ -50,20 +50,20 @@ def with_batch(layer: Layer, batch: int) -> Layer:
     return replace(layer, m=layer.m // layer.batch * batch, batch=batch)
 
 
-def batch_sweep(layers: Sequence[Layer], acc: Accelerator, batches: Sequence[int] = DEFAULT_BATCHES,
+def batch_sweep(layers: Sequence[Layer], accelerator: Accelerator, batches: Sequence[int] = DEFAULT_BATCHES,
                 multiplier_mw: Mapping[str, float] | float | None = None) -> list[BatchPoint]:
     """Estimate the network at every batch size in ``batches``."""
     points = []
     for batch in batches:
         if batch < 1:
             raise InputError("batch sweep", f"batch sizes must be positive, got {batch}")
-        net = estimate_network([with_batch(layer, batch) for layer in layers], acc, multiplier_mw)
+        net = estimate_network([with_batch(layer, batch) for layer in layers], accelerator, multiplier_mw)
         energy, cycles = net.energy_pj, net.cycles
         macs = sum(layer.macs for layer in net.layers)
-        latency = cycles / acc.clock_mhz
+        latency = cycles / accelerator.clock_mhz
         points.append(BatchPoint(batch, cycles, latency, batch * 1e6 / latency if cycles else math.inf,
                                  energy.total / batch, energy.multiplier / batch, energy.static / batch,
-                                 macs / (acc.macs * cycles) if cycles else 0.0))
+                                 macs / (accelerator.macs * cycles) if cycles else 0.0))
     return points
 
 

@@ -79,32 +79,32 @@ def _memory(operands: list[str], size_bits: int, pj_per_byte: float, bits: int, 
             "served_dimensions": served}
 
 
-def hardware_description(acc: Accelerator, multiplier_mw: float | None = None) -> dict:
-    """One pod of ``acc`` in ZigZag's accelerator format (a dict to dump as YAML)."""
-    e = acc.energy
+def hardware_description(accelerator: Accelerator, multiplier_mw: float | None = None) -> dict:
+    """One pod of ``accelerator`` in ZigZag's accelerator format (a dict to dump as YAML)."""
+    e = accelerator.energy
     power = e.exact_multiplier_mw if multiplier_mw is None else multiplier_mw
-    reg_operand, reg_bits = STATIONARY[acc.dataflow]
+    reg_operand, reg_bits = STATIONARY[accelerator.dataflow]
     memories = {
         "pe_register": _memory([reg_operand], reg_bits, 0.0, reg_bits, []),
-        "ifmap_sram": _memory(["I1"], acc.ifmap_sram_kib * KIB_BITS, e.sram_pj_per_byte(acc.ifmap_sram_kib),
+        "ifmap_sram": _memory(["I1"], accelerator.ifmap_sram_kib * KIB_BITS, e.sram_pj_per_byte(accelerator.ifmap_sram_kib),
                               WIDE_BITS, ["D1", "D2"]),
-        "filter_sram": _memory(["I2"], acc.filter_sram_kib * KIB_BITS, e.sram_pj_per_byte(acc.filter_sram_kib),
+        "filter_sram": _memory(["I2"], accelerator.filter_sram_kib * KIB_BITS, e.sram_pj_per_byte(accelerator.filter_sram_kib),
                                WIDE_BITS, ["D1", "D2"]),
-        "ofmap_sram": _memory(["O"], acc.ofmap_sram_kib * KIB_BITS, e.sram_pj_per_byte(acc.ofmap_sram_kib),
+        "ofmap_sram": _memory(["O"], accelerator.ofmap_sram_kib * KIB_BITS, e.sram_pj_per_byte(accelerator.ofmap_sram_kib),
                               WIDE_BITS, ["D1", "D2"]),
         "dram": _memory(["I1", "I2", "O"], 8 * 10**10, e.dram_pj_per_byte, WIDE_BITS, ["D1", "D2"]),
     }
-    return {"name": acc.name.replace("-", "_"), "memories": memories,
+    return {"name": accelerator.name.replace("-", "_"), "memories": memories,
             "operational_array": {"unit_energy": multiplier_energy_per_mac_pj(power) + e.accumulate_pj,
                                   "unit_area": 1, "dimensions": ["D1", "D2"],
-                                  "sizes": [acc.array_rows, acc.array_cols]}}
+                                  "sizes": [accelerator.array_rows, accelerator.array_cols]}}
 
 
-def mapping_description(acc: Accelerator) -> list[dict]:
+def mapping_description(accelerator: Accelerator) -> list[dict]:
     """The dataflow's spatial unrolling (rows, cols) in ZigZag's mapping format."""
-    rows, cols = SPATIAL[acc.dataflow]
-    return [{"name": "default", "spatial_mapping": {"D1": [f"{rows}, {acc.array_rows}"],
-                                                    "D2": [f"{cols}, {acc.array_cols}"]},
+    rows, cols = SPATIAL[accelerator.dataflow]
+    return [{"name": "default", "spatial_mapping": {"D1": [f"{rows}, {accelerator.array_rows}"],
+                                                    "D2": [f"{cols}, {accelerator.array_cols}"]},
              "memory_operand_links": {"O": "O", "W": "I2", "I": "I1"}}]
 
 
@@ -137,15 +137,15 @@ def _zigzag_parts(cme) -> dict:
     return parts
 
 
-def our_parts(layer: Layer, acc: Accelerator, multiplier_mw: float | None = None) -> dict:
+def our_parts(layer: Layer, accelerator: Accelerator, multiplier_mw: float | None = None) -> dict:
     """Our dynamic energy (pJ) of ``layer`` on one pod, split like :func:`_zigzag_parts`."""
-    e, pod = acc.energy, replace(acc, pods=1, partition="rows")
+    e, pod = accelerator.energy, replace(accelerator, pods=1, partition="rows")
     est = estimate_layer(layer, pod, multiplier_mw)
-    c = gemm_cycles(layer.m, layer.k, layer.n, acc.array_rows, acc.array_cols, acc.dataflow)
+    c = gemm_cycles(layer.m, layer.k, layer.n, accelerator.array_rows, accelerator.array_cols, accelerator.dataflow)
     mem = layer_memory(c, layer.ifmap_bytes // layer.groups, layer.filter_bytes // layer.groups, layer.m * layer.n,
-                       acc.ifmap_sram_kib, acc.filter_sram_kib, acc.ofmap_sram_kib)
+                       accelerator.ifmap_sram_kib, accelerator.filter_sram_kib, accelerator.ofmap_sram_kib)
     g = layer.groups
-    sram = buffer_pj_by_operand(c, mem, acc, layer.m * layer.n)
+    sram = buffer_pj_by_operand(c, mem, accelerator, layer.m * layer.n)
     return {"mac": est.energy_pj.mac, **{f"sram_{op}": g * pj for op, pj in sram.items()},
             "dram_ifmap": g * mem.ifmap_dram_bytes * e.dram_pj_per_byte,
             "dram_filter": g * mem.filter_dram_bytes * e.dram_pj_per_byte,
@@ -167,15 +167,15 @@ def _zigzag_stages() -> list:
             SpatialMappingGeneratorStage, MinimalEnergyStage, TemporalMappingGeneratorStage, CostModelStage]
 
 
-def run_zigzag(layer: Layer, acc: Accelerator, workdir: Path, multiplier_mw: float | None = None) -> dict:
+def run_zigzag(layer: Layer, accelerator: Accelerator, workdir: Path, multiplier_mw: float | None = None) -> dict:
     """ZigZag's lowest-energy mapping of one group of ``layer`` on one pod: energy parts (pJ)."""
     import yaml
     from zigzag.mapping.temporal_mapping import TemporalMappingType
     from zigzag.stages.main import MainStage
 
     hardware, mapping = workdir / "hardware.yaml", workdir / "mapping.yaml"
-    hardware.write_text(yaml.safe_dump(hardware_description(acc, multiplier_mw), sort_keys=False))
-    mapping.write_text(yaml.safe_dump(mapping_description(acc), sort_keys=False))
+    hardware.write_text(yaml.safe_dump(hardware_description(accelerator, multiplier_mw), sort_keys=False))
+    mapping.write_text(yaml.safe_dump(mapping_description(accelerator), sort_keys=False))
     logging.disable(logging.WARNING)  # ZigZag logs every stage at INFO/WARNING
     try:
         # The settings of zigzag.api.get_hardware_performance_zigzag(opt="energy") (v3.9.1).
@@ -189,16 +189,16 @@ def run_zigzag(layer: Layer, acc: Accelerator, workdir: Path, multiplier_mw: flo
     return _zigzag_parts(cmes[0][1][0][0])
 
 
-def compare_layer(layer: Layer, acc: Accelerator, multiplier_mw: float | None = None,
+def compare_layer(layer: Layer, accelerator: Accelerator, multiplier_mw: float | None = None,
                   workdir: Path | None = None) -> ZigzagComparison:
-    """Dynamic energy of ``layer`` (as a GEMM) on one pod of ``acc`` by our model and by ZigZag."""
+    """Dynamic energy of ``layer`` (as a GEMM) on one pod of ``accelerator`` by our model and by ZigZag."""
     gemm = _as_gemm(layer)
-    pod = replace(acc, pods=1, partition="rows")
+    pod = replace(accelerator, pods=1, partition="rows")
     ours = our_parts(gemm, pod, multiplier_mw)
     with tempfile.TemporaryDirectory(prefix="xaigen-zigzag-", dir=workdir) as tmp:
         one_group = replace(gemm, groups=1)
         theirs = {k: v * layer.groups for k, v in run_zigzag(one_group, pod, Path(tmp), multiplier_mw).items()}
-    dram = acc.energy.dram_pj_per_byte
+    dram = accelerator.energy.dram_pj_per_byte
     return ZigzagComparison(layer.name, layer.macs, sum(ours.values()), sum(theirs.values()), ours, theirs,
                             round(sum(v for k, v in ours.items() if k.startswith("dram")) / dram),
                             sum(v for k, v in theirs.items() if k.startswith("dram")) / dram)
