@@ -2,7 +2,6 @@
 factory data; every user mistake is one line and exit 2."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

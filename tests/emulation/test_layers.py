@@ -8,7 +8,6 @@ from torch import nn
 
 from tests.emulation.reference import conv2d_reference, linear_reference
 from xaigen.emulation import (
-    accuracy,
     accuracy_and_loss,
     approximable_layers,
     approximate,

@@ -5,7 +5,6 @@ from torch import nn
 from xaigen.errors import InputError
 from xaigen.hardware import (
     PRESETS,
-    Accelerator,
     energy_reduction,
     estimate_network,
     layers_from_model,
