@@ -53,7 +53,7 @@ def test_results_have_the_documented_keys(tiny_run):
     assert set(results["baselines"]) == {"exact", "uniform", "random", "greedy-sensitivity", "nsga2"}
     for method, v in results["xai"].items():
         assert "spearman_vs_sensitivity" in v
-    assert results["guide"] == "noise_sensitivity"
+    assert results["guide"] == "ig_delta"
     ft = results["finetune"]  # enabled in TINY, and the loosest budget always has a choice (all exact at least)
     assert set(ft) >= {"assignment", "test_accuracy_before", "test_accuracy_after", "loss_history"}
     assert xg["assignment"] is not None  # digits tolerates some approximation within 1%
@@ -78,7 +78,7 @@ def test_results_read_back_typed(tiny_run):
 
     out, results = tiny_run
     typed = read_results(out / "results.json")
-    assert typed.guide == "noise_sensitivity" and typed.xaigen.evaluations == results["xaigen"]["evaluations"]
+    assert typed.guide == "ig_delta" and typed.xaigen.evaluations == results["xaigen"]["evaluations"]
     assert typed.to_json_data() == results
 
 
@@ -87,7 +87,7 @@ def test_report_is_self_contained(tiny_run):
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 4
     assert "src=\"http" not in page and "<script" not in page
-    assert "relevance (noise_sensitivity)" in page  # the guide XAI-Gen used, not the first method
+    assert "relevance (ig_delta)" in page  # the guide XAI-Gen used, not the first method
     assert page.count("<table>") == 3 and "Fine-tuning (STE)" in page
     for png in ("pareto.png", "hypervolume.png", "relevance.png", "energy.png"):
         assert (out / png).stat().st_size > 1000

@@ -70,6 +70,8 @@ def trained_model(config: RunConfig, data: Dataset, advance: Callable[[], None] 
     model = build_model(m.name, data.in_channels, data.num_classes, data.input_size)
     key = {"model": m.name, "dataset": data.name, "n_train": len(data.x_train), "limit": config.data.train_limit,
            "version": 1}
+    if seed:  # another seed draws another training subset and split: its own weights (seed 0 keeps old keys)
+        key["seed"] = seed
     train_config = TrainConfig(m.epochs, m.batch_size, m.lr, seed=seed)
     model, cached = load_or_train(model, data.x_train, data.y_train, train_config, xaigen_home() / "models", key,
                                   advance=advance)
