@@ -65,7 +65,8 @@ def test_results_have_the_documented_keys(tiny_run):
 
 def test_same_behaviour_as_the_golden_run(tiny_run):
     """The refactored job gives the results of the code it replaced (tests/golden/compare.py);
-    `guide` and held-out accuracies for every method's choice were added on purpose."""
+    `guide` and held-out accuracies for every method's choice were added on purpose. Regenerated when
+    the default guide became the `ig_delta` damage model and the path was refined (issue 11, 12.3)."""
     from tests.golden.compare import differences
 
     _, results = tiny_run
