@@ -19,9 +19,9 @@ For a price ``lambda`` each layer independently takes ``argmax_m saving - lambda
 cheapest, each Lagrangian-optimal for its predicted damage. The path is computed without any
 model evaluation. Where consecutive path points differ in several layers (one price moves many
 layers at once: e.g. 2.8x straight to 6x), :func:`refine_path` puts in between the assignments that
-move one layer at a time, the best saving per predicted damage first. Full evaluations are then spent on (1) a bisection of the path for the most
-aggressive assignment within each accuracy-loss budget, (2) points spread along the path for the
-Pareto front, and (3) a hill climb from the best feasible assignments (one layer to a cheaper
+move one layer at a time, the best saving per predicted damage first. Full evaluations are then
+spent on (1) a bisection of the path for the most aggressive assignment within each accuracy-loss
+budget, (2) points spread along the path for the Pareto front, and (3) a hill climb from the best feasible assignments (one layer to a cheaper
 multiplier, best saving per predicted damage first), until the budget is spent.
 """
 
