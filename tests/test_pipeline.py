@@ -132,3 +132,31 @@ def test_report_renders_in_headless_chromium(tiny_run, tmp_path):
     assert pixels.shape[0] >= 3000 and pixels.shape[1] >= 1200
     # A rendered page with tables and plots, not a blank or error page: many distinct colours.
     assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 200
+
+
+def test_seeds_summary_gives_mean_and_spread(tiny_run):
+    """`xaigen run --seeds`: every figure of each seed's results, averaged with its spread."""
+    from xaigen.pipeline import summarize_seeds
+
+    _, results = tiny_run
+    other = json.loads(json.dumps(results))
+    other["methods"]["xai-gen"]["hypervolume"] = results["methods"]["xai-gen"]["hypervolume"] + 0.02
+    summary = summarize_seeds({0: results, 1: other})
+    hv = summary["figures"]["xai-gen/hypervolume"]
+    assert hv["n"] == 2 and hv["mean"] == pytest.approx(results["methods"]["xai-gen"]["hypervolume"] + 0.01)
+    assert hv["std"] == pytest.approx(0.02 / 2**0.5) and hv["max"] - hv["min"] == pytest.approx(0.02)
+    assert summary["figures"]["damage/ig_delta/pearson_assignments"]["std"] == 0.0
+    assert "xai-gen/heldout_loss@0.01" in summary["figures"]
+
+
+def test_damage_figures_and_heldout_loss_in_results(tiny_run):
+    _, results = tiny_run
+    damage = results["damage"]
+    assert damage["guide"] == "ig_delta" and set(damage["estimators"]) >= {"ig_delta", "fisher", "error-model", "lrp"}
+    for name, figures in damage["estimators"].items():
+        assert results["xai"].get(name, {}).get("damage_vs_truth", figures) == figures
+        assert figures["assignments"] >= 8 and -1 <= figures["ceiling_pooled"] <= 1
+    for summary in results["methods"].values():
+        for budget, choice in summary["by_budget"].items():
+            if choice is not None:
+                assert choice["heldout_breaks_budget"] == (choice["heldout_loss"] > float(budget) + 1e-12)
