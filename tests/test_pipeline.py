@@ -53,7 +53,7 @@ def test_results_have_the_documented_keys(tiny_run):
     assert set(results["baselines"]) == {"exact", "uniform", "random", "greedy-sensitivity", "nsga2"}
     for method, v in results["xai"].items():
         assert "spearman_vs_sensitivity" in v
-    assert results["guide"] == "noise_sensitivity"
+    assert results["guide"] == "ig_delta"
     ft = results["finetune"]  # enabled in TINY, and the loosest budget always has a choice (all exact at least)
     assert set(ft) >= {"assignment", "test_accuracy_before", "test_accuracy_after", "loss_history"}
     assert xg["assignment"] is not None  # digits tolerates some approximation within 1%
@@ -65,7 +65,8 @@ def test_results_have_the_documented_keys(tiny_run):
 
 def test_same_behaviour_as_the_golden_run(tiny_run):
     """The refactored job gives the results of the code it replaced (tests/golden/compare.py);
-    `guide` and held-out accuracies for every method's choice were added on purpose."""
+    `guide` and held-out accuracies for every method's choice were added on purpose. Regenerated when
+    the default guide became the `ig_delta` damage model and the path was refined (issue 11, 12.3)."""
     from tests.golden.compare import differences
 
     _, results = tiny_run
@@ -78,7 +79,7 @@ def test_results_read_back_typed(tiny_run):
 
     out, results = tiny_run
     typed = read_results(out / "results.json")
-    assert typed.guide == "noise_sensitivity" and typed.xaigen.evaluations == results["xaigen"]["evaluations"]
+    assert typed.guide == "ig_delta" and typed.xaigen.evaluations == results["xaigen"]["evaluations"]
     assert typed.to_json_data() == results
 
 
@@ -87,7 +88,7 @@ def test_report_is_self_contained(tiny_run):
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 4
     assert "src=\"http" not in page and "<script" not in page
-    assert "relevance (noise_sensitivity)" in page  # the guide XAI-Gen used, not the first method
+    assert "relevance (ig_delta)" in page  # the guide XAI-Gen used, not the first method
     assert page.count("<table>") == 3 and "Fine-tuning (STE)" in page
     for png in ("pareto.png", "hypervolume.png", "relevance.png", "energy.png"):
         assert (out / png).stat().st_size > 1000
@@ -146,3 +147,31 @@ def test_in_loop_fine_tuning_is_reported_beside_the_choice_without_retraining(tm
             assert results["exact"]["accuracy"] - choice["accuracy"] <= float(budget) + 1e-9
             assert 0 <= choice["test_accuracy"] <= 1
     assert results["finetune"] is None  # the final-only fine-tune is another mode
+
+
+def test_seeds_summary_gives_mean_and_spread(tiny_run):
+    """`xaigen run --seeds`: every figure of each seed's results, averaged with its spread."""
+    from xaigen.pipeline import summarize_seeds
+
+    _, results = tiny_run
+    other = json.loads(json.dumps(results))
+    other["methods"]["xai-gen"]["hypervolume"] = results["methods"]["xai-gen"]["hypervolume"] + 0.02
+    summary = summarize_seeds({0: results, 1: other})
+    hv = summary["figures"]["xai-gen/hypervolume"]
+    assert hv["n"] == 2 and hv["mean"] == pytest.approx(results["methods"]["xai-gen"]["hypervolume"] + 0.01)
+    assert hv["std"] == pytest.approx(0.02 / 2**0.5) and hv["max"] - hv["min"] == pytest.approx(0.02)
+    assert summary["figures"]["damage/ig_delta/pearson_assignments"]["std"] == 0.0
+    assert "xai-gen/heldout_loss@0.01" in summary["figures"]
+
+
+def test_damage_figures_and_heldout_loss_in_results(tiny_run):
+    _, results = tiny_run
+    damage = results["damage"]
+    assert damage["guide"] == "ig_delta" and set(damage["estimators"]) >= {"ig_delta", "fisher", "error-model", "lrp"}
+    for name, figures in damage["estimators"].items():
+        assert results["xai"].get(name, {}).get("damage_vs_truth", figures) == figures
+        assert figures["assignments"] >= 8 and -1 <= figures["ceiling_pooled"] <= 1
+    for summary in results["methods"].values():
+        for budget, choice in summary["by_budget"].items():
+            if choice is not None:
+                assert choice["heldout_breaks_budget"] == (choice["heldout_loss"] > float(budget) + 1e-12)

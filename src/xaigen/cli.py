@@ -187,6 +187,7 @@ def run(
     storage: Optional[str] = typer.Option(None, help="Optuna storage URL (default: SQLite in --out)."),
     join: bool = typer.Option(False, "--join", help="Only add trials to the search another `xaigen run` leads on "
                               "the same --storage (e.g. from another machine); writes no results."),
+    seeds: list[int] = typer.Option([], help="Repeat the run per seed (out/seed-<k>); mean and spread in seeds.json."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
@@ -195,7 +196,8 @@ def run(
     from xaigen.pipeline import run_pipeline
     from xaigen.report.html import write_report
 
-    cfg = _with_overrides(load_config(config), multipliers_file, {"search": {"storage": storage} if storage else {}})
+    cfg = _with_overrides(load_config(config), multipliers_file,
+                          {"search": ({"storage": storage} if storage else {}) | ({"seeds": seeds} if seeds else {})})
     check_output_dir(out, RUN_OUTPUTS)
     if join:
         if not storage:

@@ -96,7 +96,11 @@ class MultiplierConfig(_Section):
 class XaiConfig(_Section):
     methods: list[str] = Field(default_factory=lambda: ["conductance", "integrated_gradients", "deeplift",
                                                         "gradient_x_activation", "lrp", "noise_sensitivity"])
-    guide: str = Field("noise_sensitivity", description="The method whose scores XAI-Gen uses")
+    guide: str = Field("ig_delta", description="What guides XAI-Gen: a damage model (loss units) or a method "
+                                               "whose layer scores weight the error model")
+    damage: list[str] = Field(default_factory=lambda: ["fisher", "ig_delta", "gradient_x_delta", "trace_moment"],
+                              description="Damage models per (layer, multiplier) computed and compared")
+    truth: bool = Field(True, description="Measure the single-layer truth table on both test halves")
     samples: int = Field(128, gt=0)
     steps: int = Field(16, gt=0)
 
@@ -110,10 +114,21 @@ class XaiConfig(_Section):
             raise ValueError(f"unknown method(s) {unknown}, expected some of {', '.join(METHODS)}")
         return value
 
+    @field_validator("damage")
+    @classmethod
+    def _known_damage(cls, value: list[str]) -> list[str]:
+        from xaigen.xai import DAMAGE_MODELS
+
+        unknown = [m for m in value if m not in DAMAGE_MODELS]
+        if unknown:
+            raise ValueError(f"unknown damage model(s) {unknown}, expected some of {', '.join(DAMAGE_MODELS)}")
+        return list(dict.fromkeys(value))
+
     @model_validator(mode="after")
     def _guide_runs(self) -> XaiConfig:
-        if self.guide not in self.methods:
-            raise ValueError(f"guide '{self.guide}' must be one of the methods {self.methods}")
+        if self.guide not in self.methods and self.guide not in self.damage:
+            raise ValueError(f"guide '{self.guide}' must be one of the methods {self.methods} "
+                             f"or the damage models {self.damage}")
         return self
 
 
@@ -127,6 +142,8 @@ class SearchConfig(_Section):
         description="Registered search methods (xaigen.search.registry); `exact` always runs")
     storage: str | None = Field(None, description="Optuna storage URL (default: SQLite in the output dir)")
     seed: int = Field(0, ge=0, lt=2**32, description="Seeds data splits, training and every search")
+    seeds: list[int] | None = Field(None, description="Repeat the run with each seed (model, split, search); "
+                                                      "mean and spread in seeds.json")
 
     @field_validator("methods")
     @classmethod

@@ -119,6 +119,8 @@ def trained_model(config: RunConfig, data: Dataset, advance: Callable[[], None] 
     key["data_digest"] = hashlib.sha256(data.x_train.numpy().tobytes() + data.y_train.numpy().tobytes()).hexdigest()[:16]
     if task is not CLASSIFICATION:
         key["task"] = task.name
+    if seed:  # another seed draws another split: its own weights (seed 0 keeps its key)
+        key["seed"] = seed
     train_config = TrainConfig(m.epochs, m.batch_size, m.lr, seed=seed)
     model, cached = load_or_train(model, data.x_train, data.y_train, train_config, xaigen_home() / "models", key,
                                   advance=advance, loss_fn=task.loss)

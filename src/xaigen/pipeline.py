@@ -40,7 +40,20 @@ from xaigen.results import RunResults
 from xaigen.search import Prepared, Run, SearchContext, get_method, prepare, summarize_run, time_to_reach
 from xaigen.search.retrain import RetrainSettings, retrained_choices
 from xaigen.search.study import check_storage, fail_stale_trials, open_study
-from xaigen.xai import LayerRelevance, Sensitivity, layer_relevance, layer_sensitivity, spearman
+from xaigen.xai import (
+    DAMAGE_MODELS,
+    DamageTable,
+    Evaluated,
+    LayerRelevance,
+    Sensitivity,
+    TruthTable,
+    damage_vs_truth,
+    layer_relevance,
+    layer_sensitivity,
+    measured_damage,
+    single_layer_table,
+    spearman,
+)
 
 log = logging.getLogger("xaigen")
 
@@ -109,6 +122,42 @@ def explain(config: RunConfig, s: Setup, progress=None) -> list[LayerRelevance]:
         return layer_relevance(s.model, x, target, config.xai.methods, config.xai.steps)
 
 
+def estimate_damage(config: RunConfig, s: Setup, progress=None) -> list[DamageTable]:
+    """Every configured damage model per (layer, multiplier) in loss units, on training samples
+    (no full evaluation; see :mod:`xaigen.xai.damage`)."""
+    if not config.xai.damage:
+        return []
+    with _step(progress, "damage models", len(config.xai.damage)):
+        sample = slice(0, config.xai.samples)
+        problem = s.prepared.problem
+        return measured_damage(s.prepared.approx_model, s.data.x_train[sample], s.data.y_train[sample], s.catalogue,
+                               s.candidates, config.xai.damage, config.xai.steps, s.prepared.histograms,
+                               problem.fan_in)
+
+
+def guide_damage(config: RunConfig, damages: list[DamageTable]) -> dict | None:
+    """The guide's damage table when the guide is a damage model (None: a relevance guide)."""
+    if config.xai.guide not in DAMAGE_MODELS:
+        return None
+    table = next((d for d in damages if d.model == config.xai.guide), None)
+    if table is None or table.error:
+        raise InputError("xai.guide", f"damage model '{config.xai.guide}' did not run"
+                         + (f": {table.error}" if table is not None else ""))
+    return table.values
+
+
+def measure_truth(config: RunConfig, s: Setup, progress=None) -> tuple[TruthTable, TruthTable] | None:
+    """The single-layer truth table on the held-out half, and on the validation half for the
+    split-half ceiling (see :mod:`xaigen.xai.truth`); None when ``[xai] truth`` is off."""
+    if not config.xai.truth:
+        return None
+    layers = len(s.prepared.hw_layers)
+    with _step(progress, "single-layer truth (both halves)", 2 * layers) as advance:
+        held_out = single_layer_table(s.prepared.approx_model, *s.test, s.catalogue, s.candidates, advance)
+        validation = single_layer_table(s.prepared.approx_model, *s.val, s.catalogue, s.candidates, advance)
+    return held_out, validation
+
+
 def measure_sensitivity(s: Setup, progress=None) -> Sensitivity:
     """The ground truth: each layer alone on the probe multiplier."""
     with _step(progress, "measure sensitivity", len(s.prepared.hw_layers)) as advance:
@@ -116,7 +165,9 @@ def measure_sensitivity(s: Setup, progress=None) -> Sensitivity:
 
 
 def guide_scores(config: RunConfig, relevances: list[LayerRelevance]) -> dict[str, float]:
-    """The scores of the configured guide method (the one XAI-Gen uses)."""
+    """The scores of the configured guide method (the one XAI-Gen uses); none for a damage guide."""
+    if config.xai.guide in DAMAGE_MODELS:
+        return {}
     guide = next((r for r in relevances if r.method == config.xai.guide and r.scores), None)
     if guide is None:
         raise InputError("xai.guide", f"method '{config.xai.guide}' is not among the methods that ran: "
@@ -124,24 +175,75 @@ def guide_scores(config: RunConfig, relevances: list[LayerRelevance]) -> dict[st
     return guide.scores
 
 
-def xai_check(relevances: list[LayerRelevance], sens: Sensitivity) -> dict:
-    """Every XAI method's scores and their Spearman correlation with the measured sensitivity."""
-    return {r.method: {"scores": r.scores, "error": r.error,
-                       "spearman_vs_sensitivity": spearman(r.scores, sens.loss_increase) if r.scores else None,
-                       "spearman_vs_accuracy_drop": spearman(r.scores, sens.accuracy_drop) if r.scores else None}
-            for r in relevances}
+def xai_check(relevances: list[LayerRelevance], sens: Sensitivity, damages: list[DamageTable] = (),
+              damage: dict | None = None) -> dict:
+    """Every XAI method's scores and their Spearman correlation with the measured sensitivity;
+    a damage model's scores are its predicted loss increase with the probe in each layer alone.
+    With the truth table measured, each entry carries its ``damage_vs_truth`` figures."""
+    scored = [(r.method, r.scores, r.error) for r in relevances]
+    scored += [(d.model, {n: row.get(sens.probe, 0.0) for n, row in d.values.items()}, d.error) for d in damages]
+    out = {}
+    for method, scores, error in scored:
+        out[method] = {"scores": scores, "error": error,
+                       "spearman_vs_sensitivity": spearman(scores, sens.loss_increase) if scores else None,
+                       "spearman_vs_accuracy_drop": spearman(scores, sens.accuracy_drop) if scores else None}
+        if damage is not None and method in damage["estimators"]:
+            out[method]["damage_vs_truth"] = damage["estimators"][method]
+    return out
+
+
+def _evaluated(runs: dict[str, Run]) -> list[Evaluated]:
+    """Every distinct fully evaluated assignment of every method (validation half)."""
+    seen: dict[tuple, Evaluated] = {}
+    for run in runs.values():
+        p = run.problem
+        for e in run.history:
+            key = tuple(e.assignment[n] for n in p.layers)
+            seen.setdefault(key, Evaluated(e.assignment, e.loss - p.exact_loss, p.exact_accuracy - e.accuracy))
+    return list(seen.values())
+
+
+def estimator_tables(s: Setup, relevances: list[LayerRelevance], damages: list[DamageTable]) -> dict[str, dict]:
+    """Every estimator's predicted damage table: the damage models, the error model alone
+    (``error-model``) and the error model weighted by each relevance method's scores."""
+    from xaigen.search.methods.xai_gen import damage_tables
+
+    problem, hist = s.prepared.problem, s.prepared.histograms
+    tables = {d.model: d.values for d in damages if not d.error}
+    tables["error-model"] = damage_tables(problem, {}, hist, use_relevance=False)[1]
+    for r in relevances:
+        if r.scores:
+            tables[r.method] = damage_tables(problem, r.scores, hist)[1]
+    return tables
+
+
+def damage_check(config: RunConfig, s: Setup, relevances: list[LayerRelevance], damages: list[DamageTable],
+                 truth: tuple[TruthTable, TruthTable] | None, runs: dict[str, Run]) -> dict | None:
+    """Each estimator against the held-out single-layer truth (with its split-half ceiling) and
+    against the measured loss of every evaluated assignment (``results.json`` ``damage``)."""
+    if truth is None:
+        return None
+    held_out, validation = truth
+    evaluated, budget = _evaluated(runs), config.search.loss_budgets[0]
+    figures = {name: damage_vs_truth(table, held_out, validation, evaluated, budget)
+               for name, table in estimator_tables(s, relevances, damages).items()}
+    return {"guide": config.xai.guide, "truth_half": "held-out", "budget": budget,
+            "truth": held_out.increase, "truth_se": held_out.se, "ceiling_table": validation.increase,
+            "estimators": figures, "errors": {d.model: d.error for d in damages if d.error}}
 
 
 def method_budget(config: RunConfig, method: str) -> int:
     return config.search.nsga2_budget or config.search.budget if method == "nsga2" else config.search.budget
 
 
-def search_context(config: RunConfig, s: Setup, out: Path, method: str, relevance: dict[str, float]) -> SearchContext:
+def search_context(config: RunConfig, s: Setup, out: Path, method: str, relevance: dict[str, float],
+                   damage: dict | None = None) -> SearchContext:
     seed = config.search.seed
     storage = config.search.storage or f"sqlite:///{(Path(out) / 'optuna.db').resolve()}"
     study_name = f"{method}-seed{seed}-{s.prepared.problem.fingerprint}"  # replay only the same problem
     return SearchContext(seed=seed, loss_budgets=config.search.loss_budgets, probe=s.probe, relevance=relevance,
-                         histograms=s.prepared.histograms, storage=storage, study_name=study_name)
+                         histograms=s.prepared.histograms, storage=storage, study_name=study_name,
+                         damage=damage)
 
 
 def join_search(config: RunConfig, out: Path, advance=None) -> None:
@@ -165,13 +267,13 @@ def _method_worker(config_json: str, out: str) -> None:
 
 
 def run_methods(config: RunConfig, s: Setup, out: Path, relevance: dict[str, float], workers: int = 1,
-                progress=None) -> dict[str, Run]:
+                progress=None, damage: dict | None = None) -> dict[str, Run]:
     """``exact`` and every configured method at its budget of full evaluations."""
     runs = {}
     for name in ["exact", *config.search.methods]:
         method, budget = get_method(name), method_budget(config, name)
         with _step(progress, f"search: {name}", budget) as advance:
-            context = search_context(config, s, out, name, relevance)
+            context = search_context(config, s, out, name, relevance, damage)
             context.advance, context.started = advance, time.perf_counter()
             if method.uses_study and workers > 1:
                 fail_stale_trials(open_study(context.storage, context.study_name))
@@ -193,15 +295,21 @@ def summarize_methods(config: RunConfig, runs: dict[str, Run]) -> dict[str, dict
 
 
 def check_held_out(s: Setup, summaries: dict[str, dict]) -> float:
-    """Held-out accuracy of every method's choice per budget; returns the exact model's."""
+    """Held-out accuracy of every method's choice per budget, its held-out accuracy loss
+    (``heldout_loss``, exact minus choice on the held-out half) and whether that breaks the
+    budget the choice was made for; returns the exact model's held-out accuracy."""
     ax = s.prepared.approx_model
+    set_assignment(ax, None, s.catalogue)
+    exact = accuracy_and_loss(ax, *s.test, task=s.task)[0]
     for summary in summaries.values():
-        for best in summary["by_budget"].values():
+        for budget, best in summary["by_budget"].items():
             if best is not None:
                 set_assignment(ax, best["assignment"], s.catalogue)
                 best["test_accuracy"] = accuracy_and_loss(ax, *s.test, task=s.task)[0]
+                best["heldout_loss"] = exact - best["test_accuracy"]
+                best["heldout_breaks_budget"] = best["heldout_loss"] > float(budget) + 1e-12
     set_assignment(ax, None, s.catalogue)
-    return accuracy_and_loss(ax, *s.test, task=s.task)[0]
+    return exact
 
 
 def finetune_choice(config: RunConfig, s: Setup, summaries: dict[str, dict], progress=None) -> dict | None:
@@ -255,7 +363,7 @@ def headline(summary: dict | None, primary: str) -> dict | None:
         return None
     fields = {k: summary[k] for k in ("evaluations", "wall_s", "hypervolume", "by_budget")}
     best = summary["by_budget"][primary] or {}
-    return fields | {k: best.get(k) for k in ("assignment", "accuracy", "energy_pj", "energy_reduction",
+    return fields | {k: best.get(k) for k in ("assignment", "accuracy", "heldout_loss", "energy_pj", "energy_reduction",
                                                 "multiplier_energy_reduction", "mac_energy_reduction")}
 
 
@@ -272,18 +380,23 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) 
     """Run every step; returns the results as plain data (also written to ``out/results.json``)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if config.search.seeds:
+        return run_seeds(config, out, config.search.seeds, progress, workers)
     started = time.perf_counter()
     if any(get_method(m).uses_study for m in config.search.methods):
         check_storage(config.search.storage or f"sqlite:///{(out / 'optuna.db').resolve()}")
     s = setup(config, progress)
     relevances = explain(config, s, progress)
     relevance = guide_scores(config, relevances)
+    damages = estimate_damage(config, s, progress)
     sens = measure_sensitivity(s, progress)
-    runs = run_methods(config, s, out, relevance, workers, progress)
+    truth = measure_truth(config, s, progress)
+    runs = run_methods(config, s, out, relevance, workers, progress, guide_damage(config, damages))
     summaries = summarize_methods(config, runs)
     exact_test_accuracy = check_held_out(s, summaries)
     retrain_in_loop(config, s, runs, summaries, progress)
     finetuned = finetune_choice(config, s, summaries, progress)
+    damage = damage_check(config, s, relevances, damages, truth, runs)
     primary = f"{config.search.loss_budgets[0]:g}"
     problem = s.prepared.problem
     results = RunResults.model_validate({
@@ -296,12 +409,13 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) 
                   "mac_energy_pj": problem.exact_mac_energy_pj, "batch": problem.batch},
         "xaigen": headline(summaries.get("xai-gen"), primary),
         "baselines": {name: headline(summary, primary) for name, summary in summaries.items() if name != "xai-gen"},
-        "xai": xai_check(relevances, sens),
+        "xai": xai_check(relevances, sens, damages, damage),
+        "damage": damage,
         "sensitivity": {"probe": s.probe, "accuracy_drop": sens.accuracy_drop, "loss_increase": sens.loss_increase},
         "hardware": hardware_figures(s, (summaries.get("xai-gen") or {}).get("by_budget", {}).get(primary)),
         "methods": summaries,
-        "xaigen_diagnostics": {n: {"path_length": r.diagnostics["path_length"]} for n, r in runs.items()
-                               if "path_length" in r.diagnostics},
+        "xaigen_diagnostics": {n: {k: r.diagnostics[k] for k in ("path_length", "lagrangian_points")
+                                   if k in r.diagnostics} for n, r in runs.items() if "path_length" in r.diagnostics},
         "finetune": finetuned,
         "multipliers": {n: s.catalogue[n].summary() for n in s.candidates},
         "timings": {"total_s": time.perf_counter() - started},
@@ -309,3 +423,54 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) 
     data = results.to_json_data()
     atomic_write_json(out / "results.json", data)
     return data
+
+
+def _spread(values: list) -> dict | None:
+    """Mean, sample standard deviation, min and max of the defined values (None if none)."""
+    import statistics
+
+    v = [float(x) for x in values if x is not None]
+    if not v:
+        return None
+    return {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0,
+            "min": min(v), "max": max(v), "n": len(v)}
+
+
+def seed_figures(results: dict) -> dict:
+    """The figures of one run that ``seeds.json`` averages: per method hypervolume and, per
+    budget, savings and held-out loss; per damage estimator its figures against the truth."""
+    out = {}
+    for name, s in results["methods"].items():
+        out[f"{name}/hypervolume"] = s["hypervolume"]
+        for b, c in s["by_budget"].items():
+            for k in ("multiplier_energy_reduction", "energy_reduction", "heldout_loss"):
+                out[f"{name}/{k}@{b}"] = None if c is None else c.get(k)
+            out[f"{name}/heldout_breaks_budget@{b}"] = None if c is None else float(c["heldout_breaks_budget"])
+    for est, f in ((results.get("damage") or {}).get("estimators") or {}).items():
+        for k, v in f.items():
+            if isinstance(v, (int, float)) or v is None:
+                out[f"damage/{est}/{k}"] = v
+    return out
+
+
+def summarize_seeds(per_seed: dict[int, dict]) -> dict:
+    """Mean and spread over seeds of every :func:`seed_figures` figure."""
+    figures = {seed: seed_figures(r) for seed, r in per_seed.items()}
+    keys = list(dict.fromkeys(k for f in figures.values() for k in f))
+    return {"seeds": list(per_seed), "figures": {k: _spread([f.get(k) for f in figures.values()]) for k in keys},
+            "per_seed": figures}
+
+
+def run_seeds(config: RunConfig, out: Path, seeds: list[int], progress=None, workers: int = 1) -> dict:
+    """The whole job once per seed (training subset, split, search seeds) in ``out/seed-<k>``;
+    mean and spread in ``out/seeds.json``. Returns the first seed's results, also written to
+    ``out/results.json`` (so the report and the summary line show one complete run)."""
+    out = Path(out)
+    per_seed = {}
+    for seed in seeds:
+        seeded = config.model_copy(update={"search": config.search.model_copy(update={"seed": seed, "seeds": None})})
+        per_seed[seed] = run_pipeline(seeded, out / f"seed-{seed}", progress, workers)
+    atomic_write_json(out / "seeds.json", summarize_seeds(per_seed))
+    first = per_seed[seeds[0]]
+    atomic_write_json(out / "results.json", first)
+    return first

@@ -35,6 +35,8 @@ class BudgetChoice(_Record):
     mac_energy_reduction: float  # exact / approximate, multipliers + accumulators
     found_at_evaluation: int
     test_accuracy: float | None = None  # the held-out half
+    heldout_loss: float | None = None  # exact minus this choice's accuracy, both on the held-out half
+    heldout_breaks_budget: bool | None = None  # heldout_loss exceeds the budget it was chosen for
 
 
 class RetrainedChoice(_Record):
@@ -93,6 +95,7 @@ class Headline(_Record):
     by_budget: dict[str, BudgetChoice | None]
     assignment: dict[str, str] | None
     accuracy: float | None
+    heldout_loss: float | None = None
     energy_pj: float | None
     energy_reduction: float | None
     multiplier_energy_reduction: float | None
@@ -112,11 +115,38 @@ class ExactFigures(_Record):
     batch: int  # the inference batch the energies are for (per inference)
 
 
+class DamageVsTruth(_Record):
+    """One estimator against the held-out single-layer truth (:mod:`xaigen.xai.truth`)."""
+
+    pooled_spearman: float | None
+    per_probe_spearman: float | None  # mean over the strong probes
+    ceiling_pooled: float | None  # validation-half table vs held-out table
+    ceiling_per_probe: float | None
+    pearson_assignments: float | None  # predicted vs measured CE increase, evaluated assignments
+    auc_above_budget: float | None  # "accuracy loss above the primary budget" from predicted damage
+    strong_probes: list[str]
+    assignments: int
+
+
+class DamageReport(_Record):
+    """Every estimator's damage vs the truth; tables in nats (cross-entropy increase)."""
+
+    guide: str
+    truth_half: str
+    budget: float
+    truth: dict[str, dict[str, float]]  # layer -> multiplier -> held-out single-layer CE increase
+    truth_se: dict[str, dict[str, float]]
+    ceiling_table: dict[str, dict[str, float]]  # the same on the validation half
+    estimators: dict[str, DamageVsTruth]
+    errors: dict[str, str]
+
+
 class XaiMethodResult(_Record):
-    scores: dict[str, float]
+    scores: dict[str, float]  # damage models: predicted CE increase with the probe in the layer alone
     error: str | None
     spearman_vs_sensitivity: float | None
     spearman_vs_accuracy_drop: float | None
+    damage_vs_truth: DamageVsTruth | None = None
 
 
 class SensitivityResult(_Record):
@@ -161,6 +191,7 @@ class RunResults(_Record):
     xaigen: Headline | None
     baselines: dict[str, Headline | None]
     xai: dict[str, XaiMethodResult]
+    damage: DamageReport | None = None
     sensitivity: SensitivityResult
     hardware: HardwareResult
     methods: dict[str, MethodSummary]

@@ -171,3 +171,33 @@ def test_trial_seeds_stay_in_numpys_range():
     assert trial_seed(0, 5) == 5 and trial_seed(3, 7) == 3 * 1_000_003 + 7  # unchanged for small seeds
     for seed in (4295, 10**12, -1):
         assert 0 <= trial_seed(seed, 10**6) < 2**32
+
+
+def test_refined_path_moves_one_layer_at_a_time():
+    """Issue 12 item 3: between two Lagrangian points every intermediate assignment is tried."""
+    from xaigen.search import refine_path
+
+    savings = {l: {"e": 0.0, "m": 1.0 + i} for i, l in enumerate("abc")}
+    damage = {l: {"e": 0.0, "m": 1.0 + i} for i, l in enumerate("abc")}  # one price moves all three at once
+    coarse = lagrangian_path(savings, damage, "e")
+    assert len(coarse) == 2
+    fine = refine_path(coarse, savings, damage)
+    assert fine[0] == coarse[0] and fine[-1] == coarse[-1] and len(fine) == 4
+    for before, after in zip(fine, fine[1:]):
+        assert sum(before[l] != after[l] for l in before) == 1
+    assert fine[1] == {"a": "m", "b": "e", "c": "e"}  # equal saving per damage: by name
+    sav = [sum(savings[l][m] for l, m in p.items()) for p in fine]
+    assert sav == sorted(sav)
+
+
+def test_xai_gen_takes_a_damage_table_or_callable(problem):
+    p, hist = problem
+    # A damage model that forbids every approximation in all but the last layer.
+    table = {n: {m: (0.0 if n == p.layers[-1] else 10.0) for m in p.candidates} for n in p.layers}
+    for damage in (table, lambda prob: table):
+        run = xai_gen(p, {}, hist, 6, loss_budgets=[0.05], damage=damage)
+        assert run.diagnostics["path_length"] >= run.diagnostics["lagrangian_points"]
+        first_moves = [e.assignment for e in run.history[:2]]
+        assert any(a[p.layers[-1]] != p.exact_name for a in first_moves)
+    ctx_run = run_method("xai-gen", p, 6, histograms=hist, damage=table, loss_budgets=[0.05])
+    assert [e.assignment for e in ctx_run.history] == [e.assignment for e in run.history]

@@ -5,7 +5,7 @@ Methods are plug-ins registered by name (:mod:`xaigen.search.registry`, one modu
 summariser (:mod:`xaigen.search.summary`) serves both jobs.
 """
 
-from xaigen.search.methods.xai_gen import lagrangian_path, relative_error, xai_gen
+from xaigen.search.methods.xai_gen import lagrangian_path, refine_path, relative_error, xai_gen
 from xaigen.search.pareto import best_within, hypervolume, pareto_front
 from xaigen.search.prepare import Prepared, prepare
 from xaigen.search.problem import AssignmentProblem, Evaluation, Run
@@ -14,6 +14,6 @@ from xaigen.search.summary import Scored, summarize, summarize_run, time_to_reac
 
 __all__ = [
     "AssignmentProblem", "Evaluation", "Prepared", "Run", "Scored", "SearchContext", "SearchMethod", "best_within",
-    "get_method", "hypervolume", "lagrangian_path", "method_names", "pareto_front", "prepare", "register",
+    "get_method", "hypervolume", "lagrangian_path", "refine_path", "method_names", "pareto_front", "prepare", "register",
     "relative_error", "summarize", "summarize_run", "time_to_reach", "xai_gen",
 ]

@@ -30,6 +30,9 @@ class SearchContext:
     probe: str | None = None  # the multiplier that measured per-layer sensitivity
     relevance: Mapping[str, float] = field(default_factory=dict)  # layer -> the guide's XAI score
     histograms: Mapping[str, Mapping[bool, tuple]] = field(default_factory=dict)  # layer -> signed -> (a, w)
+    # layer -> multiplier -> predicted loss increase (nats) from the guide's damage model; None:
+    # XAI-Gen weights its error model by ``relevance`` instead
+    damage: Mapping[str, Mapping[str, float]] | None = None
     storage: str | None = None  # Optuna storage URL for study-backed methods (None: in memory)
     study_name: str = "study"
     worker: bool = False  # one of several processes completing one study together

@@ -10,19 +10,25 @@ error ``e = T[a, w] - a w``:
     damage(l, m)  = r_l * rel_err(l, m)
     saving(l, m)  = MACs_l * 1000 * (P_exact - P_m) / f               (pJ, hardware model)
 
+A *damage model* (``damage=``: a table ``layer -> multiplier -> predicted loss increase`` or a
+callable of the problem that returns one, e.g. from :mod:`xaigen.xai.damage`) replaces
+``r_l * rel_err`` when given: it is in loss units (nats), so it adds up over layers.
+
 For a price ``lambda`` each layer independently takes ``argmax_m saving - lambda * damage``; as
 ``lambda`` falls from infinity to 0 this traces a path of assignments from all-exact to the
 cheapest, each Lagrangian-optimal for its predicted damage. The path is computed without any
-model evaluation. Full evaluations are then spent on (1) a bisection of the path for the most
-aggressive assignment within each accuracy-loss budget, (2) points spread along the path for the
-Pareto front, and (3) a hill climb from the best feasible assignments (one layer to a cheaper
+model evaluation. Where consecutive path points differ in several layers (one price moves many
+layers at once: e.g. 2.8x straight to 6x), :func:`refine_path` puts in between the assignments that
+move one layer at a time, the best saving per predicted damage first. Full evaluations are then
+spent on (1) a bisection of the path for the most aggressive assignment within each accuracy-loss
+budget, (2) points spread along the path for the Pareto front, and (3) a hill climb from the best feasible assignments (one layer to a cheaper
 multiplier, best saving per predicted damage first), until the budget is spent.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -92,6 +98,44 @@ def damage_tables(problem: AssignmentProblem, relevance: Mapping[str, float], hi
         if problem.exact_name not in savings[n]:
             savings[n][problem.exact_name], damage[n][problem.exact_name] = 0.0, 0.0
     return savings, damage, weight
+
+
+DamageSource = Mapping[str, Mapping[str, float]] | Callable[[AssignmentProblem], Mapping[str, Mapping[str, float]]]
+
+
+def given_damage(problem: AssignmentProblem, damage: DamageSource) -> tuple[dict, dict]:
+    """``saving[layer][m]`` (pJ) and ``damage[layer][m]`` from a damage model (table or callable);
+    the exact multiplier costs no damage, a pair the model lacks is never chosen."""
+    table = damage(problem) if callable(damage) else damage
+    savings, out = {}, {}
+    for n in problem.layers:
+        row = table.get(n, {})
+        options = [m for m in problem.candidates if m in row or problem.catalogue[m].is_exact]
+        savings[n] = {m: problem.saving_pj(n, m) for m in options}
+        out[n] = {m: 0.0 if problem.catalogue[m].is_exact else max(float(row[m]), 0.0) for m in options}
+        if problem.exact_name not in savings[n]:
+            savings[n][problem.exact_name], out[n][problem.exact_name] = 0.0, 0.0
+    return savings, out
+
+
+def refine_path(path: list[dict[str, str]], savings: Mapping, damage: Mapping) -> list[dict[str, str]]:
+    """Between consecutive path points, the assignments that move one layer at a time from the
+    first to the second, the move with the most saving per predicted damage first. Along a
+    Lagrangian path each layer's move adds saving and damage, so the refined path is monotone too."""
+    refined = [dict(path[0])] if path else []
+    for start, end in zip(path, path[1:]):
+        current = dict(start)
+        moving = [n for n in start if start[n] != end[n]]
+
+        def ratio(n: str) -> float:
+            gain = savings[n][end[n]] - savings[n][start[n]]
+            cost = damage[n][end[n]] - damage[n][start[n]]
+            return gain / cost if cost > 0 else math.inf
+
+        for n in sorted(moving, key=lambda n: (-ratio(n), n)):
+            current[n] = end[n]
+            refined.append(dict(current))
+    return refined
 
 
 class _PathSearch:
@@ -188,17 +232,23 @@ def hill_climb(run: Run, bases: list[tuple[float, dict]], savings: dict, damage:
 
 def xai_gen(problem: AssignmentProblem, relevance: Mapping[str, float], histograms: Mapping[str, Mapping],
             budget: int, loss_budgets: Sequence[float] = (0.01, 0.02), front_points: int = 6,
-            use_relevance: bool = True) -> Run:
+            use_relevance: bool = True, damage: DamageSource | None = None, refine: bool = True) -> Run:
     """Run XAI-Gen within ``budget`` full evaluations (see the module docstring).
 
     ``histograms[layer][signed]`` is ``(activation_hist, weight_hist)`` for quantization of that
-    signedness. ``use_relevance=False`` sets every ``r_l = 1`` (the ablation without XAI). The
-    returned run's ``diagnostics`` hold the path length, the weights and the predicted damage.
+    signedness. ``use_relevance=False`` sets every ``r_l = 1`` (the ablation without XAI);
+    ``damage`` (a table or callable in loss units) replaces relevance x error model; ``refine``
+    walks the path one layer at a time between its Lagrangian points. The returned run's
+    ``diagnostics`` hold the path lengths, the weights and the predicted damage.
     """
     run = Run(problem, budget, "xai-gen" if use_relevance else "error-model")
-    savings, damage, weight = damage_tables(problem, relevance, histograms, use_relevance)
-    path = lagrangian_path(savings, damage, problem.exact_name)
-    run.diagnostics = {"path_length": len(path), "weights": weight,
+    if damage is not None:
+        (savings, damage), weight = given_damage(problem, damage), {}
+    else:
+        savings, damage, weight = damage_tables(problem, relevance, histograms, use_relevance)
+    lagrangian = lagrangian_path(savings, damage, problem.exact_name)
+    path = refine_path(lagrangian, savings, damage) if refine else lagrangian
+    run.diagnostics = {"path_length": len(path), "lagrangian_points": len(lagrangian), "weights": weight,
                        "predicted_damage": {n: dict(d) for n, d in damage.items()}}
     search = _PathSearch(run, path)
     # Loosest budget first: its bisection brackets the tighter ones.
@@ -210,8 +260,9 @@ def xai_gen(problem: AssignmentProblem, relevance: Mapping[str, float], histogra
 
 @register("xai-gen")
 def xai_gen_method(problem: AssignmentProblem, budget: int, context: SearchContext) -> Run:
-    """XAI-Gen: error model on measured operands x XAI relevance x hardware saving."""
-    return xai_gen(problem, context.relevance, context.histograms, budget, context.loss_budgets)
+    """XAI-Gen: the guide's damage in loss units (or error model x XAI relevance) x hardware saving."""
+    return xai_gen(problem, context.relevance, context.histograms, budget, context.loss_budgets,
+                   damage=context.damage)
 
 
 @register("error-model")
