@@ -6,7 +6,8 @@ model and is cheap: only the multiplier part depends on the assignment,
 
     E(assignment) = E_fixed + sum_l MACs_l * 1000 * P_{m(l)} / f      (pJ)
 
-so it is precomputed per layer.
+so it is precomputed per layer. ``E_fixed`` includes the multipliers of the layers outside the
+search (kept exact, or not approximable) at the exact multiplier's power.
 """
 
 from __future__ import annotations
@@ -53,10 +54,15 @@ class AssignmentProblem:
         if missing:
             raise ValueError(f"hardware layers missing for {missing}")
         self.exact_name = catalogue.exact(signed=True).name
-        exact = estimate_network([by_name[n] for n in self.layers], accelerator)
+        searchable = set(self.layers)
+        # Layers outside the search (kept exact, or not approximable at all: an LSTM) are charged
+        # at exact energy in every evaluation.
+        others = [layer for layer in hw_layers if layer.name not in searchable]
+        exact = estimate_network([by_name[n] for n in self.layers] + others, accelerator)
         self.exact_energy_pj = exact.energy_pj.total
         self.exact_multiplier_energy_pj = exact.energy_pj.multiplier
-        self._fixed_pj = exact.energy_pj.total - exact.energy_pj.multiplier
+        self._fixed_multiplier_pj = sum(e.energy_pj.multiplier for e in exact.layers if e.name not in searchable)
+        self._fixed_pj = exact.energy_pj.total - exact.energy_pj.multiplier + self._fixed_multiplier_pj
         self._pj_per_mw = {n: by_name[n].macs * 1000.0 / accelerator.clock_mhz for n in self.layers}
         self.macs = {n: by_name[n].macs for n in self.layers}
         self.fan_in = {n: by_name[n].k for n in self.layers}  # products summed per output
@@ -74,7 +80,7 @@ class AssignmentProblem:
         """(whole-accelerator, multiplier-only) energy in pJ; cheap, not a full evaluation."""
         full = self.complete(assignment)
         multiplier = sum(self._pj_per_mw[n] * self.power(m) for n, m in full.items())
-        return self._fixed_pj + multiplier, multiplier
+        return self._fixed_pj + multiplier, self._fixed_multiplier_pj + multiplier
 
     def saving_pj(self, layer: str, multiplier: str) -> float:
         """Energy saved (pJ) by ``multiplier`` instead of the exact one in ``layer``."""
