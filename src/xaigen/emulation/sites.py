@@ -184,6 +184,13 @@ def _unguarded(func: types.FunctionType) -> types.FunctionType:
     return copy
 
 
+def _is_composite(func) -> bool:
+    """A Python function of ``torch.nn.functional`` / ``torch.functional`` that guards itself with
+    ``has_torch_function`` (boolean-dispatch wrappers such as ``max_pool2d`` do not: left whole)."""
+    return (isinstance(func, types.FunctionType) and func.__module__ in _COMPOSITE_MODULES
+            and any(name.startswith("has_torch_function") for name in func.__code__.co_names))
+
+
 def op_name(func) -> str:
     """A short name of any torch function (``lstm``, ``conv3d``, ``einsum``)."""
     return getattr(func, "__name__", type(func).__name__).strip("_")
@@ -214,6 +221,7 @@ class SiteTracer(TorchFunctionMode):
         self._stack: list[tuple[str | None, Counter, bool, bool]] = []
         self._handles: list = []
         self._depth = 0
+        self._expanding: set = set()
 
     # -- the module stack ------------------------------------------------------------------------
     def _push(self, module, args):
@@ -278,9 +286,14 @@ class SiteTracer(TorchFunctionMode):
         if func is F.scaled_dot_product_attention:
             with self:
                 return sdpa_reference(*args, **kwargs)
-        if isinstance(func, types.FunctionType) and func.__module__ in _COMPOSITE_MODULES:
-            with self:
-                return _unguarded(func)(*args, **kwargs)
+        if _is_composite(func) and func not in self._expanding:
+            # A function met again while its own copy runs is left whole (no infinite descent).
+            self._expanding.add(func)
+            try:
+                with self:
+                    return _unguarded(func)(*args, **kwargs)
+            finally:
+                self._expanding.discard(func)
         call = normalise(func, args, kwargs)
         if call is None:
             if self.on_other is None:
