@@ -288,13 +288,12 @@ def calls(draw):
         dims = 1 if op == "conv1d" else 2
         groups, cin_g, og = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
         kernel = tuple(draw(st.integers(1, 3)) for _ in range(dims))
-        size = tuple(draw(st.integers(4, 7)) for _ in range(dims))
+        size = tuple(draw(st.integers(5, 7)) for _ in range(dims))  # >= the dilated kernel extent
         padding = draw(st.sampled_from(["same", "valid", 1]))
         stride = 1 if padding == "same" else draw(st.integers(1, 2))
         dilation = draw(st.integers(1, 2))
         x = torch.randn(2, groups * cin_g, *size, generator=gen)
         w = torch.randn(groups * og, cin_g, *kernel, generator=gen)
-        fn = F.conv1d if op == "conv1d" else F.conv2d
         return op, (x, w, torch.randn(groups * og, generator=gen), stride, padding, dilation, groups)
     if op == "linear":
         return op, (torch.randn(3, 2, 5, generator=gen), torch.randn(4, 5, generator=gen), None)
