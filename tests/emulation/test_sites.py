@@ -79,7 +79,11 @@ def site_reference(site: ApproxCall, call: Call) -> np.ndarray:
     if b.ndim == 2:
         out = gemm_corrected_reference(a.reshape(-1, a.shape[-1]), b.T, m.table, za, zb)
         return out.reshape(*a.shape[:-1], b.shape[1])
-    return np.stack([gemm_corrected_reference(a[i], b[i].T, m.table, za, zb) for i in range(a.shape[0])])
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a3 = np.broadcast_to(a, (*batch, *a.shape[-2:])).reshape(-1, *a.shape[-2:])
+    b3 = np.broadcast_to(b, (*batch, *b.shape[-2:])).reshape(-1, *b.shape[-2:])
+    out = np.stack([gemm_corrected_reference(a3[i], b3[i].T, m.table, za, zb) for i in range(a3.shape[0])])
+    return out.reshape(*batch, a.shape[-2], b.shape[-1])
 
 
 def _layer_reference(layer: ApproxLayer, x: torch.Tensor) -> np.ndarray:
@@ -330,3 +334,24 @@ def test_functional_sites_bit_exact(multiplier, case):
     [call] = seen[name]
     assert np.array_equal(site.accumulators(call)[0].numpy(), site_reference(site, call)), (name, op)
     assert out.shape == model(x).shape
+
+
+def test_transformer_layer_attention_through_sdpa():
+    """TransformerEncoderLayer calls MHA with need_weights=False: scaled_dot_product_attention, run
+    as its two matmuls, each an activation x activation site."""
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True, dropout=0.0).eval()
+    x = torch.randn(3, 5, 8)
+    ax = approximate(layer, "drum_s8_k4", CAT, calibrate(layer, x))
+    assert list(approximable_layers(ax)) == ["self_attn:linear#0", "self_attn:matmul#0", "self_attn:matmul#1",
+                                             "self_attn.out_proj", "linear1", "linear2"]
+    seen, hooks = _capture(ax)
+    ax(x)
+    for h in hooks:
+        h.remove()
+    for name in ("self_attn:matmul#0", "self_attn:matmul#1"):
+        site = approximable_layers(ax)[name]
+        [call] = seen[name]
+        assert not call.rhs_is_weight
+        assert np.array_equal(site.accumulators(call)[0].numpy(), site_reference(site, call)), name
+    assert coverage(layer, x).fraction == 1.0
