@@ -15,11 +15,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The 13 signed EvoApproxLib circuits join the built-in catalogue when their tables are beside us.
-EVOAPPROX ?= ../shared/evoapprox8/evoapprox8.npz
-
+# The catalogue ships the 50 EvoApproxLib 8x8 circuits: nothing is needed beside the repository.
 run: $(STAMP)
-	$(PY) -m xaigen.cli run $(if $(wildcard $(EVOAPPROX)),--multipliers-file $(EVOAPPROX)) $(ARGS)
+	$(PY) -m xaigen.cli run $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,4 +1,4 @@
-"""Shared fixtures. The EvoApprox data in ../shared is test data when present (skipped otherwise)."""
+"""Shared fixtures. The EvoApprox tables shipped in the package are test data."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-EVOAPPROX_NPZ = Path(os.environ.get("XAIGEN_EVOAPPROX", REPO.parent / "shared" / "evoapprox8" / "evoapprox8.npz"))
+EVOAPPROX_NPZ = Path(os.environ.get("XAIGEN_EVOAPPROX", REPO / "src" / "xaigen" / "multipliers" / "data" / "evoapprox8.npz"))
 
 torch.set_num_threads(2)
 
@@ -34,7 +34,4 @@ def evoapprox():
 def catalogue(evoapprox):
     from xaigen.multipliers import Catalogue
 
-    cat = Catalogue.default(include_user=False)
-    for m in evoapprox.values():
-        cat.add(m)
-    return cat
+    return Catalogue.default(include_user=False)

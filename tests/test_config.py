@@ -13,7 +13,7 @@ def test_default():
     ("[search]\nbudgett = 3\n", "search.budgett", "unknown key"),
     ("[search]\nbudget = 'many'\n", "search.budget", "valid integer"),
     ("[search]\nbudget = -1\n", "search.budget", "greater than 0"),
-    ("[data]\nname = 'imagenet'\n", "data.name", "Input should be"),
+    ("[data]\nname = 'imagenet'\n", "data.name", "unknown data set 'imagenet'"),
     ("[search]\nloss_budgets = [2.0]\n", "search.loss_budgets", "fractions"),
     ("[search\n", None, "not valid TOML"),
     ("[xai]\nmethods = ['lrp']\nguide = 'deeplift'\n", "xai", "must be one of the methods"),
@@ -33,3 +33,16 @@ def test_default_toml_lists_the_defaults():
     from pathlib import Path
 
     assert load_config(Path(__file__).resolve().parents[1] / "configs" / "default.toml") == RunConfig()
+
+
+def test_toml_with_a_byte_order_mark_deep_nesting_or_a_directory(tmp_path):
+    from xaigen.config import load_config
+    from xaigen.errors import InputError
+
+    (tmp_path / "bom.toml").write_bytes("\ufeff[search]\nbudget = 7\n".encode())
+    assert load_config(tmp_path / "bom.toml").search.budget == 7
+    (tmp_path / "deep.toml").write_text("x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(InputError, match="not valid TOML"):
+        load_config(tmp_path / "deep.toml")
+    with pytest.raises(InputError, match="is a directory"):
+        load_config(tmp_path)

@@ -87,6 +87,8 @@ def test_report_is_self_contained(tiny_run):
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 4
     assert "src=\"http" not in page and "<script" not in page
+    assert "relevance (noise_sensitivity)" in page  # the guide XAI-Gen used, not the first method
+    assert page.count("<table>") == 3 and "Fine-tuning (STE)" in page
     for png in ("pareto.png", "hypervolume.png", "relevance.png", "energy.png"):
         assert (out / png).stat().st_size > 1000
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
@@ -106,7 +108,10 @@ def test_two_workers_share_one_study(tmp_path, monkeypatch):
     monkeypatch.setenv("XAIGEN_HOME", str(tmp_path / "home"))
     config = config_from_dict({**TINY, "search": {"budget": 10, "methods": ["nsga2"]}})
     results = run_pipeline(config, tmp_path / "w", workers=2)
-    study = optuna.load_study(study_name="nsga2-seed0", storage=f"sqlite:///{tmp_path / 'w' / 'optuna.db'}")
+    storage = f"sqlite:///{tmp_path / 'w' / 'optuna.db'}"
+    (name,) = optuna.get_all_study_names(storage)
+    assert name.startswith("nsga2-seed0-")  # method, seed and the problem's fingerprint
+    study = optuna.load_study(study_name=name, storage=storage)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert 10 <= len(complete) <= 11  # two workers may both start the last trial
     assert 1 <= results["methods"]["nsga2"]["evaluations"] <= len(complete)
@@ -126,3 +131,18 @@ def test_report_renders_in_headless_chromium(tiny_run, tmp_path):
     assert pixels.shape[0] >= 3000 and pixels.shape[1] >= 1200
     # A rendered page with tables and plots, not a blank or error page: many distinct colours.
     assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 200
+
+
+def test_in_loop_fine_tuning_is_reported_beside_the_choice_without_retraining(tmp_path, monkeypatch):
+    monkeypatch.setenv("XAIGEN_HOME", str(tmp_path / "home"))
+    config = config_from_dict({**TINY, "search": {"budget": 10, "methods": ["xai-gen"]},
+                               "finetune": {"mode": "in-loop", "epochs": 1, "margin": 0.5}})
+    results = run_pipeline(config, tmp_path / "out")
+    retrained = results["methods"]["xai-gen"]["retrained"]
+    assert retrained["finetunes"] <= 3 * len(results["loss_budgets"])
+    assert set(retrained["by_budget"]) == set(results["methods"]["xai-gen"]["by_budget"])  # beside, not instead
+    for budget, choice in retrained["by_budget"].items():
+        if choice is not None:
+            assert results["exact"]["accuracy"] - choice["accuracy"] <= float(budget) + 1e-9
+            assert 0 <= choice["test_accuracy"] <= 1
+    assert results["finetune"] is None  # the final-only fine-tune is another mode

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from xaigen.errors import InputError
+from xaigen.outputs import NAS_OUTPUTS, RUN_OUTPUTS, check_output_dir, locked_output_dir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Explainable-AI-guided approximate DNN generation.")
 multipliers_app = typer.Typer(no_args_is_help=True, help="The approximate-multiplier catalogue.")
@@ -28,18 +29,39 @@ app.add_typer(hw_app, name="hw")
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
+def _stop_on_signal(signum, _frame):
+    """SIGTERM or SIGHUP: stop at once, as a kill would (every output is written atomically and
+    every study resumes), with one line instead of silence; worker processes are stopped too.
+    Exiting here, not raising, because an exception raised in a signal handler is lost when the
+    signal lands in a finalizer."""
+    import multiprocessing
+    import os
+    import signal
+
+    for child in multiprocessing.active_children():
+        child.terminate()
+    sys.stderr.write(f"xaigen: stopped by {signal.Signals(signum).name}; run the same command again to resume\n")
+    sys.stderr.flush()
+    os._exit(128 + signum)
+
+
 def user_errors(func):
-    """Turn :class:`InputError` (and unreadable files) into a one-line message and exit code 2."""
+    """Turn :class:`InputError` (and unreadable files) into a one-line message and exit code 2;
+    Ctrl-C, SIGTERM and SIGHUP into one line and exit 128 + signal number."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        import signal
+
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _stop_on_signal)
         try:
             return func(*args, **kwargs)
         except InputError as exc:
             typer.echo(f"xaigen: error: {exc}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            typer.echo("xaigen: interrupted", err=True)
+            typer.echo("xaigen: interrupted; run the same command again to resume", err=True)
             raise typer.Exit(130) from None
 
     return wrapper
@@ -51,22 +73,32 @@ def print_json(data) -> None:
 
 # -- multipliers ---------------------------------------------------------------------------------
 
+def _warn(message: str) -> None:
+    typer.echo(f"xaigen: warning: {message}", err=True)
+
+
 def _catalogue():
     from xaigen.multipliers import Catalogue
 
-    return Catalogue.default()
+    return Catalogue.default(warn=_warn)
 
 
 def _multiplier_row(m) -> dict:
+    """One multiplier as plain JSON data: unknown or non-finite figures are null, never NaN."""
     from xaigen.emulation.factorization import low_rank_factors
     from xaigen.multipliers import error_metrics
+    from xaigen.multipliers.multiplier import finite_or_none
 
     factors = low_rank_factors(m)
     return m.summary() | {
-        "uniform_error": error_metrics(m).as_dict(),
+        "uniform_error": {k: finite_or_none(v) for k, v in error_metrics(m).as_dict().items()},
         "table_rank": None if factors is None else factors.rank,
-        "published": m.published,
+        "published": {k: finite_or_none(v) for k, v in m.published.items()},
     }
+
+
+def _figure(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 @multipliers_app.command("list")
@@ -80,9 +112,8 @@ def multipliers_list(as_json: bool = typer.Option(False, "--json", help="Print J
     table = Table("name", "signed", "power mW", "area um2", "delay ns", "MAE", "WCE", "EP %", "rank", "source")
     for r in rows:
         e = r["uniform_error"]
-        table.add_row(r["name"], "s" if r["signed"] else "u", f"{r['power_mw']:.4f}",
-                      "-" if r["area_um2"] is None else f"{r['area_um2']:.1f}",
-                      "-" if r["delay_ns"] is None else f"{r['delay_ns']:.3f}",
+        table.add_row(r["name"], "s" if r["signed"] else "u", _figure(r["power_mw"], ".4f"),
+                      _figure(r["area_um2"], ".1f"), _figure(r["delay_ns"], ".3f"),
                       f"{e['mae']:.1f}", f"{e['wce']:.0f}", f"{100 * e['ep']:.1f}",
                       "-" if r["table_rank"] is None else str(r["table_rank"]), r["source"])
     console.print(table)
@@ -96,8 +127,10 @@ def multipliers_show(name: str, as_json: bool = typer.Option(False, "--json")):
     if as_json:
         print_json(row)
         return
+    from rich.markup import escape
+
     for key, value in row.items():
-        console.print(f"[bold]{key}[/]: {value}")
+        console.print(f"[bold]{key}[/]: {escape(str(value))}", highlight=False)
 
 
 @multipliers_app.command("import")
@@ -108,14 +141,23 @@ def multipliers_import(
     signed: Optional[bool] = typer.Option(None, "--signed/--unsigned", help="Operand signedness if the name does not say."),
     power_mw: Optional[float] = typer.Option(None, help="Power in mW, if the file does not give it."),
 ):
-    """Import EvoApproxLib .c files, .npy/.npz tables or TFApprox .bin files into the user catalogue."""
-    from xaigen.multipliers import load_multipliers, save_multiplier, user_catalogue_dir
+    """Import EvoApproxLib .c files, .npy/.npz tables or TFApprox .bin files into the user catalogue.
 
-    loaded = load_multipliers(file, name=name, signed=signed, power_mw=power_mw)
-    for m in loaded:
-        save_multiplier(m)
+    All or nothing: if any table in FILE is bad, or a write fails, nothing is imported.
+    Built-in names cannot be replaced; replacing an earlier import is reported.
+    """
+    from xaigen.multipliers import import_multipliers, load_multipliers, user_catalogue_dir
+
+    loaded = load_multipliers(file, name=name, signed=signed, power_mw=power_mw, warn=_warn)
+    result = import_multipliers(loaded)
     console.print(f"imported {len(loaded)} multiplier(s) into {user_catalogue_dir()}: "
-                  + ", ".join(m.name for m in loaded))
+                  + ", ".join(m.name for m in loaded), markup=False, highlight=False)
+    if result.replaced:
+        console.print(f"replaced earlier imports: {', '.join(result.replaced)}", markup=False, highlight=False)
+    without_power = [m.name for m in loaded if not m.has_usable_power]
+    if without_power:
+        _warn(f"no usable power (finite, > 0 mW) for {', '.join(without_power[:10])}"
+              f"{' ...' if len(without_power) > 10 else ''}; they cannot be search candidates (give --power-mw)")
 
 
 @multipliers_app.command("export")
@@ -130,7 +172,7 @@ def multipliers_export(name: str, out: Path):
     buffer = io.BytesIO()
     np.save(buffer, table)
     atomic_write(out, lambda tmp: tmp.write_bytes(buffer.getvalue()))
-    console.print(f"wrote {out}")
+    console.print(f"wrote {out}", markup=False, highlight=False)
 
 
 # -- main job ------------------------------------------------------------------------------------
@@ -143,6 +185,8 @@ def run(
     multipliers_file: list[Path] = typer.Option([], help="Extra multiplier file(s) for this run (.npz/.npy/.c/.bin)."),
     workers: int = typer.Option(1, min=1, help="Processes running the NSGA-II baseline against one study storage."),
     storage: Optional[str] = typer.Option(None, help="Optuna storage URL (default: SQLite in --out)."),
+    join: bool = typer.Option(False, "--join", help="Only add trials to the search another `xaigen run` leads on "
+                              "the same --storage (e.g. from another machine); writes no results."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
@@ -151,15 +195,20 @@ def run(
     from xaigen.pipeline import run_pipeline
     from xaigen.report.html import write_report
 
-    cfg = load_config(config)
-    if multipliers_file:
-        cfg = cfg.model_copy(update={"multipliers": cfg.multipliers.model_copy(
-            update={"files": cfg.multipliers.files + [str(p) for p in multipliers_file]})})
-    if storage:
-        cfg = cfg.model_copy(update={"search": cfg.search.model_copy(update={"storage": storage})})
-    _check_writable_dir(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with _run_logging(out, verbose, quiet), _progress(quiet) as progress:
+    cfg = _with_overrides(load_config(config), multipliers_file, {"search": {"storage": storage} if storage else {}})
+    check_output_dir(out, RUN_OUTPUTS)
+    if join:
+        if not storage:
+            raise InputError("--join", "needs the --storage URL of the search to join")
+        from xaigen.pipeline import join_search
+        from xaigen.search.study import check_storage
+
+        check_storage(storage)
+        with locked_output_dir(out), _run_logging(out, verbose, quiet):
+            join_search(cfg, out)
+        console.print(f"joined the search in {storage}: its trials are complete")
+        return
+    with locked_output_dir(out), _run_logging(out, verbose, quiet), _progress(quiet) as progress:
         results = run_pipeline(cfg, out, progress, workers=workers)
         write_report(results, out)
     _summary_line(results, out, quiet)
@@ -183,22 +232,13 @@ def nas(
     from xaigen.nas import run_nas
     from xaigen.report.nas import write_nas_report
 
-    cfg = load_config(config)
     if trials is not None and budget_minutes is not None:
         raise InputError("arguments", "give --trials or --budget-minutes, not both")
-    nas_cfg = cfg.nas
-    if trials is not None:
-        nas_cfg = nas_cfg.model_copy(update={"trials": trials, "budget_minutes": None})
-    elif budget_minutes is not None:
-        nas_cfg = nas_cfg.model_copy(update={"trials": None, "budget_minutes": budget_minutes})
-    update = {"nas": nas_cfg}
-    if multipliers_file:
-        update["multipliers"] = cfg.multipliers.model_copy(
-            update={"files": cfg.multipliers.files + [str(p) for p in multipliers_file]})
-    cfg = cfg.model_copy(update=update)
-    _check_writable_dir(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with _run_logging(out, verbose, quiet), _progress(quiet) as progress:
+    budget = ({"trials": trials, "budget_minutes": None} if trials is not None else
+              {"trials": None, "budget_minutes": budget_minutes} if budget_minutes is not None else {})
+    cfg = _with_overrides(load_config(config), multipliers_file, {"nas": budget})
+    check_output_dir(out, NAS_OUTPUTS)
+    with locked_output_dir(out), _run_logging(out, verbose, quiet), _progress(quiet) as progress:
         result = run_nas(cfg, out, storage, workers, progress)
         write_nas_report(result, out)
     for method, s in result["methods"].items():
@@ -209,28 +249,35 @@ def nas(
     console.print(f"results: {out / 'nas.json'}  report: {out / 'nas.html'}")
 
 
-def _check_writable_dir(path: Path) -> None:
-    import os
+def _with_overrides(cfg, multipliers_file: list[Path], sections: dict[str, dict]):
+    """The configuration with command-line values, validated like the file's own (so that, e.g.,
+    ``--budget-minutes nan`` is refused before any work)."""
+    from xaigen.config import config_from_dict
 
-    existing = path
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise InputError(path, f"cannot create the output directory: {existing} is not a directory")
-    if not os.access(existing, os.W_OK):
-        raise InputError(path, "output directory is not writable")
+    data = cfg.model_dump()
+    for section, values in sections.items():
+        data[section].update(values)
+    data["multipliers"]["files"] += [str(p) for p in multipliers_file]
+    return config_from_dict(data, "arguments")
 
 
 class _run_logging:
-    """A run log in the output directory; -v/--verbose echoes it to stderr, -q/--quiet silences."""
+    """A run log in the output directory (never through a symbolic link); warnings (what is left
+    out, not approximated or not counted) also go to stderr; -v/--verbose echoes the whole log
+    there, -q/--quiet silences stderr."""
 
     def __init__(self, out: Path, verbose: bool, quiet: bool):
         import logging
 
+        from xaigen.fileio import open_append
+
         self.logger = logging.getLogger("xaigen")
-        self.handlers = [logging.FileHandler(out / "run.log", mode="a")]
-        if verbose and not quiet:
-            self.handlers.append(logging.StreamHandler(sys.stderr))
+        self.log_file = open_append(out / "run.log")
+        self.handlers = [logging.StreamHandler(self.log_file)]
+        if not quiet:
+            echo = logging.StreamHandler(sys.stderr)
+            echo.setLevel(logging.INFO if verbose else logging.WARNING)
+            self.handlers.append(echo)
         for h in self.handlers:
             h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
 
@@ -246,6 +293,7 @@ class _run_logging:
         for h in self.handlers:
             self.logger.removeHandler(h)
             h.close()
+        self.log_file.close()
         return False
 
 
@@ -283,6 +331,8 @@ def _read_json_object(path: Path, what: str) -> dict:
         raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(path, f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InputError(path, "JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise InputError(path, f"expected a JSON object mapping {what}")
     return data

@@ -17,18 +17,40 @@ from xaigen.errors import InputError
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class DataConfig(_Section):
-    name: Literal["digits", "fashion-mnist", "cifar10"] = "digits"
+    name: str = Field("digits", description="digits, fashion-mnist, cifar10, npz, folder, or 'file.py:factory' / "
+                                            "'package.module:factory' returning (train_dataset, test_dataset)")
     dir: str | None = Field(None, description="Directory of the IDX (Fashion-MNIST) or pickle (CIFAR-10) files")
+    path: str | None = Field(None, description="The .npz file (name = npz) or the image folder (name = folder)")
     train_limit: int | None = Field(None, gt=0)
     test_limit: int | None = Field(None, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _known_data(cls, value: str) -> str:
+        if value in ("digits", "fashion-mnist", "cifar10", "npz", "folder") or ":" in value:
+            return value
+        raise ValueError(f"unknown data set '{value}', expected digits, fashion-mnist, cifar10, npz, folder or "
+                         "'file.py:factory'")
+
+    @model_validator(mode="after")
+    def _path_given(self) -> DataConfig:
+        if self.name in ("npz", "folder") and not self.path:
+            raise ValueError(f"data set '{self.name}' needs path = ...")
+        return self
 
 
 class ModelConfig(_Section):
     name: str = "small-cnn"
+    source: str | None = Field(None, description="Your network: 'path/to/file.py:factory' or 'package.module:factory' "
+                                                 "(runs your code; replaces name)")
+    checkpoint: str | None = Field(None, description="state_dict .pt for the model (loaded with weights_only=True)")
+    input_shape: list[int] | None = Field(None, description="Sample shape [C, ...] the model expects (checked "
+                                                            "against the data)")
+    train: bool | None = Field(None, description="Train before approximating (default: only without a checkpoint)")
     epochs: int = Field(15, gt=0)
     batch_size: int = Field(64, gt=0)
     lr: float = Field(2e-3, gt=0)
@@ -43,6 +65,15 @@ class ModelConfig(_Section):
         except InputError as exc:
             raise ValueError(exc.problem) from None
         return value
+
+    @property
+    def label(self) -> str:
+        """What results call the model: the built-in name or the user's source."""
+        return self.source or self.name
+
+    @property
+    def trains(self) -> bool:
+        return self.train if self.train is not None else self.checkpoint is None
 
 
 class QuantizationConfig(_Section):
@@ -95,7 +126,7 @@ class SearchConfig(_Section):
         default_factory=lambda: ["uniform", "random", "greedy-sensitivity", "nsga2", "xai-gen", "error-model"],
         description="Registered search methods (xaigen.search.registry); `exact` always runs")
     storage: str | None = Field(None, description="Optuna storage URL (default: SQLite in the output dir)")
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32, description="Seeds data splits, training and every search")
 
     @field_validator("methods")
     @classmethod
@@ -117,9 +148,27 @@ class SearchConfig(_Section):
 
 
 class FinetuneConfig(_Section):
-    enabled: bool = False
+    """Approximation-aware fine-tuning (straight-through estimator).
+
+    ``final``: after the search, XAI-Gen's choice at the loosest budget, held-out before/after.
+    ``in-loop``: the budget is judged again on fine-tuned accuracy: per budget, the cheapest
+    ``candidates`` evaluated assignments that miss it by at most ``margin`` are fine-tuned (early
+    stop on the validation loss) and the cheapest one within budget after fine-tuning is reported
+    beside the choice without retraining, never in its place.
+    """
+
+    mode: Literal["off", "final", "in-loop"] = "off"
+    enabled: bool | None = Field(None, description="Deprecated: true means mode = 'final'")
     epochs: int = Field(2, gt=0)
     lr: float = Field(1e-3, gt=0)
+    candidates: int = Field(3, gt=0, description="in-loop: fine-tuned assignments per budget at most")
+    margin: float = Field(0.05, ge=0, lt=1, description="in-loop: how far beyond a budget a candidate may be")
+
+    @model_validator(mode="after")
+    def _enabled_means_final(self) -> FinetuneConfig:
+        if self.enabled and self.mode == "off":
+            self.mode = "final"
+        return self
 
 
 class NasConfig(_Section):
@@ -130,6 +179,13 @@ class NasConfig(_Section):
     epochs: int = Field(8, gt=0, description="Training epochs per candidate")
     loss_budget: float = Field(0.01, ge=0, lt=1, description="XAI-Gen's accuracy-loss budget per candidate")
     xaigen_budget: int = Field(10, gt=0, description="XAI-Gen's full evaluations per candidate")
+
+
+class TaskConfig(_Section):
+    """What the model is scored on (default: classification accuracy and cross-entropy)."""
+
+    metric: str | None = Field(None, description="'file.py:function' (outputs, targets) -> float, higher is better")
+    loss: str | None = Field(None, description="'file.py:function' (outputs, targets) -> mean loss tensor")
 
 
 class RunConfig(_Section):
@@ -144,6 +200,7 @@ class RunConfig(_Section):
     search: SearchConfig = Field(default_factory=SearchConfig)
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
     nas: NasConfig = Field(default_factory=NasConfig)
+    task: TaskConfig = Field(default_factory=TaskConfig)
 
 
 def _describe(error: dict) -> tuple[str, str]:
@@ -159,13 +216,17 @@ def load_config(path: str | Path | None) -> RunConfig:
         return RunConfig()
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is not an error
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
+    except IsADirectoryError:
+        raise InputError(path, "is a directory, expected a TOML file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(path, f"cannot read ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(path, f"not valid TOML ({exc})") from None
+    except RecursionError:
+        raise InputError(path, "not valid TOML (nested too deeply)") from None
     return config_from_dict(data, path)
 
 

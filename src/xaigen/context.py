@@ -8,7 +8,10 @@ worker processes. It sits below both jobs: it imports the lower packages, never 
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
+from pathlib import Path
 from collections.abc import Callable
 
 import torch
@@ -17,9 +20,11 @@ from xaigen.config import RunConfig
 from xaigen.data import Dataset, load_dataset
 from xaigen.errors import InputError
 from xaigen.models import TrainConfig, build_model, load_or_train
+from xaigen.models.task import CLASSIFICATION, Task, load_task
 from xaigen.multipliers import Catalogue, load_multipliers, xaigen_home
 
 Split = tuple[torch.Tensor, torch.Tensor]
+log = logging.getLogger("xaigen")
 
 
 def build_catalogue(config: RunConfig) -> tuple[Catalogue, list[str]]:
@@ -34,9 +39,12 @@ def build_catalogue(config: RunConfig) -> tuple[Catalogue, list[str]]:
     else:
         names = [m.name for m in catalogue if wanted == "all" or m.signed == (wanted == "signed")]
     excluded = set(config.multipliers.exclude)
-    names = [n for n in names if not math.isnan(catalogue[n].power_mw) and n not in excluded]
+    names, no_power = catalogue.usable([n for n in names if n not in excluded])
+    if no_power:  # said, never silent: these circuits cannot be priced
+        log.warning("left out of the candidates (no usable power figure: zero, missing or not finite): %s",
+                    ", ".join(no_power))
     if not names:
-        raise InputError("multipliers.candidates", "no candidate multiplier with a known power")
+        raise InputError("multipliers.candidates", "no candidate multiplier with a usable power figure")
     return catalogue, names
 
 
@@ -58,21 +66,62 @@ def split_test(x: torch.Tensor, y: torch.Tensor, seed: int) -> tuple[Split, Spli
 
 
 def load_data(config: RunConfig) -> Dataset:
-    d = config.data
-    return load_dataset(d.name, d.dir, d.train_limit, d.test_limit, config.search.seed)
+    """The configured data set: built in, or the user's (``npz``, ``folder``, ``module:factory``)."""
+    from xaigen.data.user import limited, load_from_factory, load_image_folder, load_npz
+
+    d, seed = config.data, config.search.seed
+    class_labels = config.task.metric is None  # a user's task may have any numeric targets
+    if d.name in ("npz", "folder") or ":" in d.name:
+        data = load_npz(d.path, class_labels) if d.name == "npz" else load_image_folder(d.path) \
+            if d.name == "folder" else load_from_factory(d.name, class_labels)
+        data = limited(data, d.train_limit, d.test_limit, seed)
+    else:
+        data = load_dataset(d.name, d.dir, d.train_limit, d.test_limit, seed)
+    shape = config.model.input_shape
+    if shape is not None and list(data.x_train.shape[1:]) != list(shape):
+        raise InputError("data", f"samples have shape {list(data.x_train.shape[1:])}, model.input_shape is {shape}")
+    return data
 
 
-def trained_model(config: RunConfig, data: Dataset, advance: Callable[[], None] | None = None
-                  ) -> tuple[torch.nn.Module, bool]:
-    """The configured model trained on ``data`` (or loaded from the checkpoint cache), in eval
-    mode, and whether it came from the cache."""
+def _untrained_model(config: RunConfig, data: Dataset) -> tuple[torch.nn.Module, dict]:
+    """The model before training, and what identifies it for the checkpoint cache."""
+    m = config.model
+    if m.source is None:
+        model = build_model(m.name, data.in_channels, data.num_classes, data.input_size)
+        return model, {"model": m.name}
+    from xaigen.models.user import build_user_model, load_checkpoint, model_accepts, source_digest
+
+    model = build_user_model(m.source, data.in_channels, data.num_classes, tuple(data.x_train.shape[1:]))
+    key = {"model": "user", "source": m.source, "source_digest": source_digest(m.source)}
+    if m.checkpoint is not None:
+        load_checkpoint(model, m.checkpoint)
+        key["checkpoint_digest"] = hashlib.sha256(Path(m.checkpoint).read_bytes()).hexdigest()[:16]
+    model_accepts(model, data.x_train[:2])
+    return model, key
+
+
+def load_task_of(config: RunConfig) -> Task:
+    """The configured task (default: classification)."""
+    return load_task(config.task.metric, config.task.loss)
+
+
+def trained_model(config: RunConfig, data: Dataset, advance: Callable[[], None] | None = None,
+                  task: Task = CLASSIFICATION) -> tuple[torch.nn.Module, bool]:
+    """The configured model, trained on ``data`` (or loaded from the checkpoint cache) unless it
+    comes from a checkpoint that is only evaluated; in eval mode; and whether it was cached."""
     m, seed = config.model, config.search.seed
-    model = build_model(m.name, data.in_channels, data.num_classes, data.input_size)
-    key = {"model": m.name, "dataset": data.name, "n_train": len(data.x_train), "limit": config.data.train_limit,
+    model, identity = _untrained_model(config, data)
+    if not m.trains:
+        return model.eval(), False
+    key = {**identity, "dataset": data.name, "n_train": len(data.x_train), "limit": config.data.train_limit,
            "version": 1}
+    # The content, not the name: another directory or file of the same data set trains anew.
+    key["data_digest"] = hashlib.sha256(data.x_train.numpy().tobytes() + data.y_train.numpy().tobytes()).hexdigest()[:16]
+    if task is not CLASSIFICATION:
+        key["task"] = task.name
     train_config = TrainConfig(m.epochs, m.batch_size, m.lr, seed=seed)
     model, cached = load_or_train(model, data.x_train, data.y_train, train_config, xaigen_home() / "models", key,
-                                  advance=advance)
+                                  advance=advance, loss_fn=task.loss)
     return model.eval(), cached
 
 
@@ -84,16 +133,34 @@ def use_one_thread() -> None:
     numba.set_num_threads(1)
 
 
+def _quiet_worker(target: Callable, args: tuple) -> None:
+    """A worker's entry point: Ctrl-C reaches every process of the group; the parent reports it
+    in one line, so a worker just stops (its running trial is marked failed on resume)."""
+    import sys
+
+    try:
+        target(*args)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
 def run_workers(target: Callable, args: tuple, workers: int, what: str) -> None:
     """Run ``target(*args)`` in ``workers`` fresh (spawned) processes and wait for all of them."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=target, args=args) for _ in range(workers)]
+    procs = [ctx.Process(target=_quiet_worker, args=(target, args)) for _ in range(workers)]
     for p in procs:
         p.start()
-    for p in procs:
-        p.join()
+    try:
+        for p in procs:
+            p.join()
+    except BaseException:  # Ctrl-C or SIGTERM in the parent: stop the workers, then report
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.join()
+        raise
     failed = [p.exitcode for p in procs if p.exitcode != 0]
     if failed:
         raise RuntimeError(f"{what} workers exited with codes {failed}")

@@ -19,15 +19,27 @@ import torch
 
 from xaigen import __version__
 from xaigen.config import RunConfig
-from xaigen.context import build_catalogue, choose_probe, load_data, run_workers, split_test, trained_model, use_one_thread
+from xaigen.context import (
+    build_catalogue,
+    choose_probe,
+    load_data,
+    load_task_of,
+    run_workers,
+    split_test,
+    trained_model,
+    use_one_thread,
+)
 from xaigen.data import Dataset
 from xaigen.emulation import accuracy_and_loss, approximate, finetune, set_assignment
 from xaigen.errors import InputError
 from xaigen.fileio import atomic_write_json
 from xaigen.hardware import Accelerator, energy_reduction, estimate_network, load_accelerator
+from xaigen.models.task import Task
 from xaigen.multipliers import Catalogue
 from xaigen.results import RunResults
 from xaigen.search import Prepared, Run, SearchContext, get_method, prepare, summarize_run, time_to_reach
+from xaigen.search.retrain import RetrainSettings, retrained_choices
+from xaigen.search.study import check_storage, fail_stale_trials, open_study
 from xaigen.xai import LayerRelevance, Sensitivity, layer_relevance, layer_sensitivity, spearman
 
 log = logging.getLogger("xaigen")
@@ -65,6 +77,7 @@ class Setup:
     test: tuple[torch.Tensor, torch.Tensor]  # the other half, held out
     prepared: Prepared
     float_accuracy: float
+    task: Task  # what "accuracy" and "loss" mean
 
 
 def setup(config: RunConfig, progress=None) -> Setup:
@@ -74,29 +87,32 @@ def setup(config: RunConfig, progress=None) -> Setup:
     catalogue, candidates = build_catalogue(config)
     probe = choose_probe(config, catalogue, candidates)
     accelerator = load_accelerator(config.hardware.accelerator)
+    task = load_task_of(config)
     with _step(progress, "data and model", config.model.epochs) as advance:
         data = load_data(config)
-        model, cached = trained_model(config, data, advance)
+        model, cached = trained_model(config, data, advance, task)
     val, test = split_test(data.x_test, data.y_test, config.search.seed)
     with _step(progress, "quantize and trace"):
         prepared = prepare(model, data.x_train[: config.quantization.calibration_samples], *val, catalogue,
-                           candidates, accelerator, config.hardware.batch, config.quantization.per_channel)
-        float_accuracy, _ = accuracy_and_loss(model, *val)
-    return Setup(data, model, cached, catalogue, candidates, probe, accelerator, val, test, prepared, float_accuracy)
+                           candidates, accelerator, config.hardware.batch, config.quantization.per_channel, task)
+        float_accuracy, _ = accuracy_and_loss(model, *val, task=task)
+    return Setup(data, model, cached, catalogue, candidates, probe, accelerator, val, test, prepared, float_accuracy,
+                 task)
 
 
 def explain(config: RunConfig, s: Setup, progress=None) -> list[LayerRelevance]:
     """Per-layer relevance from every configured XAI method (Captum and ours)."""
     with _step(progress, "explain (Captum)", len(config.xai.methods)):
-        sample = slice(0, config.xai.samples)
-        return layer_relevance(s.model, s.data.x_train[sample], s.data.y_train[sample], config.xai.methods,
-                               config.xai.steps)
+        x = s.data.x_train[: config.xai.samples]
+        # A user's task has no class labels: attribute the largest output (for one output, that one).
+        target = s.data.y_train[: config.xai.samples] if s.task.class_labels else s.model(x).argmax(1).detach()
+        return layer_relevance(s.model, x, target, config.xai.methods, config.xai.steps)
 
 
 def measure_sensitivity(s: Setup, progress=None) -> Sensitivity:
     """The ground truth: each layer alone on the probe multiplier."""
     with _step(progress, "measure sensitivity", len(s.prepared.hw_layers)) as advance:
-        return layer_sensitivity(s.prepared.approx_model, *s.val, s.catalogue, s.probe, advance=advance)
+        return layer_sensitivity(s.prepared.approx_model, *s.val, s.catalogue, s.probe, advance=advance, task=s.task)
 
 
 def guide_scores(config: RunConfig, relevances: list[LayerRelevance]) -> dict[str, float]:
@@ -123,18 +139,29 @@ def method_budget(config: RunConfig, method: str) -> int:
 def search_context(config: RunConfig, s: Setup, out: Path, method: str, relevance: dict[str, float]) -> SearchContext:
     seed = config.search.seed
     storage = config.search.storage or f"sqlite:///{(Path(out) / 'optuna.db').resolve()}"
+    study_name = f"{method}-seed{seed}-{s.prepared.problem.fingerprint}"  # replay only the same problem
     return SearchContext(seed=seed, loss_budgets=config.search.loss_budgets, probe=s.probe, relevance=relevance,
-                         histograms=s.prepared.histograms, storage=storage, study_name=f"{method}-seed{seed}")
+                         histograms=s.prepared.histograms, storage=storage, study_name=study_name)
 
 
-def _method_worker(config_json: str, method: str, out: str) -> None:
-    """One of several processes completing a study-backed method's budget (no XAI scores)."""
-    use_one_thread()
-    config = RunConfig.model_validate_json(config_json)
+def join_search(config: RunConfig, out: Path, advance=None) -> None:
+    """Contribute trials to the study-backed methods of a search another process leads on the same
+    storage (another machine, or a worker process): no replay, no XAI, no result files. The
+    leader's problem must be the same (same data, model weights and candidates), else the studies'
+    names differ (see :attr:`AssignmentProblem.fingerprint`) and this process works alone."""
     s = setup(config)
-    context = search_context(config, s, Path(out), method, {})
-    context.worker = True
-    get_method(method).run(s.prepared.problem, method_budget(config, method), context)
+    for name in config.search.methods:
+        method = get_method(name)
+        if method.uses_study:
+            context = search_context(config, s, out, name, {})
+            context.worker, context.advance = True, advance
+            method.run(s.prepared.problem, method_budget(config, name), context)
+
+
+def _method_worker(config_json: str, out: str) -> None:
+    """One of several processes on this machine completing the study-backed methods' budgets."""
+    use_one_thread()
+    join_search(RunConfig.model_validate_json(config_json), Path(out))
 
 
 def run_methods(config: RunConfig, s: Setup, out: Path, relevance: dict[str, float], workers: int = 1,
@@ -147,10 +174,9 @@ def run_methods(config: RunConfig, s: Setup, out: Path, relevance: dict[str, flo
             context = search_context(config, s, out, name, relevance)
             context.advance, context.started = advance, time.perf_counter()
             if method.uses_study and workers > 1:
-                from xaigen.search.study import fail_stale_trials, open_study
-
                 fail_stale_trials(open_study(context.storage, context.study_name))
-                run_workers(_method_worker, (config.model_dump_json(), name, str(out)), workers, name)
+                only_this = config.model_copy(update={"search": config.search.model_copy(update={"methods": [name]})})
+                run_workers(_method_worker, (only_this.model_dump_json(), str(out)), workers, name)
             runs[name] = method.run(s.prepared.problem, budget, context).stop()
     return runs
 
@@ -173,25 +199,54 @@ def check_held_out(s: Setup, summaries: dict[str, dict]) -> float:
         for best in summary["by_budget"].values():
             if best is not None:
                 set_assignment(ax, best["assignment"], s.catalogue)
-                best["test_accuracy"] = accuracy_and_loss(ax, *s.test)[0]
+                best["test_accuracy"] = accuracy_and_loss(ax, *s.test, task=s.task)[0]
     set_assignment(ax, None, s.catalogue)
-    return accuracy_and_loss(ax, *s.test)[0]
+    return accuracy_and_loss(ax, *s.test, task=s.task)[0]
 
 
 def finetune_choice(config: RunConfig, s: Setup, summaries: dict[str, dict], progress=None) -> dict | None:
     """Fine-tune (STE) XAI-Gen's choice at the loosest budget, if enabled; held-out before/after."""
     budgets = config.search.loss_budgets
     loosest = summaries.get("xai-gen", {}).get("by_budget", {}).get(f"{budgets[-1]:g}")
-    if not config.finetune.enabled or loosest is None:
+    if config.finetune.mode != "final" or loosest is None:
         return None
     with _step(progress, "fine-tune (STE)", 1):
         tuned = approximate(s.model, loosest["assignment"], s.catalogue, s.prepared.calibration,
                             per_channel=config.quantization.per_channel)
-        before = accuracy_and_loss(tuned, *s.test)[0]
+        before = accuracy_and_loss(tuned, *s.test, task=s.task)[0]
         history = finetune(tuned, s.data.x_train, s.data.y_train, config.finetune.epochs, config.finetune.lr,
-                           seed=config.search.seed)
+                           seed=config.search.seed, task=s.task)
         return {"assignment": loosest["assignment"], "test_accuracy_before": before,
-                "test_accuracy_after": accuracy_and_loss(tuned, *s.test)[0], "loss_history": history}
+                "test_accuracy_after": accuracy_and_loss(tuned, *s.test, task=s.task)[0], "loss_history": history}
+
+
+def retrain_in_loop(config: RunConfig, s: Setup, runs: dict[str, Run], summaries: dict[str, dict],
+                    progress=None) -> None:
+    """``[finetune] mode = "in-loop"``: XAI-Gen's budgets judged again after fine-tuning the
+    assignments at each budget edge (:mod:`xaigen.search.retrain`); held-out accuracy of each."""
+    if config.finetune.mode != "in-loop" or "xai-gen" not in runs:
+        return
+    f, problem = config.finetune, s.prepared.problem
+    settings = RetrainSettings(f.epochs, f.lr, f.candidates, f.margin, config.quantization.per_channel,
+                               config.search.seed)
+    with _step(progress, "fine-tune in the loop (STE)", 1):
+        found = retrained_choices(runs["xai-gen"], s.model, s.prepared.calibration, s.data.x_train, s.data.y_train,
+                                  config.search.loss_budgets, settings)
+    by_budget = {}
+    for budget, choice in found["choices"].items():
+        if choice is None:
+            by_budget[budget] = None
+            continue
+        e = choice["evaluation"]
+        by_budget[budget] = {
+            "assignment": e.assignment, "accuracy_before": e.accuracy, "accuracy": choice["accuracy"],
+            "test_accuracy": accuracy_and_loss(choice["model"], *s.test, task=s.task)[0],
+            "energy_pj": e.energy_pj, "multiplier_energy_pj": e.multiplier_energy_pj,
+            "energy_reduction": problem.exact_energy_pj / e.energy_pj,
+            "multiplier_energy_reduction": problem.exact_multiplier_energy_pj / e.multiplier_energy_pj,
+            "epochs": choice["epochs"]}
+    summaries["xai-gen"]["retrained"] = {"finetunes": found["finetunes"], "wall_s": found["wall_s"],
+                                         "by_budget": by_budget}
 
 
 def headline(summary: dict | None, primary: str) -> dict | None:
@@ -218,6 +273,8 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    if any(get_method(m).uses_study for m in config.search.methods):
+        check_storage(config.search.storage or f"sqlite:///{(out / 'optuna.db').resolve()}")
     s = setup(config, progress)
     relevances = explain(config, s, progress)
     relevance = guide_scores(config, relevances)
@@ -225,11 +282,12 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) 
     runs = run_methods(config, s, out, relevance, workers, progress)
     summaries = summarize_methods(config, runs)
     exact_test_accuracy = check_held_out(s, summaries)
+    retrain_in_loop(config, s, runs, summaries, progress)
     finetuned = finetune_choice(config, s, summaries, progress)
     primary = f"{config.search.loss_budgets[0]:g}"
     problem = s.prepared.problem
     results = RunResults.model_validate({
-        "xaigen_version": __version__, "model": config.model.name, "dataset": s.data.name,
+        "xaigen_version": __version__, "model": config.model.label, "dataset": s.data.name,
         "accelerator": s.accelerator.name, "seed": config.search.seed, "loss_budgets": config.search.loss_budgets,
         "primary_budget": config.search.loss_budgets[0], "candidates": s.candidates, "probe": s.probe,
         "guide": config.xai.guide, "model_from_cache": s.cached, "float": {"accuracy": s.float_accuracy},

@@ -36,6 +36,27 @@ class BudgetChoice(_Record):
     test_accuracy: float | None = None  # the held-out half
 
 
+class RetrainedChoice(_Record):
+    """The cheapest assignment within a budget after in-loop fine-tuning (beside, not instead of,
+    the choice without retraining)."""
+
+    assignment: dict[str, str]
+    accuracy_before: float  # validation half, as quantized
+    accuracy: float  # validation half, after fine-tuning
+    test_accuracy: float  # held-out half, after fine-tuning
+    energy_pj: float
+    multiplier_energy_pj: float
+    energy_reduction: float
+    multiplier_energy_reduction: float
+    epochs: int  # fine-tuning epochs kept (early stop)
+
+
+class RetrainSummary(_Record):
+    finetunes: int
+    wall_s: float
+    by_budget: dict[str, RetrainedChoice | None]
+
+
 class Point(_Record):
     energy_ratio: float
     loss: float
@@ -59,6 +80,7 @@ class MethodSummary(_Record):
     by_budget: dict[str, BudgetChoice | None]
     best_within: dict[str, float | None]
     to_reach_nsga2_hypervolume: Reach | None = None
+    retrained: RetrainSummary | None = None  # [finetune] mode = "in-loop" (xai-gen)
 
 
 class Headline(_Record):

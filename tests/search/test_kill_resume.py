@@ -76,7 +76,7 @@ def test_sigkill_and_resume(tmp_path):
             break
         proc = _start(config, killed, env)
         _wait_for_new_trial(killed / "optuna.db", len(_complete_trials(killed / "optuna.db")), proc)
-        time.sleep(rng.uniform(0.0, 2.5))  # a random moment inside the search, however loaded the machine
+        time.sleep(rng.uniform(0.0, 1.5))  # a random moment inside the search, however loaded the machine
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()

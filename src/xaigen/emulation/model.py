@@ -28,6 +28,7 @@ from xaigen.emulation.layers import ApproxConv2d, ApproxLayer, ApproxLinear
 from xaigen.emulation.observers import RangeObserver
 from xaigen.emulation.sites import SiteTracer
 from xaigen.errors import InputError
+from xaigen.models.task import CLASSIFICATION, Task
 from xaigen.models.training import fit
 from xaigen.multipliers.catalogue import Catalogue
 from xaigen.multipliers.multiplier import Multiplier
@@ -218,10 +219,17 @@ def predict(model: nn.Module, inputs, batch_size: int = 256) -> torch.Tensor:
 
 
 @torch.no_grad()
-def accuracy_and_loss(model: nn.Module, x, y=None, batch_size: int = 512) -> tuple[float, float]:
-    """Top-1 accuracy in [0, 1] and mean cross-entropy of ``model`` on (x, y): the one place that
-    scores a model. ``x``: a tensor or array with labels ``y``, or a Dataset / DataLoader of
-    (inputs, labels) with ``y`` None."""
+def accuracy_and_loss(model: nn.Module, x, y=None, batch_size: int = 512,
+                      task: Task = CLASSIFICATION) -> tuple[float, float]:
+    """The task's metric ("accuracy": top-1 in [0, 1] by default) and mean loss (cross-entropy by
+    default) of ``model`` on (x, y): the one place that scores a model. ``x``: a tensor or array
+    with labels ``y``, or a Dataset / DataLoader of (inputs, labels) with ``y`` None."""
+    if task is not CLASSIFICATION:
+        outputs, targets = [], []
+        for xb, yb in as_labelled_batches(x, batch_size, y):
+            outputs.append(model(xb))
+            targets.append(yb)
+        return task.score(torch.cat(outputs), torch.cat(targets))
     correct, loss, count = 0, 0.0, 0
     for xb, yb in as_labelled_batches(x, batch_size, y):
         logits = model(xb)
@@ -239,7 +247,7 @@ def accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch
 
 
 def finetune(approx_model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, epochs: int = 2,
-             lr: float = 1e-3, batch_size: int = 64, seed: int = 0) -> list[float]:
+             lr: float = 1e-3, batch_size: int = 64, seed: int = 0, task: Task = CLASSIFICATION) -> list[float]:
     """Approximation-aware fine-tuning with a straight-through estimator; returns loss per epoch.
 
     Forward values are the bit-exact approximate outputs; gradients are those of the
@@ -252,6 +260,6 @@ def finetune(approx_model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.eval()
     try:
-        return fit(approx_model, inputs, labels, optimizer, epochs, batch_size, generator)
+        return fit(approx_model, inputs, labels, optimizer, epochs, batch_size, generator, loss_fn=task.loss)
     finally:
         approx_model.eval()

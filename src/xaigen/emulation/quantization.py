@@ -34,11 +34,6 @@ class QuantParams:
     zero_point: torch.Tensor  # int64, same shape
     signed: bool
 
-    @property
-    def is_symmetric(self) -> bool:
-        return not bool(torch.any(self.zero_point != 0))
-
-
 def activation_params(low: float, high: float, signed: bool) -> QuantParams:
     """Per-tensor parameters for activations observed in [low, high]."""
     qmin, qmax = CODE_RANGE[signed]

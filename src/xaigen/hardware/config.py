@@ -120,6 +120,9 @@ PRESETS: dict[str, Accelerator] = {
 }
 
 
+MAX_CFG_INT = 2**31 - 1  # SCALE-Sim's sizes are C ints; larger values only overflow later
+
+
 def _cfg_value(parser: configparser.ConfigParser, path: Path, section: str, key: str, kind=int, default=None):
     if not parser.has_option(section, key):
         if default is not None:
@@ -129,8 +132,45 @@ def _cfg_value(parser: configparser.ConfigParser, path: Path, section: str, key:
     try:
         value = kind(raw)
     except ValueError:
-        raise InputError(path, f"'{key}' = {raw!r} is not a valid {kind.__name__}", f"[{section}]") from None
+        raise InputError(path, f"'{key}' = {raw[:40]!r} is not a valid {kind.__name__}", f"[{section}]") from None
+    if kind is int and value > MAX_CFG_INT:
+        raise InputError(path, f"'{key}' = {raw[:40]} is larger than {MAX_CFG_INT}", f"[{section}]")
     return value
+
+
+def _parse_cfg(path: Path) -> configparser.ConfigParser:
+    """The parsed file; values are literal (no ``%`` interpolation), a UTF-8 BOM is allowed."""
+    from xaigen.fileio import require_file
+
+    require_file(path)
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot read ({exc})") from None
+    except configparser.Error as exc:
+        raise InputError(path, f"not a valid .cfg file ({exc.message.splitlines()[0]})") from None
+    return parser
+
+
+def _bandwidth(parser: configparser.ConfigParser, path: Path, section: str) -> float:
+    """DRAM bandwidth (bytes/cycle): SCALE-Sim's ``Bandwidth`` in USER mode, unlimited in CALC mode."""
+    mode = _cfg_value(parser, path, "run_presets", "InterfaceBandwidth", str, "CALC") \
+        if parser.has_section("run_presets") else "CALC"
+    if mode not in ("USER", "CALC"):  # SCALE-Sim compares case-sensitively and aborts silently otherwise
+        raise InputError(path, f"'InterfaceBandwidth' must be USER or CALC (upper case, as SCALE-Sim reads it), "
+                         f"got {mode[:40]!r}", "[run_presets]")
+    if mode == "CALC":
+        return math.inf
+    raw = _cfg_value(parser, path, section, "Bandwidth", str).split(",")[0].strip()
+    try:
+        bandwidth = float(raw)
+    except ValueError:
+        raise InputError(path, f"'Bandwidth' = {raw[:40]!r} is not a number", f"[{section}]") from None
+    if not (math.isfinite(bandwidth) and bandwidth > 0):
+        raise InputError(path, f"'Bandwidth' = {raw[:40]!r} must be a positive finite number (words/cycle)",
+                         f"[{section}]")
+    return bandwidth
 
 
 def read_scalesim_cfg(path: str | Path, pods: int = 1, clock_mhz: float = 1000.0) -> Accelerator:
@@ -138,32 +178,19 @@ def read_scalesim_cfg(path: str | Path, pods: int = 1, clock_mhz: float = 1000.0
 
     SCALE-Sim's ``Bandwidth`` (words/cycle, 1-byte words) is used when ``InterfaceBandwidth`` is
     ``USER``; in ``CALC`` mode SCALE-Sim assumes whatever bandwidth avoids stalls, modelled here
-    as unlimited.
+    as unlimited. ``Dataflow`` and ``InterfaceBandwidth`` are read exactly as SCALE-Sim reads them
+    (case-sensitive): ``WS`` is refused rather than run as ``ws`` here and as something else there.
     """
     path = Path(path)
-    parser = configparser.ConfigParser()
-    try:
-        text = path.read_text()
-        parser.read_string(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"cannot read ({exc})") from None
-    except configparser.Error as exc:
-        raise InputError(path, f"not a valid .cfg file ({exc.message.splitlines()[0]})") from None
+    parser = _parse_cfg(path)
     section = "architecture_presets"
     if not parser.has_section(section):
         raise InputError(path, "missing section [architecture_presets]")
-    dataflow = _cfg_value(parser, path, section, "Dataflow", str).lower()
-    mode = _cfg_value(parser, path, "run_presets", "InterfaceBandwidth", str, "CALC").upper() \
-        if parser.has_section("run_presets") else "CALC"
-    if mode not in ("USER", "CALC"):
-        raise InputError(path, f"'InterfaceBandwidth' must be USER or CALC, got {mode!r}", "[run_presets]")
-    bandwidth = math.inf
-    if mode == "USER":
-        raw = _cfg_value(parser, path, section, "Bandwidth", str).split(",")[0]
-        try:
-            bandwidth = float(raw)
-        except ValueError:
-            raise InputError(path, f"'Bandwidth' = {raw!r} is not a number", f"[{section}]") from None
+    dataflow = _cfg_value(parser, path, section, "Dataflow", str)
+    if dataflow not in DATAFLOWS:
+        raise InputError(path, f"'dataflow' must be one of {', '.join(DATAFLOWS)} (lower case, as SCALE-Sim "
+                         f"reads it), got {dataflow[:40]!r}", f"[{section}]")
+    bandwidth = _bandwidth(parser, path, section)
     name = parser.get("general", "run_name", fallback=path.stem).strip() if parser.has_section("general") else path.stem
     values = {key: _cfg_value(parser, path, section, key) for key in
               ("ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB", "OfmapSramSzkB")}
@@ -175,7 +202,7 @@ def read_scalesim_cfg(path: str | Path, pods: int = 1, clock_mhz: float = 1000.0
             name=name, array_rows=values["ArrayHeight"], array_cols=values["ArrayWidth"], pods=pods,
             dataflow=dataflow, clock_mhz=clock_mhz, ifmap_sram_kib=values["IfmapSramSzkB"],
             filter_sram_kib=values["FilterSramSzkB"], ofmap_sram_kib=values["OfmapSramSzkB"],
-            dram_bytes_per_cycle=bandwidth if bandwidth > 0 else 0, port_per_operand=True,
+            dram_bytes_per_cycle=bandwidth, port_per_operand=True,
         )
     except InputError as exc:
         raise InputError(path, exc.problem, f"[{section}]") from None
@@ -187,7 +214,5 @@ def load_accelerator(spec: str | Path) -> Accelerator:
         return PRESETS[str(spec)]
     path = Path(spec)
     if path.suffix == ".cfg":
-        if not path.is_file():
-            raise InputError(path, "no such file")
         return read_scalesim_cfg(path)
     raise InputError(str(spec), f"unknown accelerator; expected a preset ({', '.join(PRESETS)}) or a .cfg file")

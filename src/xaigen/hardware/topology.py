@@ -103,14 +103,38 @@ _CONV_COLUMNS = ["layer name", "ifmap height", "ifmap width", "filter height", "
 _GEMM_COLUMNS = ["layer", "m", "n", "k"]
 
 
+MAX_DIMENSION = 2**31 - 1  # SCALE-Sim's (and any real layer's) sizes fit a C int
+
+
 def _int_field(path: Path, line: int, column: str, raw: str) -> int:
     try:
         value = int(raw.strip())
-    except ValueError:
-        raise InputError(path, f"column '{column}': {raw.strip()!r} is not an integer", f"line {line}") from None
+    except ValueError:  # also digit strings beyond Python's 4300-digit conversion limit
+        raise InputError(path, f"column '{column}': {raw.strip()[:40]!r} is not an integer", f"line {line}") from None
     if value < 1:
         raise InputError(path, f"column '{column}': must be a positive integer, got {value}", f"line {line}")
+    if value > MAX_DIMENSION:
+        raise InputError(path, f"column '{column}': {raw.strip()[:40]} is larger than {MAX_DIMENSION}", f"line {line}")
     return value
+
+
+def _csv_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """Non-empty rows as ``(line number, stripped non-empty cells)``; a UTF-8 BOM is allowed."""
+    from xaigen.fileio import require_file
+
+    require_file(path)
+    try:
+        reader = csv.reader(path.read_text(encoding="utf-8-sig").splitlines())
+        rows = []
+        for r in reader:
+            cells = [c.strip() for c in r if c.strip() != ""]
+            if cells:
+                rows.append((reader.line_num, cells))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot read ({exc})") from None
+    except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (131,072 characters)
+        raise InputError(path, f"not a valid CSV file ({exc})", f"line {reader.line_num}") from None
+    return rows
 
 
 def read_topology_csv(path: str | Path) -> list[Layer]:
@@ -121,12 +145,7 @@ def read_topology_csv(path: str | Path) -> list[Layer]:
     channel, as SCALE-Sim does). GEMM form: ``Layer, M, N, K``.
     """
     path = Path(path)
-    try:
-        rows = list(csv.reader(path.read_text().splitlines()))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"cannot read ({exc})") from None
-    rows = [(i + 1, [c.strip() for c in r if c.strip() != ""]) for i, r in enumerate(rows)]
-    rows = [(i, r) for i, r in rows if r]
+    rows = _csv_rows(path)
     if not rows:
         raise InputError(path, "empty topology file")
     header = [c.lower() for c in rows[0][1]]

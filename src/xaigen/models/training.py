@@ -25,9 +25,10 @@ class TrainConfig:
 
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer, epochs: int,
-        batch_size: int, generator: torch.Generator, schedule=None, advance=None) -> list[float]:
-    """The one training loop (cross-entropy, shuffled mini-batches); returns the mean loss of each
-    epoch. The caller sets the model's train/eval modes."""
+        batch_size: int, generator: torch.Generator, schedule=None, advance=None,
+        loss_fn=nn.functional.cross_entropy) -> list[float]:
+    """The one training loop (``loss_fn``, default cross-entropy; shuffled mini-batches); returns
+    the mean loss of each epoch. The caller sets the model's train/eval modes."""
     history = []
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=generator)
@@ -35,7 +36,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: torch.opt
         for start in range(0, len(x), batch_size):
             idx = order[start : start + batch_size]
             optimizer.zero_grad()
-            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            loss = loss_fn(model(x[idx]), y[idx])
             loss.backward()
             optimizer.step()
             if schedule is not None:
@@ -47,7 +48,8 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: torch.opt
     return history
 
 
-def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, advance=None) -> list[float]:
+def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, advance=None,
+          loss_fn=nn.functional.cross_entropy) -> list[float]:
     """Adam + cosine schedule; returns the mean loss of each epoch. Deterministic given the seed."""
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -55,7 +57,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfi
     steps = config.epochs * ((len(x) + config.batch_size - 1) // config.batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, steps))
     model.train()
-    history = fit(model, x, y, optimizer, config.epochs, config.batch_size, generator, schedule, advance)
+    history = fit(model, x, y, optimizer, config.epochs, config.batch_size, generator, schedule, advance, loss_fn)
     model.eval()
     return history
 
@@ -65,7 +67,8 @@ def _fingerprint(key: dict) -> str:
 
 
 def load_or_train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
-                  cache_dir: Path | None, key: dict, advance=None) -> tuple[nn.Module, bool]:
+                  cache_dir: Path | None, key: dict, advance=None,
+                  loss_fn=nn.functional.cross_entropy) -> tuple[nn.Module, bool]:
     """Load cached weights for (``key``, ``config``) if present, else train and cache them.
 
     Returns the model and whether it came from the cache. A corrupted checkpoint is an
@@ -81,7 +84,7 @@ def load_or_train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Tr
             except Exception as exc:  # torch raises many types for a damaged file
                 raise InputError(path, f"corrupted checkpoint ({type(exc).__name__}); delete it to retrain") from None
             return model.eval(), True
-    train(model, x, y, config, advance)
+    train(model, x, y, config, advance, loss_fn)
     if path is not None:
         buffer = io.BytesIO()
         torch.save(model.state_dict(), buffer)

@@ -1,13 +1,22 @@
 """8-bit approximate multipliers: product tables, physical figures and error metrics."""
 
-from xaigen.multipliers.catalogue import Catalogue, save_multiplier, user_catalogue_dir, xaigen_home
+from xaigen.multipliers.catalogue import (
+    Catalogue,
+    ImportResult,
+    builtin_names,
+    import_multipliers,
+    save_multiplier,
+    user_catalogue_dir,
+    xaigen_home,
+)
 from xaigen.multipliers.families import builtin_multipliers, drum, exact, mitchell, truncated
 from xaigen.multipliers.importers import load_multipliers, validate_table
-from xaigen.multipliers.metrics import ErrorMetrics, error_metrics, joint_distribution
-from xaigen.multipliers.multiplier import Multiplier, exact_table, operand_values
+from xaigen.multipliers.metrics import ErrorMetrics, error_metrics, implausibility, joint_distribution
+from xaigen.multipliers.multiplier import Multiplier, exact_table, operand_values, validate_name
 
 __all__ = [
-    "Catalogue", "ErrorMetrics", "Multiplier", "builtin_multipliers", "drum", "error_metrics",
-    "exact", "exact_table", "joint_distribution", "load_multipliers", "mitchell", "operand_values",
-    "save_multiplier", "truncated", "user_catalogue_dir", "validate_table", "xaigen_home",
+    "Catalogue", "ErrorMetrics", "ImportResult", "Multiplier", "builtin_multipliers", "builtin_names", "drum",
+    "error_metrics", "exact", "exact_table", "implausibility", "import_multipliers", "joint_distribution",
+    "load_multipliers", "mitchell", "operand_values", "save_multiplier", "truncated", "user_catalogue_dir",
+    "validate_name", "validate_table", "xaigen_home",
 ]

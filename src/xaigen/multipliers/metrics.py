@@ -69,3 +69,19 @@ def error_metrics(multiplier: Multiplier, distribution: np.ndarray | None = None
         ep=float(p[err != 0].sum()),
         bias=float((p * err).sum()),
     )
+
+
+def implausibility(multiplier: Multiplier) -> str | None:
+    """Why the table looks like a misread file (wrong byte order, signedness, operand layout), or None.
+
+    A table is implausible when its uniform MAE exceeds the mean ``|a*b|``: a circuit whose
+    output is always 0 has exactly that error, so such a table is worse than no multiplier.
+    Every EvoApproxLib 8x8 circuit stays at or below it (the constant-0 ``mul8u_TD3`` equals it).
+    """
+    v = multiplier.values
+    reference = float(np.abs(np.outer(v, v)).mean())
+    mae = error_metrics(multiplier).mae
+    if mae > reference:
+        return (f"implausible table: uniform MAE {mae:.0f} is larger than the mean product {reference:.0f} "
+                "(a constant-0 output would be closer); check byte order, signedness and operand layout")
+    return None

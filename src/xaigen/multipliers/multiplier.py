@@ -8,12 +8,30 @@ the signed product; for an unsigned one index = value and the output is the unsi
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from xaigen.errors import InputError
+
 SIGNED_PRODUCT_RANGE = (-(2**15), 2**15 - 1)
 UNSIGNED_PRODUCT_RANGE = (0, 2**16 - 1)
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")
+
+
+def validate_name(name: object, source: str = "name") -> str:
+    """``name`` if it is a valid catalogue name (also a safe file name), else :class:`InputError`."""
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise InputError(source, f"invalid multiplier name {name!r}: 1-100 letters, digits, _ . + -, "
+                         "starting with a letter or digit")
+    return name
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """``value`` unless it is None, NaN or infinite (JSON has no NaN: unknown figures are null)."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def operand_values(signed: bool) -> np.ndarray:
@@ -70,6 +88,15 @@ class Multiplier:
         return self.table.astype(np.int64) - np.outer(v, v)
 
     @property
+    def has_usable_power(self) -> bool:
+        """Whether ``power_mw`` is a finite positive figure that energy ratios and logs can use.
+
+        False for a table imported without power (NaN) and for a circuit published at 0 mW
+        (e.g. ``mul8u_TD3``, a constant-0 output): such a circuit cannot be a search candidate.
+        """
+        return math.isfinite(self.power_mw) and self.power_mw > 0
+
+    @property
     def is_exact(self) -> bool:
         return not np.any(self.error_table)
 
@@ -80,13 +107,13 @@ class Multiplier:
         return self.table[a, b].astype(np.int64)
 
     def summary(self) -> dict:
-        """Plain-data description (no table) for listings and JSON."""
+        """Plain-data description (no table) for listings and JSON; unknown figures are None."""
         return {
             "name": self.name,
             "signed": self.signed,
-            "power_mw": self.power_mw,
-            "area_um2": self.area_um2,
-            "delay_ns": self.delay_ns,
+            "power_mw": finite_or_none(self.power_mw),
+            "area_um2": finite_or_none(self.area_um2),
+            "delay_ns": finite_or_none(self.delay_ns),
             "source": self.source,
             "description": self.description,
         }

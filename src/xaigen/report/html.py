@@ -93,7 +93,7 @@ def methods_table(r: RunResults) -> str:
         rows.append(_row(cells))
     head = "".join(f"<th>{h}</th>" for h in ["method", "evals", "wall s", "HV"] + sum(
         ([f"mult. saving @{b}", f"accel. saving @{b}"] for b in budgets), []) + ["evals to NSGA-II HV"])
-    return f"{methods_table(r)}"
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
 def layer_table(r: RunResults) -> str:
@@ -108,7 +108,7 @@ def layer_table(r: RunResults) -> str:
                           _fmt(e.get("multiplier", 0) / 1e6, 4), _fmt(e.get("total", 0) / 1e6, 4)]))
     head = (f"<th>layer</th><th>relevance ({html.escape(r.guide)})</th><th>sensitivity (CE increase)</th>"
             "<th>multiplier</th><th>mult. energy uJ</th><th>total uJ</th>")
-    return f"{methods_table(r)}"
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
 def xai_table(r: RunResults) -> str:

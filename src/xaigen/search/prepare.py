@@ -9,6 +9,7 @@ import torch
 
 from xaigen.emulation import Coverage, approximate, calibrate, coverage, operand_histograms, set_assignment
 from xaigen.hardware import Accelerator, Layer, layers_from_model
+from xaigen.models.task import CLASSIFICATION, Task
 from xaigen.multipliers import Catalogue
 from xaigen.search.problem import AssignmentProblem
 
@@ -27,8 +28,8 @@ class Prepared:
 
 def prepare(model: torch.nn.Module, x_calibration: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
             catalogue: Catalogue, candidates: Sequence[str], accelerator: Accelerator, batch: int = 1,
-            per_channel: bool = True, exact_layers: Sequence[str] = (), fold_batchnorm: bool = False,
-            observer: str = "minmax") -> Prepared:
+            per_channel: bool = True, task: Task = CLASSIFICATION, exact_layers: Sequence[str] = (),
+            fold_batchnorm: bool = False, observer: str = "minmax") -> Prepared:
     """Calibrate, quantize (all exact), trace the hardware layers and record operand histograms
     for each signedness among the candidates. ``exact_layers`` (names or fnmatch patterns) stay on
     the exact multiplier and out of the search; their energy and that of sites no multiplier can
@@ -43,6 +44,6 @@ def prepare(model: torch.nn.Module, x_calibration: torch.Tensor, x_val: torch.Te
         for name, (a, w) in operand_histograms(ax, x_calibration).items():
             histograms.setdefault(name, {})[signed] = (a.numpy(), w.numpy())
     set_assignment(ax, None, catalogue)
-    problem = AssignmentProblem(ax, x_val, y_val, catalogue, candidates, hw_layers, accelerator)
+    problem = AssignmentProblem(ax, x_val, y_val, catalogue, candidates, hw_layers, accelerator, task)
     covered = coverage(model, x_calibration[:1], exact_layers)
     return Prepared(problem, ax, calibration, hw_layers, histograms, covered)

@@ -20,6 +20,7 @@ import torch
 
 from xaigen.emulation import accuracy_and_loss, approximable_layers, set_assignment
 from xaigen.hardware import Accelerator, Layer, estimate_network
+from xaigen.models.task import CLASSIFICATION, Task
 from xaigen.multipliers import Catalogue
 
 
@@ -43,8 +44,10 @@ class AssignmentProblem:
     """Shared by all methods: the model, data, candidate multipliers and energy table."""
 
     def __init__(self, approx_model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, catalogue: Catalogue,
-                 candidates: Sequence[str], hw_layers: Sequence[Layer], accelerator: Accelerator):
+                 candidates: Sequence[str], hw_layers: Sequence[Layer], accelerator: Accelerator,
+                 task: Task = CLASSIFICATION):
         self.model = approx_model
+        self.task = task  # what "accuracy" and "loss" mean (default: top-1 and cross-entropy)
         self.x, self.y = x, y
         self.catalogue = catalogue
         self.candidates = list(dict.fromkeys(candidates))
@@ -67,7 +70,24 @@ class AssignmentProblem:
         self.macs = {n: by_name[n].macs for n in self.layers}
         self.fan_in = {n: by_name[n].k for n in self.layers}  # products summed per output
         set_assignment(self.model, None, catalogue)
-        self.exact_accuracy, self.exact_loss = accuracy_and_loss(self.model, x, y)
+        self.exact_accuracy, self.exact_loss = accuracy_and_loss(self.model, x, y, task=task)
+        self.fingerprint = self._fingerprint()  # all exact: the state does not depend on later assignments
+
+    def _fingerprint(self) -> str:
+        """A digest of everything that decides an evaluation's result (weights, calibration,
+        evaluation data, candidate tables and powers, energy per layer): a stored study is
+        replayed only when it is equal, never for a retrained model or other candidates."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for tensor in (*self.model.state_dict().values(), self.x, self.y):
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        for name in self.candidates:
+            m = self.catalogue[name]
+            digest.update(f"{name}:{m.signed}:{m.power_mw!r}".encode())
+            digest.update(m.table.tobytes())
+        digest.update(repr((self.layers, sorted(self._pj_per_mw.items()), self._fixed_pj)).encode())
+        return digest.hexdigest()[:12]
 
     def power(self, name: str) -> float:
         return self.catalogue[name].power_mw
@@ -125,7 +145,7 @@ class Run:
             return None
         p = self.problem
         set_assignment(p.model, full, p.catalogue)
-        accuracy, loss = accuracy_and_loss(p.model, p.x, p.y)
+        accuracy, loss = accuracy_and_loss(p.model, p.x, p.y, task=p.task)
         return self._append(full, key, accuracy, loss)
 
     def record(self, assignment: Mapping[str, str], accuracy: float, loss: float) -> Evaluation:

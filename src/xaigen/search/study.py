@@ -121,3 +121,32 @@ def optimize(study: optuna.Study, objective: Objective, seed: int, population: i
         study.tell(trial, values)
         if advance:
             advance()
+
+
+def check_storage(url: str) -> None:
+    """Open the storage once before any long work, so that a bad URL, a missing driver, a missing
+    or read-only directory or a corrupt database is one clear :class:`InputError` at once."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from xaigen.errors import InputError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise InputError("storage", f"not a database URL: {url!r} (e.g. sqlite:///runs/x/optuna.db)") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        import os
+        from pathlib import Path
+
+        directory = Path(parsed.database).parent
+        if not directory.is_dir() or not os.access(directory, os.W_OK):
+            raise InputError("storage", f"{directory} is not a writable directory")
+    try:
+        optuna.storages.RDBStorage(url).remove_session()
+    except (ImportError, ModuleNotFoundError) as exc:
+        extra = " (pip install 'xaigen[postgres]')" if parsed.get_backend_name() == "postgresql" else ""
+        raise InputError("storage", f"no database driver for {parsed.drivername}{extra}: {exc}") from None
+    except (SQLAlchemyError, RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError("storage", f"cannot open {parsed.render_as_string(hide_password=True)}: {first}") from None

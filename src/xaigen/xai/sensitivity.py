@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from xaigen.emulation import accuracy_and_loss, approximable_layers, set_assignment
+from xaigen.models.task import CLASSIFICATION, Task
 from xaigen.multipliers import Catalogue
 
 
@@ -26,15 +27,15 @@ class Sensitivity:
 
 
 def layer_sensitivity(approx_model: nn.Module, x: torch.Tensor, y: torch.Tensor, catalogue: Catalogue,
-                      probe: str, advance=None) -> Sensitivity:
+                      probe: str, advance=None, task: Task = CLASSIFICATION) -> Sensitivity:
     """Sensitivity of each layer to ``probe``; leaves ``approx_model`` all-exact afterwards."""
     names = list(approximable_layers(approx_model))
     set_assignment(approx_model, None, catalogue)
-    base_accuracy, base_loss = accuracy_and_loss(approx_model, x, y)
+    base_accuracy, base_loss = accuracy_and_loss(approx_model, x, y, task=task)
     drop, increase = {}, {}
     for name in names:
         set_assignment(approx_model, {name: probe}, catalogue)
-        accuracy, loss = accuracy_and_loss(approx_model, x, y)
+        accuracy, loss = accuracy_and_loss(approx_model, x, y, task=task)
         drop[name], increase[name] = base_accuracy - accuracy, loss - base_loss
         if advance:
             advance()

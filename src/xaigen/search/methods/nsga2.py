@@ -26,7 +26,7 @@ def nsga2_search(problem: AssignmentProblem, budget: int, seed: int, storage: st
     study = open_study(storage, study_name)
     if not worker:
         fail_stale_trials(study)
-        for trial in completed_trials(study):  # deterministic evaluations: stored results stand in
+        for trial in completed_trials(study)[:budget]:  # deterministic: stored results stand in
             assignment = {n: trial.params[n] for n in problem.layers}
             if "loss" in trial.user_attrs:
                 run.record(assignment, trial.values[0], trial.user_attrs["loss"])

@@ -1,0 +1,69 @@
+"""The output directory of a job: checked before any work, locked while a job writes into it.
+
+A job writes only into its ``--out`` directory. Before the long work starts we refuse what would
+make it fail late or write somewhere else: a path under a file, a dangling or looping symbolic
+link, an unwritable directory, an output name that is a directory or a symbolic link (writing
+through a link would change a file outside ``--out``). While the job runs it holds an exclusive
+lock on ``<out>/.xaigen.lock``, so a second job on the same directory stops at once instead of
+corrupting the first one's study.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from xaigen.errors import InputError
+
+RUN_OUTPUTS = ("results.json", "report.html", "run.log", "optuna.db", "pareto.png", "hypervolume.png",
+               "relevance.png", "energy.png")
+NAS_OUTPUTS = ("nas.json", "nas.html", "run.log", "nas.db", "nas_fronts.png")
+LOCK_NAME = ".xaigen.lock"
+
+
+def check_output_dir(out: Path, outputs: Iterable[str]) -> None:
+    """Raise :class:`InputError` unless ``out`` can be created or written and its output names
+    are plain files or absent."""
+    out = Path(out)
+    if out.is_symlink() and not out.exists():
+        try:
+            out.resolve(strict=True)
+        except RuntimeError:
+            raise InputError(out, "output directory is a symbolic link loop") from None
+        except OSError:
+            raise InputError(out, "output directory is a dangling symbolic link") from None
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(out, f"cannot create the output directory: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(out, "output directory is not writable")
+    for name in (*outputs, LOCK_NAME):
+        path = out / name
+        if path.is_symlink():
+            raise InputError(path, "is a symbolic link; refusing to write through it")
+        if path.exists() and not path.is_file():
+            raise InputError(path, "exists and is not a regular file")
+
+
+@contextmanager
+def locked_output_dir(out: Path) -> Iterator[Path]:
+    """Create ``out`` and hold its lock for the duration; a held lock is an :class:`InputError`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise InputError(out, "another xaigen job is writing into this output directory") from None
+            raise
+        yield out
+    finally:
+        os.close(fd)  # closing releases the lock

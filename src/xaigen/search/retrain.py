@@ -1,0 +1,83 @@
+"""Fine-tuning inside the search: is a budget met after approximation-aware retraining?
+
+A search judges each assignment by its accuracy as quantized, without retraining. ALWANN tunes
+the weights to the chosen multipliers and TorchApprox trains with them (QAT); an assignment that
+misses a budget by a few points may meet it after a short fine-tune. Fine-tuning every evaluated
+assignment would cost far more than the search, so only the bracket at each budget edge is
+retrained: the cheapest evaluated assignments whose loss exceeds the budget by at most ``margin``
+and that would save energy over the budget's choice without retraining. Fine-tuning uses the
+straight-through estimator (:func:`xaigen.emulation.finetune`), one epoch at a time, keeping the
+epoch with the lowest validation loss (early stop when it rises). The cheapest assignment within
+budget after fine-tuning is the budget's retrained choice; its held-out accuracy is measured by the
+caller. Every fine-tune is counted (``finetunes``) and timed.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from xaigen.emulation import accuracy_and_loss, approximate, finetune
+from xaigen.search.problem import AssignmentProblem, Evaluation, Run
+
+
+@dataclass(frozen=True)
+class RetrainSettings:
+    epochs: int = 2
+    lr: float = 1e-3
+    candidates: int = 3
+    margin: float = 0.05
+    per_channel: bool = True
+    seed: int = 0
+
+
+def bracket(run: Run, limit: float, settings: RetrainSettings) -> list[Evaluation]:
+    """The cheapest evaluations that miss ``limit`` by at most ``margin`` and are cheaper than the
+    cheapest one that meets it."""
+    problem = run.problem
+    feasible = [e for e in run.history if problem.exact_accuracy - e.accuracy <= limit + 1e-12]
+    ceiling = min((e.energy_pj for e in feasible), default=float("inf"))
+    near = [e for e in run.history
+            if limit < problem.exact_accuracy - e.accuracy <= limit + settings.margin and e.energy_pj < ceiling]
+    return sorted(near, key=lambda e: (e.energy_pj, -e.accuracy))[: settings.candidates]
+
+
+def fine_tuned(problem: AssignmentProblem, float_model: torch.nn.Module, calibration: dict, assignment: dict,
+               x_train: torch.Tensor, y_train: torch.Tensor, settings: RetrainSettings) -> tuple[torch.nn.Module, int]:
+    """The approximate model of ``assignment`` fine-tuned with early stopping on the validation
+    loss; returns it and the number of epochs kept."""
+    model = approximate(float_model, assignment, problem.catalogue, calibration, per_channel=settings.per_channel)
+    best_loss = accuracy_and_loss(model, problem.x, problem.y, task=problem.task)[1]
+    best_state, kept = copy.deepcopy(model.state_dict()), 0
+    for epoch in range(1, settings.epochs + 1):
+        finetune(model, x_train, y_train, 1, settings.lr, seed=settings.seed + epoch, task=problem.task)
+        loss = accuracy_and_loss(model, problem.x, problem.y, task=problem.task)[1]
+        if loss >= best_loss:
+            break  # it hurts from here on: keep the best epoch
+        best_loss, best_state, kept = loss, copy.deepcopy(model.state_dict()), epoch
+    model.load_state_dict(best_state)
+    return model.eval(), kept
+
+
+def retrained_choices(run: Run, float_model: torch.nn.Module, calibration: dict, x_train: torch.Tensor,
+                      y_train: torch.Tensor, loss_budgets: Sequence[float], settings: RetrainSettings) -> dict:
+    """Per budget: the cheapest bracketed assignment within budget after fine-tuning, or None."""
+    problem, choices, started, count = run.problem, {}, time.perf_counter(), 0
+    tuned_cache: dict[tuple, tuple] = {}
+    for limit in sorted(loss_budgets, reverse=True):
+        choices[f"{limit:g}"] = None
+        for e in bracket(run, limit, settings):
+            key = tuple(e.assignment[n] for n in problem.layers)
+            if key not in tuned_cache:
+                model, kept = fine_tuned(problem, float_model, calibration, e.assignment, x_train, y_train, settings)
+                tuned_cache[key] = (model, kept, accuracy_and_loss(model, problem.x, problem.y, task=problem.task)[0])
+                count += 1
+            model, kept, accuracy = tuned_cache[key]
+            if problem.exact_accuracy - accuracy <= limit + 1e-12:
+                choices[f"{limit:g}"] = {"evaluation": e, "model": model, "accuracy": accuracy, "epochs": kept}
+                break
+    return {"choices": choices, "finetunes": count, "wall_s": time.perf_counter() - started}

@@ -1,0 +1,7 @@
+// PDK45_PWR = 1.2.3 mW
+uint16_t mul8u_M(uint8_t A, uint8_t B)
+{
+  uint16_t P;
+  P = A;
+  return P;
+}
