@@ -26,3 +26,25 @@ def conv2d_reference(a: np.ndarray, w: np.ndarray, table: np.ndarray, stride, di
 
 def linear_reference(a: np.ndarray, w: np.ndarray, table: np.ndarray) -> np.ndarray:
     return table[(a & 0xFF)[:, None, :], (w & 0xFF)[None, :, :]].astype(np.int64).sum(-1)
+
+
+def corrected(raw, a_sum, w_sum, za, zw, fan_in):
+    """Zero-point correction: sum T[a, w] - z_w sum a - z_a sum w + K z_a z_w."""
+    return raw - zw * a_sum - za * w_sum + fan_in * za * zw
+
+
+def conv2d_corrected_reference(a, w, table, value_table, stride, dilation, groups, za, zw):
+    """Corrected accumulators of an already padded conv; ``value_table[i, j]`` is the value of code
+    bit pattern i (so a sum of T = value_table over a window is sum a)."""
+    raw = conv2d_reference(a, w, table, stride, dilation, groups)
+    a_sum = conv2d_reference(a, np.ones_like(w), value_table, stride, dilation, groups)
+    w_sum = w.reshape(w.shape[0], -1).sum(1).reshape(1, -1, 1, 1)
+    zw = np.asarray(zw).reshape(1, -1, 1, 1) if np.ndim(zw) else zw
+    return corrected(raw, a_sum, w_sum, za, zw, w[0].size)
+
+
+def gemm_corrected_reference(a, b, table, za, zb):
+    """Corrected accumulators [M, N] of codes a [M, K] and b [N, K]."""
+    raw = linear_reference(a, b, table)
+    zb = np.asarray(zb).reshape(1, -1) if np.ndim(zb) else zb
+    return corrected(raw, a.sum(1, keepdims=True), b.sum(1).reshape(1, -1), za, zb, a.shape[1])

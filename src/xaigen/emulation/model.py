@@ -14,12 +14,19 @@ assignment is plain int8 quantized inference.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 from torch import nn
 
+from xaigen.emulation.coverage import matches
+from xaigen.emulation.data import as_batches, as_labelled_batches
+from xaigen.emulation.folding import fold_batchnorm as fold_batchnorm_fn
+from xaigen.emulation.functional import ApproxCall
+from xaigen.emulation.instrument import install, site_table
 from xaigen.emulation.layers import ApproxConv2d, ApproxLayer, ApproxLinear
+from xaigen.emulation.observers import RangeObserver
+from xaigen.emulation.sites import SiteTracer
 from xaigen.errors import InputError
 from xaigen.models.task import CLASSIFICATION, Task
 from xaigen.models.training import fit
@@ -28,86 +35,144 @@ from xaigen.multipliers.multiplier import Multiplier
 
 Assignment = Mapping[str, str]
 APPROXIMABLE = (nn.Conv2d, nn.Linear)
+RHS_SUFFIX = "@rhs"  # calibration key of an activation x activation site's second operand
 
 
-def approximable_layers(model: nn.Module) -> dict[str, nn.Module]:
-    """Conv2d/Linear (or already-approximate) layers by qualified name, in forward-definition order."""
-    return {name: m for name, m in model.named_modules() if isinstance(m, (*APPROXIMABLE, ApproxLayer))}
+def approximable_layers(model: nn.Module, exclude: Iterable[str] = (), include_exact: bool = False
+                        ) -> dict[str, nn.Module]:
+    """Approximate sites by name, in execution order: the searchable layers of a model.
 
-
-def _batches(x: torch.Tensor, batch_size: int):
-    for start in range(0, len(x), batch_size):
-        yield x[start : start + batch_size]
+    For an approximate model (:func:`approximate`): its :class:`ApproxLayer` modules and functional
+    :class:`ApproxCall` sites, less those kept exact (``exact_layers``) unless ``include_exact``.
+    For a float model: its Conv2d/Conv1d/Linear modules (functional calls show up only when traced:
+    :func:`~xaigen.emulation.coverage.trace_sites`). ``exclude``: names or fnmatch patterns left out.
+    """
+    table = site_table(model)
+    if table is not None:
+        modules = {n: m for n, m in model.named_modules() if isinstance(m, ApproxLayer)} | table.sites
+        found = {n: modules[n] for n in table.order if n in modules}
+    else:
+        kinds = (*APPROXIMABLE, nn.Conv1d, ApproxLayer)
+        found = {name: m for name, m in model.named_modules() if isinstance(m, kinds)}
+    return {n: m for n, m in found.items()
+            if (include_exact or not getattr(m, "exact_only", False)) and not matches(n, exclude)}
 
 
 @torch.no_grad()
-def calibrate(model: nn.Module, inputs: torch.Tensor, batch_size: int = 256) -> dict[str, tuple[float, float]]:
-    """Observed (min, max) of every approximable layer's input over ``inputs`` (float model)."""
-    ranges: dict[str, list[float]] = {}
-    hooks = []
-    for name, layer in approximable_layers(model).items():
-        def hook(_module, args, name=name):
-            x = args[0]
-            low, high = float(x.min()), float(x.max())
-            old = ranges.get(name)
-            ranges[name] = [min(low, old[0]), max(high, old[1])] if old else [low, high]
-        hooks.append(layer.register_forward_pre_hook(hook))
+def calibrate(model: nn.Module, inputs, batch_size: int = 256, observer: str = "minmax"
+              ) -> dict[str, tuple[float, float]]:
+    """Range (low, high) of every call site's input over ``inputs`` (float model, eval mode).
+
+    Every product call is traced (:mod:`.sites`): ``nn.Conv2d``/``nn.Linear``/``nn.Conv1d`` modules,
+    functional convs/linears and matmuls, MultiheadAttention's projections and attention matmuls.
+    An activation x activation site also gets ``"<site>@rhs"``: the range of its second operand.
+    ``inputs``: a tensor, numpy array, Dataset or DataLoader (:func:`.data.as_batches`);
+    ``observer``: ``minmax``, ``percentile`` or ``mse`` (:mod:`.observers`).
+    """
+    observers: dict[str, RangeObserver] = {}
+
+    def observe(key: str, value: torch.Tensor) -> None:
+        if key not in observers:
+            observers[key] = RangeObserver(observer)
+        observers[key].observe(value)
+
+    def on_call(name, call, run):
+        observe(name, call.lhs)
+        if not call.rhs_is_weight:
+            observe(name + RHS_SUFFIX, call.rhs)
+        return run()
+
+    RangeObserver(observer)  # an unknown observer fails before the first batch
     was_training = model.training
     model.eval()
     try:
-        for batch in _batches(inputs, batch_size):
-            model(batch)
+        for batch in as_batches(inputs, batch_size):
+            with SiteTracer(model, on_call):
+                model(batch)
     finally:
-        for h in hooks:
-            h.remove()
         model.train(was_training)
-    return {name: (lo, hi) for name, (lo, hi) in ranges.items()}
+    return {name: o.range() for name, o in observers.items()}
 
 
-def _resolve(assignment: Assignment | str | None, layer_names: list[str], catalogue: Catalogue) -> dict[str, Multiplier]:
+def _resolve(assignment: Assignment | str | None, layer_names: list[str], catalogue: Catalogue,
+             kept_exact: Iterable[str] = ()) -> dict[str, Multiplier]:
     default = catalogue.exact(signed=True)
     if assignment is None:
         assignment = {}
     if isinstance(assignment, str):
         assignment = {name: assignment for name in layer_names}
+    pinned = sorted(set(assignment) & set(kept_exact))
+    if pinned:
+        raise InputError("assignment", f"layer(s) {', '.join(pinned)} are kept exact (exact_layers)")
     unknown = sorted(set(assignment) - set(layer_names))
     if unknown:
         raise InputError("assignment", f"unknown layer(s) {', '.join(unknown)}; the model has {', '.join(layer_names)}")
     return {name: catalogue[assignment[name]] if name in assignment else default for name in layer_names}
 
 
+def _swappable(module: nn.Module | None) -> bool:
+    """Conv2d (zeros padding) and Linear modules become ApproxLayers; other sites ApproxCalls."""
+    if isinstance(module, nn.Conv2d):
+        return module.padding_mode == "zeros"
+    return isinstance(module, nn.Linear)
+
+
+def _install_sites(ax: nn.Module, sites: list[str], chosen: dict[str, Multiplier],
+                   calibration: Mapping[str, tuple[float, float]], per_channel: bool, path: str) -> None:
+    modules = dict(ax.named_modules())
+    functional: dict[str, ApproxCall] = {}
+    for name in sites:
+        original = modules.get(name)
+        if _swappable(original):
+            parent_name, _, child = name.rpartition(".")
+            parent = ax.get_submodule(parent_name) if parent_name else ax
+            cls = ApproxConv2d if isinstance(original, nn.Conv2d) else ApproxLinear
+            setattr(parent, child, cls(original, calibration[name], chosen[name], per_channel, path))
+        else:
+            functional[name] = ApproxCall(name, calibration[name], calibration.get(name + RHS_SUFFIX), chosen[name],
+                                          per_channel)
+    if functional:
+        install(ax, functional, sites)
+
+
 def approximate(model: nn.Module, assignment: Assignment | str | None, catalogue: Catalogue,
                 calibration: Mapping[str, tuple[float, float]], per_channel: bool = True,
-                path: str = "auto") -> nn.Module:
-    """A copy of ``model`` whose Conv2d/Linear layers multiply through their assigned tables.
+                path: str = "auto", exact_layers: Iterable[str] = (), fold_batchnorm: bool = False) -> nn.Module:
+    """A copy of ``model`` whose call sites multiply through their assigned tables.
 
     Args:
         model: a float PyTorch model (left unchanged).
-        assignment: layer name -> multiplier name, or one multiplier name for every layer.
+        assignment: site name -> multiplier name, or one multiplier name for every searchable site.
         catalogue: where multiplier names are looked up.
-        calibration: input (min, max) per layer, from :func:`calibrate`.
+        calibration: input ranges per site, from :func:`calibrate` (which names the sites).
         per_channel: per-output-channel weight scales (else one scale per tensor).
         path: kernel choice, ``auto`` (fastest exact path), ``gather`` or ``naive``.
+        exact_layers: site names or fnmatch patterns kept on the exact multiplier (still int8);
+            they are not searchable (:func:`approximable_layers` leaves them out).
+        fold_batchnorm: fold each conv -> BatchNorm pair into the conv before quantizing
+            (:func:`.folding.fold_batchnorm`), as an int8 deployment does.
     """
-    ax = copy.deepcopy(model).eval()
-    names = list(approximable_layers(ax))
-    chosen = _resolve(assignment, names, catalogue)
-    missing = [n for n in names if n not in calibration]
-    if missing:
-        raise InputError("calibration", f"has no range for layer(s) {', '.join(missing)}")
-    for name in names:
-        parent_name, _, child = name.rpartition(".")
-        parent = ax.get_submodule(parent_name) if parent_name else ax
-        original = getattr(parent, child)
-        cls = ApproxConv2d if isinstance(original, nn.Conv2d) else ApproxLinear
-        setattr(parent, child, cls(original, calibration[name], chosen[name], per_channel, path))
+    ax = fold_batchnorm_fn(model).model if fold_batchnorm else copy.deepcopy(model).eval()
+    sites = [n for n in calibration if not n.endswith(RHS_SUFFIX)]
+    if not sites:
+        raise InputError("calibration", "names no call site; calibrate the model first")
+    exact_layers = list(exact_layers)
+    pinned = [n for n in sites if matches(n, exact_layers)]
+    searchable = [n for n in sites if n not in pinned]
+    chosen = _resolve(assignment, searchable, catalogue, pinned)
+    chosen |= {n: catalogue.exact(signed=True) for n in pinned}
+    _install_sites(ax, sites, chosen, calibration, per_channel, path)
+    for name, layer in approximable_layers(ax, include_exact=True).items():
+        layer.exact_only = name in pinned
     return ax
 
 
 def set_assignment(approx_model: nn.Module, assignment: Assignment | str | None, catalogue: Catalogue) -> None:
-    """Re-target an approximate model in place (cheap: kernel plans are rebuilt lazily)."""
+    """Re-target the searchable sites of an approximate model in place (cheap: kernel plans are
+    rebuilt lazily); sites kept exact stay exact, unnamed searchable sites become exact."""
     layers = approximable_layers(approx_model)
-    for name, multiplier in _resolve(assignment, list(layers), catalogue).items():
+    kept = [n for n in approximable_layers(approx_model, include_exact=True) if n not in layers]
+    for name, multiplier in _resolve(assignment, list(layers), catalogue, kept).items():
         layers[name].set_multiplier(multiplier)
 
 
@@ -117,11 +182,12 @@ def current_assignment(approx_model: nn.Module) -> dict[str, str]:
 
 
 @torch.no_grad()
-def operand_histograms(approx_model: nn.Module, inputs: torch.Tensor, batch_size: int = 256) -> dict[str, tuple]:
-    """Per layer: (activation histogram, weight histogram), int64[256] each, by bit pattern.
+def operand_histograms(approx_model: nn.Module, inputs, batch_size: int = 256) -> dict[str, tuple]:
+    """Per searchable site: (activation histogram, weight histogram), int64[256] each, by bit pattern.
 
-    The activation histogram counts the codes of the layer's input, each element once (padding
-    is not counted).
+    The activation histogram counts the codes of the site's input, each element once (padding
+    is not counted). For an activation x activation site the "weight" histogram counts the codes
+    of its second operand, each element of each call once.
 
     Feed to :func:`xaigen.multipliers.joint_distribution` to rank multipliers on the operands a
     layer really sees.
@@ -129,9 +195,11 @@ def operand_histograms(approx_model: nn.Module, inputs: torch.Tensor, batch_size
     layers = approximable_layers(approx_model)
     for layer in layers.values():
         layer.activation_histogram.zero_()
+        if isinstance(layer, ApproxCall):
+            layer.rhs_histogram.zero_()
         layer.record_histograms = True
     try:
-        for batch in _batches(inputs, batch_size):
+        for batch in as_batches(inputs, batch_size):
             approx_model(batch)
     finally:
         for layer in layers.values():
@@ -140,31 +208,37 @@ def operand_histograms(approx_model: nn.Module, inputs: torch.Tensor, batch_size
 
 
 @torch.no_grad()
-def predict(model: nn.Module, inputs: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+def predict(model: nn.Module, inputs, batch_size: int = 256) -> torch.Tensor:
     """Class predictions (int64[N]) in eval mode."""
     was_training = model.training
     model.eval()
     try:
-        return torch.cat([model(b).argmax(dim=1) for b in _batches(inputs, batch_size)])
+        return torch.cat([model(b).argmax(dim=1) for b in as_batches(inputs, batch_size)])
     finally:
         model.train(was_training)
 
 
 @torch.no_grad()
-def accuracy_and_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512,
+def accuracy_and_loss(model: nn.Module, x, y=None, batch_size: int = 512,
                       task: Task = CLASSIFICATION) -> tuple[float, float]:
     """The task's metric ("accuracy": top-1 in [0, 1] by default) and mean loss (cross-entropy by
-    default) of ``model`` on (x, y): the one place that scores a model."""
+    default) of ``model`` on (x, y): the one place that scores a model. ``x``: a tensor or array
+    with labels ``y``, or a Dataset / DataLoader of (inputs, labels) with ``y`` None."""
     if task is not CLASSIFICATION:
-        outputs = torch.cat([model(x[start : start + batch_size]) for start in range(0, len(x), batch_size)])
-        return task.score(outputs, y)
-    correct, loss = 0, 0.0
-    for start in range(0, len(x), batch_size):
-        logits = model(x[start : start + batch_size])
-        yb = y[start : start + batch_size]
+        outputs, targets = [], []
+        for xb, yb in as_labelled_batches(x, batch_size, y):
+            outputs.append(model(xb))
+            targets.append(yb)
+        return task.score(torch.cat(outputs), torch.cat(targets))
+    correct, loss, count = 0, 0.0, 0
+    for xb, yb in as_labelled_batches(x, batch_size, y):
+        logits = model(xb)
         correct += int((logits.argmax(1) == yb).sum())
         loss += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
-    return correct / len(x), loss / len(x)
+        count += len(yb)
+    if not count:
+        raise InputError("data", "no examples to score")
+    return correct / count, loss / count
 
 
 def accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int = 512) -> float:

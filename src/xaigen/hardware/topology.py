@@ -5,6 +5,11 @@ A convolution with an (already padded) ``H x W`` input, ``Fh x Fw`` filters, ``C
 ``M = Ho * Wo`` (output pixels, times the batch) by ``K = Fh * Fw * Cin / g`` (window) by
 ``N = Cout / g`` (filters), with ``Ho = ceil((H - Fh + s) / s)`` as in SCALE-Sim.
 A Linear layer is ``M = batch, K = in_features, N = out_features``.
+
+From a PyTorch model, the layers are its call sites (:func:`xaigen.emulation.trace_sites`): one
+Layer per approximable site, named as the emulation names it, and Layers flagged
+``approximable=False`` for the multiply-accumulates that no approximate multiplier takes (an
+LSTM's fused kernel: one GEMM per weight matrix, ``steps x in x out``), charged at exact energy.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ class Layer:
     stride_h: int | None = None
     stride_w: int | None = None
     batch: int = 1  # inferences whose work M counts (figures per inference divide by it)
+    approximable: bool = True  # False: its products stay exact whatever the assignment
 
     @property
     def macs(self) -> int:
@@ -75,46 +81,24 @@ def conv_layer(name: str, ifmap_h: int, ifmap_w: int, filter_h: int, filter_w: i
 
 
 def layers_from_model(model, input_shape: tuple[int, ...], batch: int = 1) -> list[Layer]:
-    """Trace ``model`` on a zero input ``[batch, *input_shape]`` and list its Conv2d/Linear layers
-    (float or approximate) in execution order. Dilated kernels count their effective extent."""
+    """Trace ``model`` (float or approximate) on a zero input ``[1, *input_shape]``, scaled to ``batch``: one Layer
+    per call site in execution order, then the non-approximable MAC work. Dilated kernels count
+    their effective extent."""
     import torch
-    from torch import nn
 
-    from xaigen.emulation.layers import ApproxConv2d, ApproxLinear
+    from xaigen.emulation.coverage import trace_sites
 
     layers: list[Layer] = []
-
-    def conv_hook(mod, args, name):
-        x = args[0]
-        cout, cin_g, kh, kw = mod.weight.shape
-        left, right, top, bottom = mod.pad if isinstance(mod, ApproxConv2d) else mod._reversed_padding_repeated_twice
-        h, w = x.shape[2] + top + bottom, x.shape[3] + left + right
-        eff_h, eff_w = mod.dilation[0] * (kh - 1) + 1, mod.dilation[1] * (kw - 1) + 1
-        ho, wo = (h - eff_h) // mod.stride[0] + 1, (w - eff_w) // mod.stride[1] + 1
-        layers.append(Layer(name, m=x.shape[0] * ho * wo, k=cin_g * kh * kw, n=cout // mod.groups, groups=mod.groups,
-                            ifmap_h=h, ifmap_w=w, filter_h=eff_h, filter_w=eff_w, channels=cin_g * mod.groups,
-                            num_filters=cout, stride_h=mod.stride[0], stride_w=mod.stride[1], batch=x.shape[0]))
-
-    def linear_hook(mod, args, name):
-        x = args[0]
-        layers.append(Layer(name, m=int(x.numel() // x.shape[-1]), k=mod.weight.shape[1], n=mod.weight.shape[0],
-                            batch=x.shape[0]))
-
-    hooks = []
-    for name, module in model.named_modules():
-        if isinstance(module, (nn.Conv2d, ApproxConv2d)):
-            hooks.append(module.register_forward_pre_hook(lambda m, a, name=name: conv_hook(m, a, name)))
-        elif isinstance(module, (nn.Linear, ApproxLinear)):
-            hooks.append(module.register_forward_pre_hook(lambda m, a, name=name: linear_hook(m, a, name)))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(batch, *input_shape))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
+    # Shapes are traced at batch 1 and scaled: every op's M grows with the batch, and a forward
+    # pass at a large batch would only cost time and memory.
+    for record in trace_sites(model, torch.zeros(1, *input_shape)):
+        if record.approximable:
+            layers.append(Layer(record.name, m=record.m * batch, k=record.k, n=record.n, groups=record.groups,
+                                batch=batch, **(record.conv or {})))
+            continue
+        for index, (m, k, n) in enumerate(record.gemms):
+            suffix = f"/{index}" if len(record.gemms) > 1 else ""
+            layers.append(Layer(record.name + suffix, m=m * batch, k=k, n=n, batch=batch, approximable=False))
     return layers
 
 

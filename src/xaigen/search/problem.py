@@ -8,7 +8,8 @@ model and is cheap: only the multiplier part depends on the assignment,
 
 with ``T_char`` the circuits' characterization period (:mod:`xaigen.hardware.circuit`) and ``t_l``
 the layer's time; it is tabulated once (:func:`xaigen.hardware.assignment_energy`). Searches rank
-savings by the multiplier part, ``MACs_l * T_char * (P_exact - P_m)``.
+savings by the multiplier part, ``MACs_l * T_char * (P_exact - P_m)``. Layers outside the search
+(kept exact, or not approximable at all: an LSTM) are charged at the exact multiplier's power.
 """
 
 from __future__ import annotations
@@ -58,8 +59,12 @@ class AssignmentProblem:
         if missing:
             raise ValueError(f"hardware layers missing for {missing}")
         self.exact_name = catalogue.exact(signed=True).name
-        self._energy = assignment_energy([by_name[n] for n in self.layers], accelerator)
-        exact_powers = {n: catalogue[self.exact_name].power_mw for n in self.layers}
+        searchable = set(self.layers)
+        others = [layer for layer in hw_layers if layer.name not in searchable]
+        self._energy = assignment_energy([by_name[n] for n in self.layers] + others, accelerator)
+        exact_power = catalogue[self.exact_name].power_mw
+        self._fixed_powers = {layer.name: exact_power for layer in others}  # never approximated
+        exact_powers = self._powers({})
         self.exact_energy_pj = self._energy.total(exact_powers)
         self.exact_multiplier_energy_pj = self._energy.multiplier(exact_powers)
         self.exact_mac_energy_pj = self._energy.mac(exact_powers)
@@ -96,7 +101,7 @@ class AssignmentProblem:
 
     def energy(self, assignment: Mapping[str, str]) -> tuple[float, float]:
         """(whole-accelerator, multiplier-only) energy in pJ; cheap, not a full evaluation."""
-        powers = {n: self.power(m) for n, m in self.complete(assignment).items()}
+        powers = self._powers(assignment)
         return self._energy.total(powers), self._energy.multiplier(powers)
 
     def saving_pj(self, layer: str, multiplier: str) -> float:
@@ -105,7 +110,11 @@ class AssignmentProblem:
 
     def mac_energy(self, assignment: Mapping[str, str]) -> float:
         """Multiplier + accumulator energy (pJ) of ``assignment``."""
-        return self._energy.mac({n: self.power(m) for n, m in self.complete(assignment).items()})
+        return self._energy.mac(self._powers(assignment))
+
+    def _powers(self, assignment: Mapping[str, str]) -> dict[str, float]:
+        """Circuit power (mW) of every hardware layer: the assignment's, exact outside the search."""
+        return {**self._fixed_powers, **{n: self.power(m) for n, m in self.complete(assignment).items()}}
 
 
 class Run:
