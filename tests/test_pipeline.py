@@ -71,7 +71,7 @@ def test_same_behaviour_as_the_golden_run(tiny_run):
 
     _, results = tiny_run
     golden = json.loads((Path(__file__).parent / "golden" / "run_tiny.json").read_text())
-    assert differences(golden, results, added={"guide", "test_accuracy"}) == []
+    assert differences(golden, results, added={"coverage", "coverage_detail"}) == []
 
 
 def test_results_read_back_typed(tiny_run):

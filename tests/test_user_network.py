@@ -2,6 +2,7 @@
 factory data; every user mistake is one line and exit 2."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -153,3 +154,37 @@ def test_a_users_task_metric_and_loss_replace_accuracy_and_cross_entropy(tmp_pat
     exact = results["exact"]
     assert -0.5 < exact["accuracy"] <= 0  # a negative MSE
     assert exact["test_accuracy"] <= 0
+
+
+def test_the_example_network_is_fully_covered_and_an_lstm_is_counted(tmp_path):
+    """examples/my_network.py (depthwise conv, BatchNorm, functional conv, residual add,
+    MultiheadAttention) through `xaigen run` on .npz data: coverage 1.0; with an LSTM, coverage
+    below 1 and the LSTM's MACs in the energy, said on stderr."""
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(repo / "examples"))
+    try:
+        from my_network import make_data
+    finally:
+        sys.path.pop(0)
+    make_data(str(tmp_path / "digits.npz"))
+    base = (f'[data]\nname = "npz"\npath = "{tmp_path / "digits.npz"}"\n[model]\nepochs = 1\n'
+            '[xai]\nsamples = 8\nsteps = 2\n[search]\nbudget = 4\nmethods = ["uniform"]\n')
+    energies = {}
+    for factory, out in (("build", "a"), ("build_with_lstm", "b")):
+        toml = base.replace("[model]\n", f'[model]\nsource = "{repo / "examples" / "my_network.py"}:{factory}"\n')
+        (tmp_path / f"{out}.toml").write_text(toml)
+        result = CliRunner().invoke(app, ["run", "--config", str(tmp_path / f"{out}.toml"), "--out",
+                                          str(tmp_path / out), "-q"])
+        assert result.exit_code == 0, result.output
+        results = json.loads((tmp_path / out / "results.json").read_text())
+        energies[factory] = results["exact"]["energy_pj"]
+        if factory == "build":
+            assert results["coverage"] == 1.0
+            assert {"conv2d#0", "attn.out_proj", "attn:matmul#0"} <= set(results["sensitivity"]["loss_increase"])
+        else:
+            assert results["coverage"] < 1
+            (left,) = results["coverage_detail"]["not_approximated"]
+            assert left["op"] == "lstm" and left["macs"] > 0
+    assert energies["build_with_lstm"] > energies["build"]  # the LSTM's MACs are charged

@@ -79,6 +79,8 @@ class ModelConfig(_Section):
 class QuantizationConfig(_Section):
     per_channel: bool = True
     calibration_samples: int = Field(512, gt=0)
+    fold_batchnorm: bool = Field(False, description="Fold BatchNorm into the preceding conv before quantizing")
+    observer: Literal["minmax", "percentile", "mse"] = Field("minmax", description="Activation range observer")
 
 
 class HardwareConfig(_Section):
@@ -91,6 +93,8 @@ class MultiplierConfig(_Section):
     files: list[str] = Field(default_factory=list, description="Extra multiplier files loaded for this run")
     exclude: list[str] = Field(default_factory=list, description="Names left out of the candidates")
     probe: str = Field("auto", description="Multiplier used to measure per-layer sensitivity")
+    exact_layers: list[str] = Field(default_factory=list, description="Layers (names or fnmatch patterns) kept "
+                                                                      "exact and out of the search")
 
 
 class XaiConfig(_Section):

@@ -106,11 +106,35 @@ def setup(config: RunConfig, progress=None) -> Setup:
         model, cached = trained_model(config, data, advance, task)
     val, test = split_test(data.x_test, data.y_test, config.search.seed)
     with _step(progress, "quantize and trace"):
-        prepared = prepare(model, data.x_train[: config.quantization.calibration_samples], *val, catalogue,
-                           candidates, accelerator, config.hardware.batch, config.quantization.per_channel, task)
+        q = config.quantization
+        prepared = prepare(model, data.x_train[: q.calibration_samples], *val, catalogue, candidates, accelerator,
+                           config.hardware.batch, q.per_channel, task, config.multipliers.exact_layers,
+                           q.fold_batchnorm, q.observer)
         float_accuracy, _ = accuracy_and_loss(model, *val, task=task)
+    report_coverage(prepared)
     return Setup(data, model, cached, catalogue, candidates, probe, accelerator, val, test, prepared, float_accuracy,
                  task)
+
+
+def coverage_fields(prepared: Prepared) -> dict:
+    """``coverage``: the fraction of the model's MACs the search can approximate, and what is not."""
+    covered = prepared.coverage
+    if covered is None:
+        return {}
+    return {"coverage": covered.fraction, "coverage_detail": covered.as_dict()}
+
+
+def report_coverage(prepared: Prepared) -> None:
+    """Say what is not approximated: below 99% of the MACs, on the terminal; always in run.log."""
+    covered = prepared.coverage
+    if covered is None:
+        return
+    left = ", ".join(f"{n.site} ({n.op}, {n.macs:,} MACs: {n.reason})" for n in covered.not_approximated)
+    if covered.fraction < 0.99:
+        log.warning("only %.1f%% of the model's MACs can be approximated; charged at exact energy: %s",
+                    100 * covered.fraction, left)
+    elif left:
+        log.info("not approximated (charged at exact energy): %s", left)
 
 
 def explain(config: RunConfig, s: Setup, progress=None) -> list[LayerRelevance]:
@@ -140,9 +164,10 @@ def guide_damage(config: RunConfig, damages: list[DamageTable]) -> dict | None:
     if config.xai.guide not in DAMAGE_MODELS:
         return None
     table = next((d for d in damages if d.model == config.xai.guide), None)
-    if table is None or table.error:
-        raise InputError("xai.guide", f"damage model '{config.xai.guide}' did not run"
-                         + (f": {table.error}" if table is not None else ""))
+    if table is None or table.error:  # said, not silent: XAI-Gen then runs on its error model alone
+        log.warning("damage model '%s' could not run on this model (%s); XAI-Gen uses the error model alone",
+                    config.xai.guide, table.error if table is not None else "not configured")
+        return None
     return table.values
 
 
@@ -320,7 +345,9 @@ def finetune_choice(config: RunConfig, s: Setup, summaries: dict[str, dict], pro
         return None
     with _step(progress, "fine-tune (STE)", 1):
         tuned = approximate(s.model, loosest["assignment"], s.catalogue, s.prepared.calibration,
-                            per_channel=config.quantization.per_channel)
+                            per_channel=config.quantization.per_channel,
+                            exact_layers=config.multipliers.exact_layers,
+                            fold_batchnorm=config.quantization.fold_batchnorm)
         before = accuracy_and_loss(tuned, *s.test, task=s.task)[0]
         history = finetune(tuned, s.data.x_train, s.data.y_train, config.finetune.epochs, config.finetune.lr,
                            seed=config.search.seed, task=s.task)
@@ -336,7 +363,8 @@ def retrain_in_loop(config: RunConfig, s: Setup, runs: dict[str, Run], summaries
         return
     f, problem = config.finetune, s.prepared.problem
     settings = RetrainSettings(f.epochs, f.lr, f.candidates, f.margin, config.quantization.per_channel,
-                               config.search.seed)
+                               config.search.seed, tuple(config.multipliers.exact_layers),
+                               config.quantization.fold_batchnorm)
     with _step(progress, "fine-tune in the loop (STE)", 1):
         found = retrained_choices(runs["xai-gen"], s.model, s.prepared.calibration, s.data.x_train, s.data.y_train,
                                   config.search.loss_budgets, settings)
@@ -391,7 +419,10 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) 
     damages = estimate_damage(config, s, progress)
     sens = measure_sensitivity(s, progress)
     truth = measure_truth(config, s, progress)
-    runs = run_methods(config, s, out, relevance, workers, progress, guide_damage(config, damages))
+    damage_guide = guide_damage(config, damages)
+    if damage_guide is None and not relevance:  # no usable XAI guide: every layer weighs the same
+        relevance = {n: 1.0 for n in s.prepared.problem.layers}
+    runs = run_methods(config, s, out, relevance, workers, progress, damage_guide)
     summaries = summarize_methods(config, runs)
     exact_test_accuracy = check_held_out(s, summaries)
     retrain_in_loop(config, s, runs, summaries, progress)
@@ -419,6 +450,7 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) 
         "finetune": finetuned,
         "multipliers": {n: s.catalogue[n].summary() for n in s.candidates},
         "timings": {"total_s": time.perf_counter() - started},
+        **coverage_fields(s.prepared),
     })
     data = results.to_json_data()
     atomic_write_json(out / "results.json", data)

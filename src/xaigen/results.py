@@ -199,6 +199,8 @@ class RunResults(_Record):
     finetune: FinetuneResult | None
     multipliers: dict[str, dict[str, Any]]
     timings: Timings
+    coverage: float | None = None  # fraction of the model's MACs the search can approximate
+    coverage_detail: dict[str, Any] | None = None  # approximated and total MACs, what is not and why
 
     def to_json_data(self) -> dict:
         """Plain JSON data (NaN and infinities become null)."""

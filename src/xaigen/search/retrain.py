@@ -33,6 +33,8 @@ class RetrainSettings:
     margin: float = 0.05
     per_channel: bool = True
     seed: int = 0
+    exact_layers: tuple[str, ...] = ()
+    fold_batchnorm: bool = False
 
 
 def bracket(run: Run, limit: float, settings: RetrainSettings) -> list[Evaluation]:
@@ -50,7 +52,8 @@ def fine_tuned(problem: AssignmentProblem, float_model: torch.nn.Module, calibra
                x_train: torch.Tensor, y_train: torch.Tensor, settings: RetrainSettings) -> tuple[torch.nn.Module, int]:
     """The approximate model of ``assignment`` fine-tuned with early stopping on the validation
     loss; returns it and the number of epochs kept."""
-    model = approximate(float_model, assignment, problem.catalogue, calibration, per_channel=settings.per_channel)
+    model = approximate(float_model, assignment, problem.catalogue, calibration, per_channel=settings.per_channel,
+                        exact_layers=settings.exact_layers, fold_batchnorm=settings.fold_batchnorm)
     best_loss = accuracy_and_loss(model, problem.x, problem.y, task=problem.task)[1]
     best_state, kept = copy.deepcopy(model.state_dict()), 0
     for epoch in range(1, settings.epochs + 1):

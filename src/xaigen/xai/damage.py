@@ -228,7 +228,12 @@ def measured_damage(model: nn.Module, x: torch.Tensor, y: torch.Tensor, catalogu
         raise InputError("xai.damage", f"unknown damage model(s) {', '.join(unknown)}; "
                          f"expected {', '.join(DAMAGE_MODELS)}")
     set_assignment(model, None, catalogue)
-    io, grads = _capture_io(model, x), _output_gradients(model, x, y)
+    try:
+        io, grads = _capture_io(model, x), _output_gradients(model, x, y)
+    except Exception as exc:  # e.g. sites Captum-style hooks cannot reach: every estimator says so
+        set_assignment(model, None, catalogue)
+        error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        return [DamageTable(name, {}, error) for name in models]
     out: list[DamageTable] = []
     for name in models:
         try:
