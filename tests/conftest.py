@@ -35,3 +35,24 @@ def catalogue(evoapprox):
     from xaigen.multipliers import Catalogue
 
     return Catalogue.default(include_user=False)
+
+
+@pytest.fixture(scope="session")
+def digits_trained():
+    """The small CNN trained 4 epochs on digits, its calibration (256 training images) and the
+    built-in catalogue: the shared starting point of the search, retraining and damage tests.
+    Tests must not change the model (``approximate`` works on a copy)."""
+    from types import SimpleNamespace
+
+    from xaigen.data import load_digits
+    from xaigen.emulation import calibrate
+    from xaigen.models import TrainConfig, small_cnn, train
+    from xaigen.multipliers import Catalogue
+
+    data = load_digits()
+    torch.manual_seed(0)
+    model = small_cnn()
+    train(model, data.x_train, data.y_train, TrainConfig(epochs=4))
+    model.eval()
+    return SimpleNamespace(data=data, model=model, calibration=calibrate(model, data.x_train[:256]),
+                           catalogue=Catalogue.default(include_user=False))

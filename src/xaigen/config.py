@@ -141,6 +141,9 @@ class SearchConfig(_Section):
     nsga2_budget: int | None = Field(None, gt=0, description="NSGA-II's own budget (default: budget)")
     loss_budgets: list[float] = Field(default_factory=lambda: [0.01, 0.02])
     hv_max_loss: float = Field(0.05, gt=0, le=1)
+    budget_margin_se: float = Field(
+        1.0, ge=0, le=5, description="A choice is within a loss budget when its loss plus this many standard "
+                                     "errors of the paired accuracy difference is (0: the bare loss)")
     methods: list[str] = Field(
         default_factory=lambda: ["uniform", "random", "greedy-sensitivity", "nsga2", "xai-gen", "error-model"],
         description="Registered search methods (xaigen.search.registry); `exact` always runs")

@@ -310,7 +310,8 @@ def run_methods(config: RunConfig, s: Setup, out: Path, relevance: dict[str, flo
 
 def summarize_methods(config: RunConfig, runs: dict[str, Run]) -> dict[str, dict]:
     """One summary per method; with NSGA-II, how soon each method reached its hypervolume."""
-    summaries = {name: summarize_run(run, config.search.loss_budgets, config.search.hv_max_loss)
+    search = config.search
+    summaries = {name: summarize_run(run, search.loss_budgets, search.hv_max_loss, search.budget_margin_se)
                  for name, run in runs.items()}
     if "nsga2" in summaries:
         target = summaries["nsga2"]["hypervolume"]

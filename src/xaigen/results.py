@@ -34,6 +34,7 @@ class BudgetChoice(_Record):
     multiplier_energy_reduction: float  # exact / approximate, multipliers only
     mac_energy_reduction: float  # exact / approximate, multipliers + accumulators
     found_at_evaluation: int
+    loss_se: float | None = None  # standard error of the loss (paired per-example differences)
     test_accuracy: float | None = None  # the held-out half
     heldout_loss: float | None = None  # exact minus this choice's accuracy, both on the held-out half
     heldout_breaks_budget: bool | None = None  # heldout_loss exceeds the budget it was chosen for
@@ -82,6 +83,7 @@ class MethodSummary(_Record):
     points: list[Point]
     by_budget: dict[str, BudgetChoice | None]
     best_within: dict[str, float | None]
+    budget_margin_se: float = 0.0  # standard errors the loss had to stay below each budget
     to_reach_nsga2_hypervolume: Reach | None = None
     retrained: RetrainSummary | None = None  # [finetune] mode = "in-loop" (xai-gen)
 

@@ -1,33 +1,23 @@
 """In-loop fine-tuning: the bracket at a budget edge, early stopping, and a point that misses its
 budget as quantized but meets it after fine-tuning."""
 
-import torch
-
-from xaigen.data import load_digits
-from xaigen.emulation import accuracy_and_loss, approximate, calibrate, set_assignment
+from xaigen.emulation import accuracy_and_loss, approximate, set_assignment
 from xaigen.hardware import PRESETS, layers_from_model
-from xaigen.models import TrainConfig, small_cnn, train
-from xaigen.multipliers import Catalogue
 from xaigen.search import AssignmentProblem, Run
 from xaigen.search.retrain import RetrainSettings, bracket, fine_tuned, retrained_choices
 
 
-def _setting():
-    data = load_digits()
-    torch.manual_seed(0)
-    model = small_cnn()
-    train(model, data.x_train, data.y_train, TrainConfig(epochs=4))
-    cat = Catalogue.default(include_user=False)
-    calibration = calibrate(model, data.x_train[:256])
-    ax = approximate(model, None, cat, calibration)
-    set_assignment(ax, None, cat)
-    p = AssignmentProblem(ax, data.x_test[:300], data.y_test[:300], cat, [m.name for m in cat if m.signed],
-                          layers_from_model(model, (1, 8, 8)), PRESETS["tpu-v4"])
-    return data, model, calibration, p
+def _setting(d):
+    ax = approximate(d.model, None, d.catalogue, d.calibration)
+    set_assignment(ax, None, d.catalogue)
+    p = AssignmentProblem(ax, d.data.x_test[:300], d.data.y_test[:300], d.catalogue,
+                          [m.name for m in d.catalogue if m.signed], layers_from_model(d.model, (1, 8, 8)),
+                          PRESETS["tpu-v4"])
+    return d.data, d.model, d.calibration, p
 
 
-def test_fine_tuning_lifts_an_aggressive_assignment_over_its_budget():
-    data, model, calibration, p = _setting()
+def test_fine_tuning_lifts_an_aggressive_assignment_over_its_budget(digits_trained):
+    data, model, calibration, p = _setting(digits_trained)
     run = Run(p, 10, "probe")
     run.evaluate({})
     aggressive = run.evaluate({n: "trunc_s8_c8" for n in p.layers})

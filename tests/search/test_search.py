@@ -2,20 +2,20 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 import pytest
-import torch
 
-from xaigen.emulation import approximate, calibrate, operand_histograms, set_assignment
+from xaigen.emulation import approximate, operand_histograms, set_assignment
 from xaigen.hardware import PRESETS, layers_from_model
-from xaigen.models import TrainConfig, small_cnn, train
-from xaigen.multipliers import Catalogue, exact, truncated
+from xaigen.multipliers import exact, truncated
 from xaigen.search import (
     AssignmentProblem,
+    Run,
     SearchContext,
     get_method,
     hypervolume,
     lagrangian_path,
     pareto_front,
     relative_error,
+    summarize_run,
     xai_gen,
 )
 from xaigen.search.methods.nsga2 import nsga2_search
@@ -53,20 +53,15 @@ def test_lagrangian_path_is_monotone():
 
 
 @pytest.fixture(scope="module")
-def problem():
-    from xaigen.data import load_digits
-
-    data = load_digits()
-    torch.manual_seed(0)
-    model = small_cnn()
-    train(model, data.x_train, data.y_train, TrainConfig(epochs=4))
-    cat = Catalogue.default(include_user=False)
-    ax = approximate(model, None, cat, calibrate(model, data.x_train[:256]))
-    hist = {n: {True: (a.numpy(), w.numpy())} for n, (a, w) in operand_histograms(ax, data.x_train[:256]).items()}
+def problem(digits_trained):
+    d = digits_trained
+    cat = d.catalogue
+    ax = approximate(d.model, None, cat, d.calibration)
+    hist = {n: {True: (a.numpy(), w.numpy())} for n, (a, w) in operand_histograms(ax, d.data.x_train[:256]).items()}
     set_assignment(ax, None, cat)
     candidates = [m.name for m in cat if m.signed]
-    p = AssignmentProblem(ax, data.x_test[:200], data.y_test[:200], cat, candidates,
-                          layers_from_model(model, (1, 8, 8)), PRESETS["tpu-v4"])
+    p = AssignmentProblem(ax, d.data.x_test[:200], d.data.y_test[:200], cat, candidates,
+                          layers_from_model(d.model, (1, 8, 8)), PRESETS["tpu-v4"])
     return p, hist
 
 
@@ -201,3 +196,44 @@ def test_xai_gen_takes_a_damage_table_or_callable(problem):
         assert any(a[p.layers[-1]] != p.exact_name for a in first_moves)
     ctx_run = run_method("xai-gen", p, 6, histograms=hist, damage=table, loss_budgets=[0.05])
     assert [e.assignment for e in ctx_run.history] == [e.assignment for e in run.history]
+
+
+def test_loss_standard_error_is_the_paired_one(problem):
+    p, _ = problem
+    run = Run(p, 5, "probe")
+    e = run.evaluate({n: "trunc_s8_c8" for n in p.layers})
+    d = p.exact_correct.astype(float) - e.correct.astype(float)
+    assert p.exact_accuracy - e.accuracy == pytest.approx(d.mean())
+    assert p.loss_standard_error(e.correct) == pytest.approx(np.std(d, ddof=1) / np.sqrt(len(d)))
+    assert p.loss_standard_error(p.exact_correct) == 0.0
+    assert "correct" not in e.as_dict()
+
+
+def test_a_margin_of_standard_errors_keeps_choices_further_inside_the_budget(problem):
+    p, _ = problem
+    run = Run(p, len(p.candidates), "probe")
+    for c in p.candidates:
+        run.evaluate({n: c for n in p.layers})
+    run.stop()
+    budgets = [0.0, 0.01, 0.05]
+    bare, strict = summarize_run(run, budgets, 0.05, 0.0), summarize_run(run, budgets, 0.05, 2.0)
+    assert bare["budget_margin_se"] == 0.0 and strict["budget_margin_se"] == 2.0
+    moved = 0
+    for b in budgets:
+        loose, tight = bare["by_budget"][f"{b:g}"], strict["by_budget"][f"{b:g}"]
+        assert loose is not None  # exact is always within budget
+        assert tight is not None and tight["energy_pj"] >= loose["energy_pj"]
+        assert p.exact_accuracy - tight["accuracy"] + 2.0 * tight["loss_se"] <= b + 1e-12
+        moved += tight["assignment"] != loose["assignment"]
+    assert moved >= 1, "the margin should change at least one choice here"
+
+
+def test_a_stored_result_without_per_example_record_is_checked_again(problem):
+    p, _ = problem
+    fresh = Run(p, 3, "probe")
+    evaluated = fresh.evaluate({n: "trunc_s8_c6" for n in p.layers})
+    replayed = Run(p, 3, "replay")
+    stored = replayed.record(evaluated.assignment, evaluated.accuracy, evaluated.loss)
+    assert stored.correct is None
+    s = summarize_run(replayed.stop(), [0.5], 0.05, 1.0)["by_budget"]["0.5"]
+    assert s["loss_se"] == pytest.approx(p.loss_standard_error(evaluated.correct))

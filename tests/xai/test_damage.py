@@ -2,11 +2,9 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
-from xaigen.emulation import approximate, calibrate, operand_histograms, set_assignment
+from xaigen.emulation import approximate, operand_histograms, set_assignment
 from xaigen.hardware import layers_from_model
-from xaigen.multipliers import Catalogue
 from xaigen.xai import DAMAGE_MODELS, Evaluated, damage_vs_truth, measured_damage, network_damage, single_layer_table
 from xaigen.xai.damage import error_moments
 from xaigen.xai.truth import TruthTable, auc, pearson, pooled_spearman, strong_probes
@@ -15,19 +13,13 @@ CANDIDATES = ["exact_s8", "trunc_s8_c6", "trunc_s8_c8", "trunc_s8_c10", "drum_s8
 
 
 @pytest.fixture(scope="module")
-def setting():
-    from xaigen.data import load_digits
-    from xaigen.models import TrainConfig, small_cnn, train
-
-    data = load_digits()
-    torch.manual_seed(0)
-    model = small_cnn()
-    train(model, data.x_train, data.y_train, TrainConfig(epochs=3))
-    cat = Catalogue.default(include_user=False)
-    ax = approximate(model.eval(), None, cat, calibrate(model, data.x_train[:128]))
+def setting(digits_trained):
+    d = digits_trained
+    data, cat = d.data, d.catalogue
+    ax = approximate(d.model, None, cat, d.calibration)
     hist = {n: {True: (a.numpy(), w.numpy())} for n, (a, w) in operand_histograms(ax, data.x_train[:128]).items()}
     set_assignment(ax, None, cat)
-    fan_in = {layer.name: layer.k for layer in layers_from_model(model, (1, 8, 8))}
+    fan_in = {layer.name: layer.k for layer in layers_from_model(d.model, (1, 8, 8))}
     x, y = data.x_train[:64], data.y_train[:64]
     tables = {t.model: t for t in measured_damage(ax, x, y, cat, CANDIDATES, DAMAGE_MODELS, 8, hist, fan_in)}
     return ax, cat, x, y, tables, data

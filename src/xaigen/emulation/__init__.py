@@ -16,7 +16,9 @@ from xaigen.emulation.model import (
     current_assignment,
     finetune,
     operand_histograms,
+    Scores,
     predict,
+    score_examples,
     set_assignment,
 )
 from xaigen.emulation.observers import OBSERVERS
@@ -28,5 +30,5 @@ __all__ = [
     "ApproxConv2d", "ApproxLayer", "ApproxLinear", "KernelPlan", "LowRankFactors", "QuantParams",
     "accuracy", "accuracy_and_loss", "activation_params", "approximable_layers", "approximate", "calibrate", "choose_path",
     "conv2d_accumulators", "current_assignment", "finetune", "linear_accumulators", "low_rank_factors",
-    "operand_histograms", "predict", "quantize", "set_assignment", "weight_params",
+    "operand_histograms", "predict", "quantize", "Scores", "score_examples", "set_assignment", "weight_params",
 ]

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
 
 import torch
 from torch import nn
@@ -218,27 +221,43 @@ def predict(model: nn.Module, inputs, batch_size: int = 256) -> torch.Tensor:
         model.train(was_training)
 
 
+@dataclass(frozen=True)
+class Scores:
+    """A model's scores on one data set: the task's metric, its mean loss and, for top-1
+    classification, which examples it got right (what a paired comparison of two models needs)."""
+
+    accuracy: float
+    loss: float
+    correct: np.ndarray | None = None  # bool[N] per example; None for other tasks
+
+
 @torch.no_grad()
-def accuracy_and_loss(model: nn.Module, x, y=None, batch_size: int = 512,
-                      task: Task = CLASSIFICATION) -> tuple[float, float]:
-    """The task's metric ("accuracy": top-1 in [0, 1] by default) and mean loss (cross-entropy by
-    default) of ``model`` on (x, y): the one place that scores a model. ``x``: a tensor or array
-    with labels ``y``, or a Dataset / DataLoader of (inputs, labels) with ``y`` None."""
+def score_examples(model: nn.Module, x, y=None, batch_size: int = 512, task: Task = CLASSIFICATION) -> Scores:
+    """The one place that scores a model. ``x``: a tensor or array with labels ``y``, or a
+    Dataset / DataLoader of (inputs, labels) with ``y`` None. The metric is top-1 accuracy in
+    [0, 1] and the loss cross-entropy by default; another ``task`` scores its own way."""
     if task is not CLASSIFICATION:
         outputs, targets = [], []
         for xb, yb in as_labelled_batches(x, batch_size, y):
             outputs.append(model(xb))
             targets.append(yb)
-        return task.score(torch.cat(outputs), torch.cat(targets))
-    correct, loss, count = 0, 0.0, 0
+        return Scores(*task.score(torch.cat(outputs), torch.cat(targets)))
+    hits, loss = [], 0.0
     for xb, yb in as_labelled_batches(x, batch_size, y):
         logits = model(xb)
-        correct += int((logits.argmax(1) == yb).sum())
+        hits.append((logits.argmax(1) == yb).numpy())
         loss += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
-        count += len(yb)
-    if not count:
+    correct = np.concatenate(hits) if hits else np.zeros(0, dtype=bool)
+    if not len(correct):
         raise InputError("data", "no examples to score")
-    return correct / count, loss / count
+    return Scores(float(correct.mean()), loss / len(correct), correct)
+
+
+def accuracy_and_loss(model: nn.Module, x, y=None, batch_size: int = 512,
+                      task: Task = CLASSIFICATION) -> tuple[float, float]:
+    """(metric, mean loss) of ``model`` on (x, y): :func:`score_examples` without the per-example part."""
+    scores = score_examples(model, x, y, batch_size, task)
+    return scores.accuracy, scores.loss
 
 
 def accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int = 512) -> float:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 
+import numpy as np
 import torch
 
-from xaigen.emulation import accuracy_and_loss, approximable_layers, set_assignment
+from xaigen.emulation import approximable_layers, score_examples, set_assignment
 from xaigen.hardware import Accelerator, Layer, assignment_energy
 from xaigen.models.task import CLASSIFICATION, Task
 from xaigen.multipliers import Catalogue
@@ -37,9 +38,11 @@ class Evaluation:
     multiplier_energy_pj: float  # multipliers only (pJ)
     index: int  # 1-based number of this full evaluation within its method
     elapsed_s: float  # seconds since the method started
+    correct: np.ndarray | None = field(default=None, repr=False, compare=False)  # bool per example, if known
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """Plain data, without the per-example record."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "correct"}
 
 
 class AssignmentProblem:
@@ -72,7 +75,8 @@ class AssignmentProblem:
         self.macs = {n: by_name[n].macs for n in self.layers}
         self.fan_in = {n: by_name[n].k for n in self.layers}  # products summed per output
         set_assignment(self.model, None, catalogue)
-        self.exact_accuracy, self.exact_loss = accuracy_and_loss(self.model, x, y, task=task)
+        exact = score_examples(self.model, x, y, task=task)
+        self.exact_accuracy, self.exact_loss, self.exact_correct = exact.accuracy, exact.loss, exact.correct
         self.fingerprint = self._fingerprint()  # all exact: the state does not depend on later assignments
 
     def _fingerprint(self) -> str:
@@ -91,6 +95,26 @@ class AssignmentProblem:
         energy = self._energy
         digest.update(repr((self.layers, sorted(energy.total_pj_per_mw.items()), energy.fixed_pj)).encode())
         return digest.hexdigest()[:12]
+
+    def loss_standard_error(self, correct: np.ndarray | None) -> float | None:
+        """Standard error of the accuracy loss ``exact - candidate`` on the evaluation data, from
+        the paired per-example differences ``d_i = c_exact,i - c_i`` in {-1, 0, 1}:
+        ``SE = std(d) / sqrt(N)`` (sample std). Paired, so the many examples both get right (or
+        both wrong) add no noise. None when per-example results are unknown (a task other
+        than classification)."""
+        if correct is None or self.exact_correct is None:
+            return None
+        d = self.exact_correct.astype(np.float64) - correct.astype(np.float64)
+        return float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
+
+    def examples_correct(self, assignment: Mapping[str, str]) -> np.ndarray | None:
+        """Which evaluation examples ``assignment`` gets right (a full evaluation, outside any
+        method's budget: used to re-check a stored result that lacks the record)."""
+        set_assignment(self.model, self.complete(assignment), self.catalogue)
+        try:
+            return score_examples(self.model, self.x, self.y, task=self.task).correct
+        finally:
+            set_assignment(self.model, None, self.catalogue)
 
     def power(self, name: str) -> float:
         return self.catalogue[name].power_mw
@@ -138,10 +162,11 @@ class Run:
         full = self.problem.complete(assignment)
         return full, tuple(full[n] for n in self.problem.layers)
 
-    def _append(self, full: dict[str, str], key: tuple, accuracy: float, loss: float) -> Evaluation:
+    def _append(self, full: dict[str, str], key: tuple, accuracy: float, loss: float,
+                correct: np.ndarray | None = None) -> Evaluation:
         energy, multiplier = self.problem.energy(full)
         result = Evaluation(full, accuracy, loss, energy, multiplier, len(self.history) + 1,
-                            time.perf_counter() - self._start)
+                            time.perf_counter() - self._start, correct)
         self.history.append(result)
         self._cache[key] = result
         return result
@@ -155,8 +180,8 @@ class Run:
             return None
         p = self.problem
         set_assignment(p.model, full, p.catalogue)
-        accuracy, loss = accuracy_and_loss(p.model, p.x, p.y, task=p.task)
-        return self._append(full, key, accuracy, loss)
+        scores = score_examples(p.model, p.x, p.y, task=p.task)
+        return self._append(full, key, scores.accuracy, scores.loss, scores.correct)
 
     def record(self, assignment: Mapping[str, str], accuracy: float, loss: float) -> Evaluation:
         """Add an evaluation already computed elsewhere (a stored trial: a resumed study or
