@@ -31,7 +31,10 @@ def build(in_channels, num_classes):
 def broken():
     raise RuntimeError("no GPU here")
 '''
-FAST = "[xai]\nsamples = 16\nsteps = 2\n[search]\nbudget = 6\nmethods = [\"uniform\", \"xai-gen\"]\n"
+# Few candidates, one damage model and no truth table: these tests are about the user's files.
+FEW = '[multipliers]\ncandidates = ["exact_s8", "trunc_s8_c6", "drum_s8_k4", "mul8s_1L2N"]\n'
+FAST = ("[xai]\nsamples = 16\nsteps = 2\ndamage = [\"ig_delta\"]\ntruth = false\n[search]\nbudget = 6\n"
+        "methods = [\"uniform\", \"xai-gen\"]\n" + FEW)
 
 
 @pytest.fixture()
@@ -147,7 +150,7 @@ def test_a_users_task_metric_and_loss_replace_accuracy_and_cross_entropy(tmp_pat
             f'[model]\nsource = "{tmp_path / "net.py"}:build"\nepochs = 3\n'
             f'[task]\nmetric = "{tmp_path / "task.py"}:neg_mse"\nloss = "{tmp_path / "task.py"}:mse"\n'
             '[xai]\nsamples = 16\nsteps = 2\nmethods = ["gradient_x_activation"]\nguide = "gradient_x_activation"\n'
-            '[search]\nbudget = 5\nmethods = ["uniform"]\n')
+            'damage = []\ntruth = false\n[search]\nbudget = 5\nmethods = ["uniform"]\n' + FEW)
     result = _run(tmp_path, toml)
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "out" / "results.json").read_text())
@@ -170,7 +173,8 @@ def test_the_example_network_is_fully_covered_and_an_lstm_is_counted(tmp_path):
         sys.path.pop(0)
     make_data(str(tmp_path / "digits.npz"))
     base = (f'[data]\nname = "npz"\npath = "{tmp_path / "digits.npz"}"\n[model]\nepochs = 1\n'
-            '[xai]\nsamples = 8\nsteps = 2\n[search]\nbudget = 4\nmethods = ["uniform"]\n')
+            '[xai]\nsamples = 8\nsteps = 2\ndamage = ["ig_delta"]\ntruth = false\n[search]\nbudget = 4\n'
+            'methods = ["uniform"]\n' + FEW)
     energies = {}
     for factory, out in (("build", "a"), ("build_with_lstm", "b")):
         toml = base.replace("[model]\n", f'[model]\nsource = "{repo / "examples" / "my_network.py"}:{factory}"\n')

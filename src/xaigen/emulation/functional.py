@@ -21,10 +21,12 @@ In training mode the value is the same, the gradient that of the fake-quantized 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xaigen.emulation.factorization import low_rank_factors
 from xaigen.emulation.kernels import choose_path, conv2d_accumulators, linear_accumulators
 from xaigen.emulation.quantization import QuantParams, activation_params, fake_quantize, quantize, weight_params
 from xaigen.emulation.sites import Call
@@ -54,6 +56,36 @@ def _gemm(a: torch.Tensor, b: torch.Tensor, multiplier: Multiplier, za: int, zb:
     return acc
 
 
+def _batched_low_rank(a: torch.Tensor, b: torch.Tensor, multiplier: Multiplier, za: int,
+                      zb: torch.Tensor) -> torch.Tensor | None:
+    """Zero-point-corrected accumulators [B, M, N] of codes a [B, M, K] (float) and b [B, K, N]
+    (int64) in ONE batched float64 matmul over the table's integer factors,
+    ``sum_k T[a_k, b_k] = sum_{k,r} u_r(a_k) v_r(b_k)``; exact because every partial sum is an
+    integer below 2^53 (checked). None when the table has no small integer factorization or the
+    bound fails: the caller then runs one product-table GEMM per batch entry.
+
+    Activation x activation products (attention's ``Q K^T`` and ``P V``) have no fixed weight to
+    plan a kernel for, so this keeps them from costing one kernel plan per batch entry and head."""
+    factors = low_rank_factors(multiplier)
+    if factors is None or a.numel() == 0 or b.numel() == 0:
+        return None
+    k, rank = a.shape[-1], factors.rank
+    bound = k * int((np.abs(factors.u).max(axis=0) * np.abs(factors.v).max(axis=0)).sum())
+    if bound >= 2**53:
+        return None
+    u, v = torch.from_numpy(factors.u.astype(np.float64)), torch.from_numpy(factors.v.astype(np.float64))
+    ua = u[a.to(torch.int64) - factors.vmin]  # [B, M, K, R]
+    vb = v[b - factors.vmin]  # [B, K, N, R]
+    lhs = ua.reshape(*ua.shape[:-2], k * rank)
+    rhs = vb.permute(0, 1, 3, 2).reshape(vb.shape[0], k * rank, vb.shape[2])
+    acc = torch.matmul(lhs, rhs).to(torch.int64)
+    if bool(torch.any(zb != 0)):
+        acc = acc - zb * a.to(torch.int64).sum(dim=-1, keepdim=True)
+    if za:
+        acc = acc - za * b.sum(dim=-2, keepdim=True) + k * za * zb
+    return acc
+
+
 def gemm_accumulators(a: torch.Tensor, b: torch.Tensor, multiplier: Multiplier, za: int,
                       zb: torch.Tensor) -> torch.Tensor:
     """``torch.matmul`` semantics on codes: a [..., M, K] (float codes), b [..., K, N] (int64 codes);
@@ -68,7 +100,9 @@ def gemm_accumulators(a: torch.Tensor, b: torch.Tensor, multiplier: Multiplier, 
         batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         aa = a.expand(*batch, *a.shape[-2:]).reshape(-1, *a.shape[-2:])
         bb = b.expand(*batch, *b.shape[-2:]).reshape(-1, *b.shape[-2:])
-        out = torch.stack([_gemm(aa[i], bb[i].T, multiplier, za, zb) for i in range(aa.shape[0])])
+        out = _batched_low_rank(aa, bb, multiplier, za, zb)
+        if out is None:
+            out = torch.stack([_gemm(aa[i], bb[i].T, multiplier, za, zb) for i in range(aa.shape[0])])
         out = out.reshape(*batch, a.shape[-2], b.shape[-1])
     out = out.squeeze(-2) if squeeze_m else out
     return out.squeeze(-1) if squeeze_n else out
