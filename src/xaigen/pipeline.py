@@ -109,7 +109,7 @@ def setup(config: RunConfig, progress=None) -> Setup:
         q = config.quantization
         prepared = prepare(model, data.x_train[: q.calibration_samples], *val, catalogue, candidates, accelerator,
                            config.hardware.batch, q.per_channel, task, config.multipliers.exact_layers,
-                           q.fold_batchnorm, q.observer)
+                           q.fold_batchnorm, q.observer, config.search.budget_margin_se)
         float_accuracy, _ = accuracy_and_loss(model, *val, task=task)
     report_coverage(prepared)
     return Setup(data, model, cached, catalogue, candidates, probe, accelerator, val, test, prepared, float_accuracy,
@@ -310,8 +310,7 @@ def run_methods(config: RunConfig, s: Setup, out: Path, relevance: dict[str, flo
 
 def summarize_methods(config: RunConfig, runs: dict[str, Run]) -> dict[str, dict]:
     """One summary per method; with NSGA-II, how soon each method reached its hypervolume."""
-    search = config.search
-    summaries = {name: summarize_run(run, search.loss_budgets, search.hv_max_loss, search.budget_margin_se)
+    summaries = {name: summarize_run(run, config.search.loss_budgets, config.search.hv_max_loss)
                  for name, run in runs.items()}
     if "nsga2" in summaries:
         target = summaries["nsga2"]["hypervolume"]

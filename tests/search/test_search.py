@@ -216,7 +216,12 @@ def test_a_margin_of_standard_errors_keeps_choices_further_inside_the_budget(pro
         run.evaluate({n: c for n in p.layers})
     run.stop()
     budgets = [0.0, 0.01, 0.05]
-    bare, strict = summarize_run(run, budgets, 0.05, 0.0), summarize_run(run, budgets, 0.05, 2.0)
+    bare = summarize_run(run, budgets, 0.05)
+    p.budget_margin_se = 2.0
+    try:
+        strict = summarize_run(run, budgets, 0.05)
+    finally:
+        p.budget_margin_se = 0.0
     assert bare["budget_margin_se"] == 0.0 and strict["budget_margin_se"] == 2.0
     moved = 0
     for b in budgets:
@@ -235,5 +240,19 @@ def test_a_stored_result_without_per_example_record_is_checked_again(problem):
     replayed = Run(p, 3, "replay")
     stored = replayed.record(evaluated.assignment, evaluated.accuracy, evaluated.loss)
     assert stored.correct is None
-    s = summarize_run(replayed.stop(), [0.5], 0.05, 1.0)["by_budget"]["0.5"]
+    p._loss_se.clear()
+    s = summarize_run(replayed.stop(), [0.5], 0.05)["by_budget"]["0.5"]
     assert s["loss_se"] == pytest.approx(p.loss_standard_error(evaluated.correct))
+
+
+def test_xai_gen_with_a_margin_chooses_within_the_margin(problem):
+    p, hist = problem
+    p.budget_margin_se = 1.0
+    try:
+        run = xai_gen(p, {n: 1.0 for n in p.layers}, hist, 16, (0.01, 0.02))
+        summary = summarize_run(run.stop(), [0.01, 0.02], 0.05)
+    finally:
+        p.budget_margin_se = 0.0
+    for b, choice in summary["by_budget"].items():
+        assert choice is not None
+        assert p.exact_accuracy - choice["accuracy"] + choice["loss_se"] <= float(b) + 1e-12

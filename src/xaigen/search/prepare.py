@@ -29,11 +29,11 @@ class Prepared:
 def prepare(model: torch.nn.Module, x_calibration: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
             catalogue: Catalogue, candidates: Sequence[str], accelerator: Accelerator, batch: int = 1,
             per_channel: bool = True, task: Task = CLASSIFICATION, exact_layers: Sequence[str] = (),
-            fold_batchnorm: bool = False, observer: str = "minmax") -> Prepared:
+            fold_batchnorm: bool = False, observer: str = "minmax", budget_margin_se: float = 0.0) -> Prepared:
     """Calibrate, quantize (all exact), trace the hardware layers and record operand histograms
     for each signedness among the candidates. ``exact_layers`` (names or fnmatch patterns) stay on
     the exact multiplier and out of the search; their energy and that of sites no multiplier can
-    take (an LSTM) is charged at exact power."""
+    take (an LSTM) is charged at exact power. ``budget_margin_se``: see :class:`AssignmentProblem`."""
     calibration = calibrate(model, x_calibration, observer=observer)
     ax = approximate(model, None, catalogue, calibration, per_channel=per_channel, exact_layers=exact_layers,
                      fold_batchnorm=fold_batchnorm)
@@ -44,6 +44,7 @@ def prepare(model: torch.nn.Module, x_calibration: torch.Tensor, x_val: torch.Te
         for name, (a, w) in operand_histograms(ax, x_calibration).items():
             histograms.setdefault(name, {})[signed] = (a.numpy(), w.numpy())
     set_assignment(ax, None, catalogue)
-    problem = AssignmentProblem(ax, x_val, y_val, catalogue, candidates, hw_layers, accelerator, task)
+    problem = AssignmentProblem(ax, x_val, y_val, catalogue, candidates, hw_layers, accelerator, task,
+                                budget_margin_se)
     covered = coverage(model, x_calibration[:1], exact_layers)
     return Prepared(problem, ax, calibration, hw_layers, histograms, covered)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import torch
 
-from xaigen.emulation import approximable_layers, score_examples, set_assignment
+from xaigen.emulation import Scores, approximable_layers, score_examples, set_assignment
 from xaigen.hardware import Accelerator, Layer, assignment_energy
 from xaigen.models.task import CLASSIFICATION, Task
 from xaigen.multipliers import Catalogue
@@ -50,8 +50,12 @@ class AssignmentProblem:
 
     def __init__(self, approx_model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, catalogue: Catalogue,
                  candidates: Sequence[str], hw_layers: Sequence[Layer], accelerator: Accelerator,
-                 task: Task = CLASSIFICATION):
+                 task: Task = CLASSIFICATION, budget_margin_se: float = 0.0):
+        """``budget_margin_se``: an evaluation is within a loss budget when its loss plus this many
+        standard errors of the paired accuracy difference is (:meth:`within_budget`)."""
         self.model = approx_model
+        self.budget_margin_se = float(budget_margin_se)
+        self._loss_se: dict[tuple, float | None] = {}
         self.task = task  # what "accuracy" and "loss" mean (default: top-1 and cross-entropy)
         self.x, self.y = x, y
         self.catalogue = catalogue
@@ -115,6 +119,27 @@ class AssignmentProblem:
             return score_examples(self.model, self.x, self.y, task=self.task).correct
         finally:
             set_assignment(self.model, None, self.catalogue)
+
+    def evaluation_loss_se(self, e: Evaluation) -> float | None:
+        """:meth:`loss_standard_error` of an evaluation (cached; a stored trial without its
+        per-example record is run once more)."""
+        key = tuple(e.assignment[n] for n in self.layers)
+        if key not in self._loss_se:
+            correct = e.correct if e.correct is not None else self.examples_correct(e.assignment)
+            self._loss_se[key] = self.loss_standard_error(correct)
+        return self._loss_se[key]
+
+    def within_budget(self, e: Evaluation | Scores, limit: float) -> bool:
+        """The one rule for "within a loss budget": ``loss + k SE <= limit`` with ``loss`` the exact
+        minus ``e``'s accuracy on the evaluation data and ``k = budget_margin_se`` (the SE is asked
+        for only when the bare loss is within the limit). A margin makes a choice more likely to
+        hold on data the search never saw. ``e``: an evaluation, or the scores of a model on
+        this problem's data (a fine-tuned one)."""
+        loss = self.exact_accuracy - e.accuracy
+        if loss > limit + 1e-12 or self.budget_margin_se <= 0:
+            return loss <= limit + 1e-12
+        se = self.evaluation_loss_se(e) if isinstance(e, Evaluation) else self.loss_standard_error(e.correct)
+        return loss + self.budget_margin_se * (se or 0.0) <= limit + 1e-12
 
     def power(self, name: str) -> float:
         return self.catalogue[name].power_mw

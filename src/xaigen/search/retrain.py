@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from xaigen.emulation import accuracy_and_loss, approximate, finetune
+from xaigen.emulation import accuracy_and_loss, approximate, finetune, score_examples
 from xaigen.search.problem import AssignmentProblem, Evaluation, Run
 
 
@@ -41,10 +41,10 @@ def bracket(run: Run, limit: float, settings: RetrainSettings) -> list[Evaluatio
     """The cheapest evaluations that miss ``limit`` by at most ``margin`` and are cheaper than the
     cheapest one that meets it."""
     problem = run.problem
-    feasible = [e for e in run.history if problem.exact_accuracy - e.accuracy <= limit + 1e-12]
+    feasible = [e for e in run.history if problem.within_budget(e, limit)]
     ceiling = min((e.energy_pj for e in feasible), default=float("inf"))
-    near = [e for e in run.history
-            if limit < problem.exact_accuracy - e.accuracy <= limit + settings.margin and e.energy_pj < ceiling]
+    near = [e for e in run.history if problem.exact_accuracy - e.accuracy <= limit + settings.margin
+            and not problem.within_budget(e, limit) and e.energy_pj < ceiling]
     return sorted(near, key=lambda e: (e.energy_pj, -e.accuracy))[: settings.candidates]
 
 
@@ -77,10 +77,10 @@ def retrained_choices(run: Run, float_model: torch.nn.Module, calibration: dict,
             key = tuple(e.assignment[n] for n in problem.layers)
             if key not in tuned_cache:
                 model, kept = fine_tuned(problem, float_model, calibration, e.assignment, x_train, y_train, settings)
-                tuned_cache[key] = (model, kept, accuracy_and_loss(model, problem.x, problem.y, task=problem.task)[0])
+                tuned_cache[key] = (model, kept, score_examples(model, problem.x, problem.y, task=problem.task))
                 count += 1
-            model, kept, accuracy = tuned_cache[key]
-            if problem.exact_accuracy - accuracy <= limit + 1e-12:
-                choices[f"{limit:g}"] = {"evaluation": e, "model": model, "accuracy": accuracy, "epochs": kept}
+            model, kept, scores = tuned_cache[key]
+            if problem.within_budget(scores, limit):
+                choices[f"{limit:g}"] = {"evaluation": e, "model": model, "accuracy": scores.accuracy, "epochs": kept}
                 break
     return {"choices": choices, "finetunes": count, "wall_s": time.perf_counter() - started}

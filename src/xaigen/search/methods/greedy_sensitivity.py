@@ -29,7 +29,7 @@ def greedy_sensitivity(problem: AssignmentProblem, budget: int, context: SearchC
             e = run.evaluate({**current, n: name})
             if e is None:
                 return run
-            if problem.exact_accuracy - e.accuracy <= loss_budget:
+            if problem.within_budget(e, loss_budget):
                 current = {**current, n: name}
                 break
     return run

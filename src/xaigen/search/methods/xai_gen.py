@@ -145,9 +145,6 @@ class _PathSearch:
         self.run, self.path = run, path
         self.evaluated: dict[int, Evaluation] = {}
 
-    def loss(self, e: Evaluation) -> float:
-        return self.run.problem.exact_accuracy - e.accuracy
-
     def at(self, i: int) -> Evaluation | None:
         if i not in self.evaluated:
             result = self.run.evaluate(self.path[i])
@@ -159,16 +156,17 @@ class _PathSearch:
     def last_feasible(self, limit: float) -> int:
         """Bisection for the last path index within ``limit`` (the measured loss grows along the
         path), starting from what earlier bisections already know."""
-        known_ok = [i for i, e in self.evaluated.items() if self.loss(e) <= limit]
+        within = self.run.problem.within_budget
+        known_ok = [i for i, e in self.evaluated.items() if within(e, limit)]
         lo = max(known_ok, default=0)  # path[0] is all exact: feasible by definition
-        known_bad = [i for i, e in self.evaluated.items() if self.loss(e) > limit and i > lo]
+        known_bad = [i for i, e in self.evaluated.items() if not within(e, limit) and i > lo]
         hi = min(known_bad) - 1 if known_bad else len(self.path) - 1
         while lo < hi:
             mid = (lo + hi + 1) // 2
             e = self.at(mid)
             if e is None:
                 break
-            if self.loss(e) <= limit:
+            if within(e, limit):
                 lo = mid
             else:
                 hi = mid - 1
@@ -197,7 +195,7 @@ def _restart_bases(run: Run, loss_budgets: Sequence[float], used: set) -> list[t
     """The cheapest feasible assignment per budget not climbed from yet."""
     problem, bases = run.problem, []
     for limit in sorted(loss_budgets):
-        fresh = [e for e in run.history if problem.exact_accuracy - e.accuracy <= limit
+        fresh = [e for e in run.history if problem.within_budget(e, limit)
                  and (limit, tuple(e.assignment[n] for n in problem.layers)) not in used]
         if fresh:
             bases.append((limit, min(fresh, key=lambda e: e.energy_pj).assignment))
@@ -225,7 +223,7 @@ def hill_climb(run: Run, bases: list[tuple[float, dict]], savings: dict, damage:
             e = run.evaluate({**base, n: m})
             if e is None:
                 break
-            if problem.exact_accuracy - e.accuracy <= limit:
+            if problem.within_budget(e, limit):
                 bases.insert(0, (limit, {**base, n: m}))  # climb on from the improved assignment
                 break
 
