@@ -3,7 +3,7 @@ NSGA-II, and the guide's damage against the single-layer truth (issue 11's targe
 
     python benchmarks/xaigen_figures.py [--configs default configs/lenet5-fashion.toml ...]
                                         [--seeds 0 1 2] [--nsga2-factor 5] [--out runs/figures]
-                                        [--train-limit N] [--test-limit N] [--json]
+                                        [--train-limit N] [--test-limit N] [--budget-margin-se K] [--json]
 
 Every method gets the configured budget of full evaluations, except NSGA-II, which gets
 ``nsga2-factor`` times as many. Each seed draws its own training subset, test split and search
@@ -29,12 +29,13 @@ from xaigen.pipeline import run_pipeline  # noqa: E402
 def _configured(spec: str, args) -> object:
     cfg = load_config(None if spec == "default" else spec)
     files = cfg.multipliers.files + ([str(EVOAPPROX_NPZ)] if EVOAPPROX_NPZ.exists() else [])
+    margin = {} if args.budget_margin_se is None else {"budget_margin_se": args.budget_margin_se}
     data = cfg.data.model_copy(update={k: v for k, v in (("train_limit", args.train_limit),
                                                          ("test_limit", args.test_limit)) if v})
     return cfg.model_copy(update={
         "data": data, "multipliers": cfg.multipliers.model_copy(update={"files": files}),
         "search": cfg.search.model_copy(update={"nsga2_budget": args.nsga2_factor * cfg.search.budget,
-                                                "seeds": args.seeds}),
+                                                "seeds": args.seeds, **margin}),
     })
 
 
@@ -81,6 +82,8 @@ def main() -> None:
     parser.add_argument("--nsga2-factor", type=int, default=5)
     parser.add_argument("--train-limit", type=int, default=None)
     parser.add_argument("--test-limit", type=int, default=None)
+    parser.add_argument("--budget-margin-se", type=float, default=None,
+                        help="[search] budget_margin_se for every config (default: the config's)")
     parser.add_argument("--out", default="runs/figures")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
