@@ -15,20 +15,8 @@ from typer.testing import CliRunner
 from xaigen.cli import app
 from xaigen.outputs import locked_output_dir
 
-TINY_TOML = """
-[model]
-epochs = 2
-[xai]
-samples = 16
-steps = 2
-methods = ["gradient_x_activation"]
-guide = "gradient_x_activation"
-[search]
-budget = {budget}
-methods = ["nsga2"]
-[multipliers]
-candidates = {candidates}
-"""
+from tests.configs import nsga2_only
+
 
 
 def _one_line_error(result, text: str) -> None:
@@ -94,14 +82,14 @@ def test_a_second_job_on_the_same_output_directory_stops_at_once(tmp_path):
 def test_rerun_with_other_candidates_or_a_smaller_budget_does_not_replay_the_old_study(tmp_path):
     out = tmp_path / "out"
     first = tmp_path / "a.toml"
-    first.write_text(TINY_TOML.format(budget=6, candidates='["exact_s8", "trunc_s8_c8"]'))
+    first.write_text(nsga2_only(budget=6, candidates='["exact_s8", "trunc_s8_c8"]'))
     assert CliRunner().invoke(app, ["run", "--config", str(first), "--out", str(out), "-q"]).exit_code == 0
     smaller = tmp_path / "b.toml"
-    smaller.write_text(TINY_TOML.format(budget=3, candidates='["exact_s8", "trunc_s8_c8"]'))
+    smaller.write_text(nsga2_only(budget=3, candidates='["exact_s8", "trunc_s8_c8"]'))
     assert CliRunner().invoke(app, ["run", "--config", str(smaller), "--out", str(out), "-q"]).exit_code == 0
     assert json.loads((out / "results.json").read_text())["methods"]["nsga2"]["evaluations"] == 3
     other = tmp_path / "c.toml"
-    other.write_text(TINY_TOML.format(budget=6, candidates='["exact_s8", "drum_s8_k4"]'))
+    other.write_text(nsga2_only(budget=6, candidates='["exact_s8", "drum_s8_k4"]'))
     assert CliRunner().invoke(app, ["run", "--config", str(other), "--out", str(out), "-q"]).exit_code == 0
     results = json.loads((out / "results.json").read_text())
     used = {m for point in results["methods"]["nsga2"]["by_budget"].values() if point
@@ -111,7 +99,7 @@ def test_rerun_with_other_candidates_or_a_smaller_budget_does_not_replay_the_old
 
 def test_sigterm_is_one_line_and_the_conventional_exit_code(tmp_path):
     config = tmp_path / "t.toml"
-    config.write_text(TINY_TOML.format(budget=400, candidates='"signed"'))
+    config.write_text(nsga2_only(budget=400, candidates='"signed"'))
     env = {**os.environ, "XAIGEN_HOME": str(tmp_path / "home")}
     proc = subprocess.Popen([sys.executable, "-m", "xaigen.cli", "run", "--config", str(config), "--out",
                              str(tmp_path / "out"), "-q"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

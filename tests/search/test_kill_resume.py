@@ -14,20 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.configs import nsga2_only
 from tests.test_pipeline import strip_timings
 
-CONFIG = """
-[model]
-epochs = 3
-[xai]
-samples = 16
-steps = 2
-methods = ["gradient_x_activation"]
-guide = "gradient_x_activation"
-[search]
-budget = 120
-methods = ["nsga2"]
-"""
 
 
 def _start(config: Path, out: Path, env: dict) -> subprocess.Popen:
@@ -61,7 +50,7 @@ def _wait_for_new_trial(db: Path, before: int, proc: subprocess.Popen, timeout: 
 @pytest.mark.slow
 def test_sigkill_and_resume(tmp_path):
     config = tmp_path / "kill.toml"
-    config.write_text(CONFIG)
+    config.write_text(nsga2_only(budget=120, epochs=3))
     env = {**os.environ, "XAIGEN_HOME": str(tmp_path / "home"), "PYTHONHASHSEED": "0"}
 
     straight = tmp_path / "straight"
