@@ -55,6 +55,8 @@ def over(runs: Iterable[Any], figure: Callable[[Any], Any]) -> Any:
 
 
 def _number(value: float, kind: str, digits: int) -> str:
+    if kind in ("points", "percent") and not math.isfinite(100 * value):
+        return MISSING  # beyond float range once scaled: no figure a reader could use
     if kind == "ratio":
         return f"{value:.{digits}f}×"
     if kind == "points":  # a fraction shown in percentage points
