@@ -59,7 +59,8 @@ def test_report_command_rerenders_the_same_tables(tiny_run, tmp_path):
     assert result.exit_code == 0, result.output
     _check_report(tmp_path / "again")
     for name in RUN_TABLES:  # the run and the command share one renderer
-        assert (tmp_path / "again" / "tables" / f"{name}.csv").read_text() == (out / "tables" / f"{name}.csv").read_text()
+        again = (tmp_path / "again" / "tables" / f"{name}.csv").read_text()
+        assert again == (out / "tables" / f"{name}.csv").read_text()
 
 
 def test_a_spearman_of_zero_shows_as_zero_in_table_and_legend(tiny_run, tmp_path):
@@ -103,7 +104,8 @@ def _bad_files(tmp_path, tiny):
     (tmp_path / "list.json").write_text("[1, 2]")
     (tmp_path / "partial.json").write_text(json.dumps({k: v for k, v in results.items() if k != "exact"}))
     nas = tmp_path.parent / "nas.json"
-    return {"missing": ([tmp_path / "absent.json"], "no such file"), "not json": ([tmp_path / "text.json"], "not valid JSON"),
+    return {"missing": ([tmp_path / "absent.json"], "no such file"),
+            "not json": ([tmp_path / "text.json"], "not valid JSON"),
             "not an object": ([tmp_path / "list.json"], "expected a JSON object"),
             "invalid": ([tmp_path / "partial.json"], "exact"),
             "a directory": ([tmp_path], "expected a file"),

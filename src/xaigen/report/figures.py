@@ -150,4 +150,5 @@ def damage(r: RunResults, out: Path) -> FigureFiles | None:
     png, svg = save_figure_files(fig, out / FIGURES, "damage")
     return FigureFiles("damage", png, svg, "Each damage estimator's rank agreement with the single-layer damage "
                        "measured on the held-out half; dashed: the split-half ceiling (validation-half table vs "
-                       "held-out table), the best any estimator can be expected to reach. A missing value is drawn as 0.")
+                       "held-out table), the best any estimator can be expected to reach. A missing value is "
+                       "drawn as 0.")

@@ -23,7 +23,7 @@ STYLE = """body{font-family:sans-serif;max-width:1150px;margin:2em auto;padding:
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;margin-top:2em}
 table{border-collapse:collapse;margin:.5em 0;font-size:13px}caption{text-align:left;font-weight:bold;padding:4px 0}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;vertical-align:top}th{background:#f4f4f4}
-td:first-child,th:first-child,td.text{text-align:left}figure{margin:1em 0}img{max-width:100%}
+td:first-child,th:first-child,td.text,th.text{text-align:left}figure{margin:1em 0}img{max-width:100%}
 figcaption,.files{color:#666;font-size:12px}.warning{color:#8a3b00}.good{color:#1a6b1a}.bad{color:#a00}
 pre{background:#f7f7f7;padding:8px;font-size:12px;overflow-x:auto}nav a{margin-right:1em}"""
 

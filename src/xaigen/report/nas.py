@@ -25,8 +25,11 @@ def _fronts(r: NasResults, out: Path) -> tuple[FigureFiles, FigureFiles]:
     colours = {m: METHOD_COLOURS[i % len(METHOD_COLOURS)] for i, m in enumerate(sorted(r.methods))}
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for method, s in sorted(r.methods.items()):
+        points = getattr(s, "points", None) or []  # every scored architecture (not typed: optional)
+        ax.scatter([p["energy_ratio"] for p in points], [100 * p["loss"] for p in points], s=10, alpha=0.3,
+                   color=colours[method])
         ax.step([p.energy_ratio for p in s.front], [100 * p.loss for p in s.front], where="post", color=colours[method],
-                label=f"{method} ({s.trials} trials, HV {show(s.hypervolume, digits=4)})")
+                marker="o", markersize=4, label=f"{method} ({s.trials} trials, HV {show(s.hypervolume, digits=4)})")
     budgets = sorted({float(b) for s in r.methods.values() for b in s.by_budget})
     for b in budgets:
         ax.axhline(100 * b, color="#777777", lw=0.8, ls="--")
@@ -56,7 +59,8 @@ def _setting(r: NasResults) -> Section:
     rows += [["train samples", show(sizes.get("train"), "int", missing=NOT_MEASURED)],
              ["search-validation samples", show(sizes.get("search_validation"), "int", missing=NOT_MEASURED)],
              ["held-out samples", "not used by NAS" if p else NOT_MEASURED],
-             ["started (UTC)", p.started_utc if p else None], ["wall time (s)", show(p.wall_s if p else None, digits=1)],
+             ["started (UTC)", p.started_utc if p else None],
+             ["wall time (s)", show(p.wall_s if p else None, digits=1)],
              ["machine", ", ".join(f"{k}: {v}" for k, v in p.machine.items()) if p else None]]
     table = Table("nas_setting", [Column("item", "text"), Column("value", "text", missing=NOT_MEASURED)], rows,
                   "What was run, with which software, on what data and machine")
@@ -66,15 +70,25 @@ def _setting(r: NasResults) -> Section:
     return Section("setting", "Setting and provenance", [table, config])
 
 
+def _versus_title(key: str) -> str:
+    """A column title for a key of ``xai_nas_vs`` (:func:`xaigen.nas.methods.summarize_nas`)."""
+    if key.startswith("energy_efficiency_gain@"):
+        return f"energy-efficiency gain, {100 * float(key.split('@')[1]):g}-point budget"
+    return {"xai_nas_seconds_to_reach_its_hypervolume": "XAI-NAS s to reach the baseline's hypervolume",
+            "its_seconds": "baseline search s", "search_time_ratio": "search-time ratio (baseline / XAI-NAS)"
+            }.get(key, key.replace("_", " "))
+
+
 def _headline(r: NasResults) -> Section:
     keys = list(dict.fromkeys(k for v in r.xai_nas_vs.values() for k in v))
     rows = [[other] + [v.get(k) for k in keys] for other, v in r.xai_nas_vs.items()]
-    columns = [Column("baseline", "text")] + [Column(k.replace("_", " "), digits=3) for k in keys]
+    columns = [Column("baseline", "text")] + [Column(_versus_title(k), digits=3) for k in keys]
     if not rows:
         return Section("headline", "Headline: XAI-NAS vs each baseline", [paragraph("XAI-NAS was not run.")])
     return Section("headline", "Headline: XAI-NAS vs each baseline",
                    [Table("nas_headline", columns, rows, "Energy-efficiency gain per budget (baseline energy / "
-                          "XAI-NAS energy) and search time"), paragraph("— : a method found nothing within that budget.")])
+                          "XAI-NAS energy) and search time"),
+                    paragraph("— : a method found nothing within that budget.")])
 
 
 def _methods(r: NasResults) -> Section:

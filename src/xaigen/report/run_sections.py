@@ -34,8 +34,11 @@ def setting_section(runs: list[RunResults]) -> Section:
     seeds = [s for run in runs for s in (_provenance(run, "seeds") or [run.seed])]
     versions = _provenance(r, "versions") or {}
     machine = _provenance(r, "machine") or {}
+    search = (_provenance(r, "config") or {}).get("search", {})
     rows = [["model", r.model], ["data set", r.dataset], ["accelerator", r.accelerator],
             ["inference batch", r.exact.batch], ["loss budgets (points)", ", ".join(f"{100 * b:g}" for b in r.loss_budgets)],
+            ["full evaluations per method", search.get("budget")],
+            ["full evaluations, NSGA-II", search.get("nsga2_budget") or search.get("budget")],
             ["candidate multipliers", len(r.candidates)], ["XAI guide", r.guide], ["sensitivity probe", r.probe],
             ["seed(s)", ", ".join(str(s) for s in seeds)], ["xaigen version", r.xaigen_version]]
     rows += [[f"{name} version", v] for name, v in versions.items()] or [["dependency versions", None]]
@@ -196,8 +199,9 @@ def layers_section(r: RunResults) -> Section:
                      chosen_hw.get(n, {}).get("multiplier", 0.0) / 1e6 if n in chosen_hw else None,
                      chosen_hw.get(n, {}).get("total", 0.0) / 1e6 if n in chosen_hw else None])
     columns = [Column("layer", "text"), Column(f"relevance ({r.guide})", missing=NOT_MEASURED),
-               Column("sensitivity (CE increase)", digits=4), Column("multiplier", "text"), Column("stayed exact", "flag"),
-               Column("exact mult. uJ", digits=4), Column("chosen mult. uJ", digits=4), Column("layer total uJ", digits=4)]
+               Column("sensitivity (CE increase)", digits=4), Column("multiplier", "text"),
+               Column("stayed exact", "flag"), Column("exact mult. uJ", digits=4), Column("chosen mult. uJ", digits=4),
+               Column("layer total uJ", digits=4)]
     parts = [paragraph(_coverage_text(r)),
              Table("layers", columns, rows, f"XAI-Gen's choice per layer at {r.primary_budget:g} loss")]
     stayed = [row[0] for row in rows if row[4]]
@@ -214,7 +218,8 @@ def _coverage_text(r: RunResults) -> str:
             f"({show(detail.get('approximated_macs'), 'int')} of {show(detail.get('total_macs'), 'int')}).")
     if left:
         text += " Not approximated (charged at exact energy): " + "; ".join(
-            f"{n.get('site')} ({n.get('op')}, {show(n.get('macs'), 'int')} MACs: {n.get('reason')})" for n in left) + "."
+            f"{n.get('site')} ({n.get('op')}, {show(n.get('macs'), 'int')} MACs: {n.get('reason')})"
+            for n in left) + "."
     return text
 
 

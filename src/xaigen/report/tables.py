@@ -36,7 +36,8 @@ class Table:
     caption: str = ""
 
     def html(self) -> str:
-        head = "".join(f"<th>{html.escape(c.title)}</th>" for c in self.columns)
+        head = "".join(f"<th{' class=text' if c.kind == 'text' else ''}>{html.escape(c.title)}</th>"
+                       for c in self.columns)
         opening = {c.title: '<td class="text">' if c.kind == "text" else "<td>" for c in self.columns}
         body = "".join("<tr>" + "".join(f"{opening[c.title]}{cell(v, c.kind, c.digits, c.missing)}</td>"
                                         for v, c in zip(row, self.columns)) + "</tr>" for row in self.rows)
