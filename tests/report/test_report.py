@@ -136,3 +136,34 @@ def test_a_linked_figures_folder_is_refused(tiny_run, tmp_path):
     result = CliRunner().invoke(app, ["report", str(out / "results.json"), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "symbolic link" in result.stderr
     assert not list((tmp_path / "elsewhere").iterdir())
+
+
+def test_warnings_and_a_harmful_fine_tune_are_said(tiny_run, tmp_path):
+    _, results = tiny_run
+    changed = copy.deepcopy(results)
+    changed["finetune"]["test_accuracy_after"] = changed["finetune"]["test_accuracy_before"] - 0.031
+    choice = next(c for c in changed["methods"]["random"]["by_budget"].values() if c is not None)
+    choice["heldout_breaks_budget"], choice["heldout_loss"] = True, 0.0456
+    changed["coverage_detail"]["not_approximated"] = [{"site": "head:matmul#0", "op": "matmul", "macs": 4096,
+                                                      "reason": "operands are both activations"}]
+    changed["circuits"]["left_out"] = [{"name": "mul8s_ZERO", "reason": "no usable power figure"}]
+    write_report(changed, tmp_path)
+    page = (tmp_path / "report.html").read_text()
+    warnings = page[page.index('id="section-warnings"'):]
+    assert "LOWERED the held-out accuracy by 3.10 points" in page
+    assert "fine-tuning lowered the held-out accuracy" in warnings
+    assert "random&#x27;s choice for the" in warnings and "loses 4.56 points on the held-out half" in warnings
+    assert "head:matmul#0 (operands are both activations)" in warnings
+    assert "circuit mul8s_ZERO left out: no usable power figure" in warnings
+    assert 'id="table-left_out"' in page and (tmp_path / "tables" / "left_out.csv").exists()
+
+
+def test_a_results_file_from_before_provenance_renders_with_words_for_what_it_lacks(tmp_path):
+    from pathlib import Path
+
+    golden = Path(__file__).resolve().parents[1] / "golden" / "run_tiny.json"  # written before issue 15
+    result = CliRunner().invoke(app, ["report", str(golden), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "report.html").read_text()
+    assert section_ids(page) == RUN_SECTIONS
+    assert "not measured" in page and not BAD_WORDS.search(visible_text(page))

@@ -42,12 +42,14 @@ def test_one_run_gives_the_value_several_give_mean_and_spread():
 
 
 def test_table_csv_keeps_precision_leaves_undefined_empty_and_adds_std_columns():
-    table = Table("t", [Column("name", "text"), Column("value"), Column("spread")],
-                  [["a", 1 / 3, Spread(2.0, 0.5, 1.5, 2.5, 2)], ["b", math.nan, 4.0]])
+    table = Table("t", [Column("name", "text"), Column("value"), Column("spread"), Column("loss (points)", "points"),
+                        Column("accuracy", "percent")],
+                  [["a", 1 / 3, Spread(2.0, 0.5, 1.5, 2.5, 2), Spread(0.01, 0.002, 0.008, 0.012, 2), 0.5],
+                   ["b", math.nan, 4.0, None, None]])
     lines = table.csv().splitlines()
-    assert lines[0] == "name,value,spread,spread std"
-    assert lines[1] == f"a,{1 / 3!r},2.0,0.5"
-    assert lines[2] == "b,,4.0,"
+    assert lines[0] == "name,value,spread,spread std,loss (points),loss (points) std,accuracy (%)"
+    assert lines[1] == f"a,{1 / 3!r},2.0,0.5,1.0,0.2,50.0"  # in the unit the page shows
+    assert lines[2] == "b,,4.0,,,,"
     assert csv_value(None) == "" and csv_value(True) is True
     page = table.html()
     assert 'id="table-t"' in page and "0.333" in page and MISSING in page and "nan" not in page

@@ -1,7 +1,9 @@
 """A report table: one definition, written as an HTML table and as ``tables/<name>.csv``.
 
 Cells hold the raw values (numbers, text, None, :class:`~xaigen.report.values.Spread`); each
-column says how to show them. The CSV keeps full precision and leaves undefined cells empty;
+column says how to show them. The CSV keeps full precision in the unit the page shows
+(percentage points and percent scaled by 100; a percent column's title gets "(%)") and leaves
+undefined cells empty;
 a column with values over seeds gets a ``<title> std`` column beside it.
 """
 
@@ -50,16 +52,17 @@ class Table:
         spread = [any(isinstance(row[i], Spread) for row in self.rows) for i in range(len(self.columns))]
         header = []
         for c, has_spread in zip(self.columns, spread):
-            header += [c.title, f"{c.title} std"] if has_spread else [c.title]
+            title = f"{c.title} (%)" if c.kind == "percent" and "%" not in c.title else c.title
+            header += [title, f"{title} std"] if has_spread else [title]
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(header)
         for row in self.rows:
             values = []
-            for v, has_spread in zip(row, spread):
-                values.append(csv_value(v))
+            for v, c, has_spread in zip(row, self.columns, spread):
+                values.append(csv_value(v, c.kind))
                 if has_spread:
-                    values.append(v.std if isinstance(v, Spread) else "")
+                    values.append(csv_value(v.std, c.kind) if isinstance(v, Spread) else "")
             writer.writerow(values)
         return buffer.getvalue()
 

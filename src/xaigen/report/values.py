@@ -89,11 +89,15 @@ def cell(value: Any, kind: str = "number", digits: int = 3, missing: str = MISSI
     return html.escape(show(value, kind, digits, missing))
 
 
-def csv_value(value: Any) -> Any:
-    """A value for a CSV cell: numbers as full-precision numbers, undefined as empty."""
+SCALE = {"points": 100.0, "percent": 100.0}  # CSV numbers in the unit the column shows
+
+
+def csv_value(value: Any, kind: str = "number") -> Any:
+    """A value for a CSV cell in the column's unit (points and percent: x100), full precision;
+    undefined as empty; a :class:`Spread` as its mean."""
     if isinstance(value, Spread):
-        return value.mean
+        value = value.mean
     if value is None or isinstance(value, (str, bool)):
         return "" if value is None else value
     number = finite(value)
-    return "" if number is None else number
+    return "" if number is None else number * SCALE.get(kind, 1.0)
