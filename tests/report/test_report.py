@@ -91,7 +91,7 @@ def test_several_seeds_merge_into_mean_and_spread(tiny_run, tmp_path):
     assert float(rows[0]["multiplier reduction"]) == pytest.approx(first + 0.5)
     assert float(rows[0]["multiplier reduction std"]) == pytest.approx(2**-0.5)
     page = (tmp_path / "merged" / "report.html").read_text()
-    assert "(n=2)" in page and "seeds 0, 1" in page
+    assert " ± 0.71" in page and "sample standard deviation over 2 seeds" in page and "seeds 0, 1" in page
     assert not BAD_WORDS.search(visible_text(page))
 
 

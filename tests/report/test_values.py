@@ -37,7 +37,9 @@ def test_one_run_gives_the_value_several_give_mean_and_spread():
     spread = over([{"a": 1.0}, {"a": 3.0}, {}], lambda r: r["a"])  # a run without the figure counts as missing
     assert isinstance(spread, Spread) and (spread.mean, spread.n, spread.low, spread.high) == (2.0, 2, 1.0, 3.0)
     assert spread.std == pytest.approx(2**0.5)
-    assert show(spread, "ratio", 2) == "2.00× ± 1.41 (n=2)"
+    assert show(spread, "ratio", 2) == "2.00× ± 1.41 (n=2 of 3)"
+    assert show(over([{"a": 1.0}, {"a": 3.0}], lambda r: r["a"])) == "2.000 ± 1.414"
+    assert show(over([{"a": 5}, {"a": 5}], lambda r: r["a"]), "int") == "5"  # the same in every run
     assert over([{}, {}], lambda r: r["a"]) is None
 
 

@@ -19,13 +19,15 @@ NOT_MEASURED = "not measured"  # the run did not produce this figure
 
 @dataclass(frozen=True)
 class Spread:
-    """A figure over seeds: mean, sample standard deviation (0 for one value), min, max, count."""
+    """A figure over seeds: mean, sample standard deviation (0 for one value), min, max, the count
+    of runs that define it and of runs in all."""
 
     mean: float
     std: float
     low: float
     high: float
     n: int
+    runs: int = 0  # 0: as many as n
 
 
 def finite(value: Any) -> float | None:
@@ -51,7 +53,7 @@ def over(runs: Iterable[Any], figure: Callable[[Any], Any]) -> Any:
     if not defined:
         return None
     return Spread(statistics.fmean(defined), statistics.stdev(defined) if len(defined) > 1 else 0.0,
-                  min(defined), max(defined), len(defined))
+                  min(defined), max(defined), len(defined), len(values))
 
 
 def _number(value: float, kind: str, digits: int) -> str:
@@ -71,9 +73,11 @@ def _number(value: float, kind: str, digits: int) -> str:
 def show(value: Any, kind: str = "number", digits: int = 3, missing: str = MISSING) -> str:
     """Plain text of one value. ``kind``: number, ratio (×), points (fraction as percentage
     points), percent, int, flag (yes/no) or text. None, NaN and infinities read as ``missing``."""
-    if isinstance(value, Spread):
-        spread = "" if value.n < 2 else f" ± {_number(value.std, kind if kind != 'ratio' else 'number', digits)}"
-        return _number(value.mean, kind, digits) + spread + (f" (n={value.n})" if value.n > 1 else "")
+    if isinstance(value, Spread):  # ± the sample std; the count only where some runs lack the figure
+        same = value.low == value.high
+        spread = "" if same else f" ± {_number(value.std, kind if kind != 'ratio' else 'number', digits)}"
+        count = f" (n={value.n} of {value.runs})" if value.n < value.runs else ""
+        return _number(value.mean, kind, digits) + spread + count
     if value is None:
         return missing
     if kind == "flag" or isinstance(value, bool):
