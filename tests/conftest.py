@@ -56,3 +56,26 @@ def digits_trained():
     model.eval()
     return SimpleNamespace(data=data, model=model, calibration=calibrate(model, data.x_train[:256]),
                            catalogue=Catalogue.default(include_user=False))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One tiny ``xaigen run`` (tests.test_pipeline.TINY) with its report, shared by the pipeline
+    and report tests: (output directory, results as plain data)."""
+    from tests.test_pipeline import TINY
+    from xaigen.config import config_from_dict
+    from xaigen.pipeline import run_pipeline
+    from xaigen.report.html import write_report
+
+    before = os.environ.get("XAIGEN_HOME")
+    os.environ["XAIGEN_HOME"] = str(tmp_path_factory.mktemp("home"))
+    try:
+        out = tmp_path_factory.mktemp("run")
+        results = run_pipeline(config_from_dict(TINY), out)
+        write_report(results, out)
+    finally:
+        if before is None:
+            os.environ.pop("XAIGEN_HOME", None)
+        else:
+            os.environ["XAIGEN_HOME"] = before
+    return out, results

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from xaigen.errors import InputError
-from xaigen.outputs import NAS_OUTPUTS, RUN_OUTPUTS, check_output_dir, locked_output_dir
+from xaigen.outputs import NAS_OUTPUTS, REPORT_OUTPUTS, RUN_OUTPUTS, check_output_dir, locked_output_dir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Explainable-AI-guided approximate DNN generation.")
 multipliers_app = typer.Typer(no_args_is_help=True, help="The approximate-multiplier catalogue.")
@@ -212,8 +212,15 @@ def run(
         return
     with locked_output_dir(out), _run_logging(out, verbose, quiet), _progress(quiet) as progress:
         results = run_pipeline(cfg, out, progress, workers=workers)
-        write_report(results, out)
+        write_report(_seed_results(cfg, out) or results, out)
     _summary_line(results, out, quiet)
+
+
+def _seed_results(cfg, out: Path) -> list:
+    """With ``--seeds``, every seed's results (the report shows mean ± spread); else empty."""
+    from xaigen.results import read_results
+
+    return [read_results(out / f"seed-{seed}" / "results.json") for seed in cfg.search.seeds or []]
 
 
 @app.command("nas")
@@ -249,6 +256,26 @@ def nas(
         console.print(f"{method}: {s['trials']} trials, {s['wall_s']:.0f} s, hypervolume {s['hypervolume']:.4f}, "
                       f"lowest energy within 1% of the best accuracy: {energy}")
     console.print(f"results: {out / 'nas.json'}  report: {out / 'nas.html'}")
+
+
+@app.command("report")
+@user_errors
+def report(
+    results: list[Path] = typer.Argument(..., help="results.json (one, or one per seed: merged, mean ± spread) "
+                                                   "or one nas.json."),
+    out: Optional[Path] = typer.Option(None, help="Output directory (default: the first file's directory)."),
+):
+    """Re-render report.html (or nas.html), figures/ (PNG + SVG) and tables/ (CSV) from results files,
+    without re-running anything. Every file is validated before anything is written."""
+    from xaigen.report.render import load_results, render
+
+    loaded = load_results(results)
+    out = out if out is not None else results[0].parent
+    check_output_dir(out, REPORT_OUTPUTS)
+    with locked_output_dir(out):
+        page = render(loaded, out)
+    console.print(f"report: {page}  figures: {out / 'figures'}  tables: {out / 'tables'}", markup=False,
+                  highlight=False)
 
 
 def _with_overrides(cfg, multipliers_file: list[Path], sections: dict[str, dict]):

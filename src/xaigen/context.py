@@ -33,19 +33,25 @@ def build_catalogue(config: RunConfig) -> tuple[Catalogue, list[str]]:
     for file in config.multipliers.files:
         for m in load_multipliers(file):
             catalogue.add(m, replace=True)
-    wanted = config.multipliers.candidates
-    if isinstance(wanted, list):
-        names = [catalogue[n].name for n in wanted]
-    else:
-        names = [m.name for m in catalogue if wanted == "all" or m.signed == (wanted == "signed")]
-    excluded = set(config.multipliers.exclude)
-    names, no_power = catalogue.usable([n for n in names if n not in excluded])
+    names, no_power = catalogue.usable(requested_candidates(config, catalogue, drop_excluded=True))
     if no_power:  # said, never silent: these circuits cannot be priced
         log.warning("left out of the candidates (no usable power figure: zero, missing or not finite): %s",
                     ", ".join(no_power))
     if not names:
         raise InputError("multipliers.candidates", "no candidate multiplier with a usable power figure")
     return catalogue, names
+
+
+def requested_candidates(config: RunConfig, catalogue: Catalogue, drop_excluded: bool) -> list[str]:
+    """The multipliers ``[multipliers] candidates`` asks for (a list, "signed", "unsigned" or
+    "all"), without those in ``exclude`` when ``drop_excluded``."""
+    wanted = config.multipliers.candidates
+    if isinstance(wanted, list):
+        names = [catalogue[n].name for n in wanted]
+    else:
+        names = [m.name for m in catalogue if wanted == "all" or m.signed == (wanted == "signed")]
+    excluded = set(config.multipliers.exclude) if drop_excluded else set()
+    return [n for n in names if n not in excluded]
 
 
 def choose_probe(config: RunConfig, catalogue: Catalogue, candidates: list[str]) -> str:

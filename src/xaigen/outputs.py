@@ -19,15 +19,16 @@ from pathlib import Path
 
 from xaigen.errors import InputError
 
-RUN_OUTPUTS = ("results.json", "report.html", "run.log", "optuna.db", "pareto.png", "hypervolume.png",
-               "relevance.png", "energy.png")
-NAS_OUTPUTS = ("nas.json", "nas.html", "run.log", "nas.db", "nas_fronts.png")
+RUN_OUTPUTS = ("results.json", "report.html", "run.log", "optuna.db")
+NAS_OUTPUTS = ("nas.json", "nas.html", "run.log", "nas.db")
+REPORT_OUTPUTS = ("report.html", "nas.html")  # xaigen report
+REPORT_FOLDERS = ("figures", "tables")  # every report's PNG + SVG figures and CSV tables
 LOCK_NAME = ".xaigen.lock"
 
 
-def check_output_dir(out: Path, outputs: Iterable[str]) -> None:
-    """Raise :class:`InputError` unless ``out`` can be created or written and its output names
-    are plain files or absent."""
+def check_output_dir(out: Path, outputs: Iterable[str], folders: Iterable[str] = REPORT_FOLDERS) -> None:
+    """Raise :class:`InputError` unless ``out`` can be created or written, its output names
+    are plain files or absent, and its output folders are plain directories (not links) or absent."""
     out = Path(out)
     if out.is_symlink() and not out.exists():
         try:
@@ -49,6 +50,12 @@ def check_output_dir(out: Path, outputs: Iterable[str]) -> None:
             raise InputError(path, "is a symbolic link; refusing to write through it")
         if path.exists() and not path.is_file():
             raise InputError(path, "exists and is not a regular file")
+    for name in folders:
+        path = out / name
+        if path.is_symlink():
+            raise InputError(path, "is a symbolic link; refusing to write through it")
+        if path.exists() and not path.is_dir():
+            raise InputError(path, "exists and is not a directory")
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from xaigen import __version__
 from xaigen.config import RunConfig
 from xaigen.context import (
     build_catalogue,
+    requested_candidates,
     choose_probe,
     load_data,
     load_task_of,
@@ -35,7 +36,8 @@ from xaigen.errors import InputError
 from xaigen.fileio import atomic_write_json
 from xaigen.hardware import Accelerator, energy_reduction, estimate_network, load_accelerator
 from xaigen.models.task import Task
-from xaigen.multipliers import Catalogue
+from xaigen.multipliers import Catalogue, error_metrics
+from xaigen.provenance import now_utc, provenance
 from xaigen.results import RunResults
 from xaigen.search import Prepared, Run, SearchContext, get_method, prepare, summarize_run, time_to_reach
 from xaigen.search.retrain import RetrainSettings, retrained_choices
@@ -404,13 +406,39 @@ def hardware_figures(s: Setup, chosen: dict | None) -> dict:
             "reduction": energy_reduction(layers, acc, powers) if powers else None}
 
 
+def circuits_fields(config: RunConfig, s: Setup) -> dict:
+    """``circuits``: each candidate's power (mW), energy per MAC (pJ), uniform-operand MAE, table
+    rank, signedness and source; and each circuit asked for but left out, with the reason."""
+    from xaigen.emulation.factorization import low_rank_factors
+    from xaigen.hardware.circuit import multiplier_energy_per_mac_pj
+
+    rows = []
+    for name in s.candidates:
+        m = s.catalogue[name]
+        factors = low_rank_factors(m)
+        rows.append({"name": name, "power_mw": m.power_mw,
+                     "energy_per_mac_pj": multiplier_energy_per_mac_pj(m.power_mw), "mae": error_metrics(m).mae, "table_rank": None if factors is None else factors.rank,
+                     "signed": m.signed, "source": m.source})
+    excluded = set(config.multipliers.exclude)
+    left_out = [{"name": n, "reason": "excluded by [multipliers] exclude" if n in excluded else
+                 "no usable power figure (zero, missing or not finite)"}
+                for n in requested_candidates(config, s.catalogue, drop_excluded=False) if n not in s.candidates]
+    return {"candidates": rows, "left_out": left_out}
+
+
+def provenance_fields(config: RunConfig, s: Setup, started_utc: str, wall_s: float) -> dict:
+    """``provenance``: configuration, seed, versions, data set sizes, date, wall time, machine."""
+    sizes = {"train": len(s.data.x_train), "search_validation": len(s.val[0]), "held_out": len(s.test[0])}
+    return provenance(config.model_dump(mode="json"), [config.search.seed], sizes, started_utc, wall_s)
+
+
 def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) -> dict:
     """Run every step; returns the results as plain data (also written to ``out/results.json``)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if config.search.seeds:
         return run_seeds(config, out, config.search.seeds, progress, workers)
-    started = time.perf_counter()
+    started, started_utc = time.perf_counter(), now_utc()
     if any(get_method(m).uses_study for m in config.search.methods):
         check_storage(config.search.storage or f"sqlite:///{(out / 'optuna.db').resolve()}")
     s = setup(config, progress)
@@ -451,6 +479,8 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) 
         "multipliers": {n: s.catalogue[n].summary() for n in s.candidates},
         "timings": {"total_s": time.perf_counter() - started},
         **coverage_fields(s.prepared),
+        "circuits": circuits_fields(config, s),
+        "provenance": provenance_fields(config, s, started_utc, time.perf_counter() - started),
     })
     data = results.to_json_data()
     atomic_write_json(out / "results.json", data)

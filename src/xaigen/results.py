@@ -174,6 +174,43 @@ class Timings(_Record):
     total_s: float
 
 
+class Provenance(_Record):
+    """Where the results came from (:mod:`xaigen.provenance`)."""
+
+    config: dict[str, Any]  # the effective configuration, defaults included
+    seeds: list[int]
+    xaigen_version: str
+    versions: dict[str, str]  # torch, captum, optuna, numpy, ...
+    data_sizes: dict[str, int]  # samples: train, search_validation, held_out
+    started_utc: str  # ISO 8601
+    wall_s: float
+    machine: dict[str, Any]  # cpu, cores, os, python, torch_threads, gpu (no host name)
+
+
+class CandidateCircuit(_Record):
+    """One multiplier the search could use; energy per MAC in pJ (:mod:`xaigen.hardware.circuit`)."""
+
+    name: str
+    power_mw: float
+    energy_per_mac_pj: float
+    mae: float  # mean absolute error of the product, uniform operands
+    table_rank: int | None  # exact integer rank of the product table (None: above the emulator's limit)
+    signed: bool
+    source: str
+
+
+class LeftOutCircuit(_Record):
+    name: str
+    reason: str
+
+
+class Circuits(_Record):
+    """The candidate circuits and those asked for but left out, with the reason."""
+
+    candidates: list[CandidateCircuit]
+    left_out: list[LeftOutCircuit]
+
+
 class RunResults(_Record):
     """Everything ``xaigen run`` reports."""
 
@@ -203,10 +240,38 @@ class RunResults(_Record):
     timings: Timings
     coverage: float | None = None  # fraction of the model's MACs the search can approximate
     coverage_detail: dict[str, Any] | None = None  # approximated and total MACs, what is not and why
+    provenance: Provenance | None = None  # absent in files written before it was recorded
+    circuits: Circuits | None = None
 
     def to_json_data(self) -> dict:
         """Plain JSON data (NaN and infinities become null)."""
         return _finite(self.model_dump(by_alias=True, exclude_unset=True))
+
+
+class NasMethodSummary(BaseModel):
+    """One NAS method's trials summarised (:func:`xaigen.nas.methods.summarize_nas`)."""
+
+    model_config = ConfigDict(extra="allow")
+    trials: int
+    wall_s: float
+    hypervolume: float
+    hypervolume_curve: list[float]
+    elapsed_curve: list[float]
+    front: list[Point]
+    by_budget: dict[str, dict[str, Any] | None]
+
+
+class NasResults(BaseModel):
+    """What ``xaigen nas`` writes (``nas.json``); only the parts the report reads are typed."""
+
+    model_config = ConfigDict(extra="allow")
+    dataset: str
+    accelerator: str
+    seed: int
+    reference_accuracy: float
+    methods: dict[str, NasMethodSummary]
+    xai_nas_vs: dict[str, dict[str, float | None]] = {}
+    provenance: Provenance | None = None
 
 
 def _finite(value):

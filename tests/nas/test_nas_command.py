@@ -25,4 +25,5 @@ def test_nas_command_writes_results_and_report_and_searches_as_before(tmp_path):
     for method in ("xai-nas", "evo-joint", "two-stage"):
         assert f"{method}:" in result.output  # the summary line per method
     golden = json.loads(GOLDEN.read_text())
-    assert differences(golden, nas, added=set()) == []  # the same trials, summaries and choices as before
+    # the same trials, summaries and choices as before; provenance was added (issue 15)
+    assert differences(golden, nas, added={"provenance"}) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from xaigen.config import RunConfig
@@ -19,6 +20,7 @@ from xaigen.nas.methods import (
     summarize_nas,
 )
 from xaigen.nas.space import largest_architecture
+from xaigen.provenance import now_utc, provenance
 
 
 def build_setting(config: RunConfig) -> NasSetting:
@@ -45,6 +47,7 @@ def run_nas(config: RunConfig, out: Path, storage: str | None = None, workers: i
     """Run (or resume) every configured method, then summarise all completed trials."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    started, started_utc = time.perf_counter(), now_utc()
     storage = storage or f"sqlite:///{(out / 'nas.db').resolve()}"
     setting, budget = build_setting(config), nas_budget(config)
     methods = [m for m in METHODS if m in config.nas.methods]
@@ -61,5 +64,9 @@ def run_nas(config: RunConfig, out: Path, storage: str | None = None, workers: i
     result.update({"dataset": setting.data.name, "accelerator": setting.accelerator.name, "seed": setting.seed,
                    "workers": workers, "budget": {"trials": budget.trials, "seconds": budget.seconds},
                    "trials": trials_by_method})
+    # NAS scores every architecture on the search half only; the held-out half is not used.
+    sizes = {"train": len(setting.data.x_train), "search_validation": len(setting.x_val)}
+    result["provenance"] = provenance(config.model_dump(mode="json"), [setting.seed], sizes, started_utc,
+                                      time.perf_counter() - started)
     atomic_write_json(out / "nas.json", result)
     return result

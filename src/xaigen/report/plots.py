@@ -1,4 +1,8 @@
-"""Matplotlib figures for reports (PNG, written atomically). Headless: the Agg backend."""
+"""Matplotlib figures for reports (PNG, and SVG for papers; written atomically). Headless: the Agg backend.
+
+SVG text stays text (``svg.fonttype = none``, editable in a vector editor) and the files are
+reproducible (fixed id salt, no date in the metadata).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "xaigen"})
 
 from xaigen.fileio import atomic_write  # noqa: E402
 
@@ -22,6 +28,17 @@ def save_figure(fig, path: str | Path) -> Path:
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
+
+
+def save_figure_files(fig, folder: str | Path, stem: str) -> tuple[Path, Path]:
+    """Write ``fig`` as ``<folder>/<stem>.png`` (110 dpi) and ``<folder>/<stem>.svg`` (vector)."""
+    png, svg = io.BytesIO(), io.BytesIO()
+    fig.savefig(png, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(svg, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    folder = Path(folder)
+    return (atomic_write(folder / f"{stem}.png", lambda tmp: tmp.write_bytes(png.getvalue())),
+            atomic_write(folder / f"{stem}.svg", lambda tmp: tmp.write_bytes(svg.getvalue())))
 
 
 def plot_network_energy(estimate: dict, path: str | Path, title: str = "") -> Path:
