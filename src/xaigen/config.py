@@ -81,6 +81,10 @@ class QuantizationConfig(_Section):
     calibration_samples: int = Field(512, gt=0)
     fold_batchnorm: bool = Field(False, description="Fold BatchNorm into the preceding conv before quantizing")
     observer: Literal["minmax", "percentile", "mse"] = Field("minmax", description="Activation range observer")
+    unsigned_mapping: Literal["sign-magnitude", "offset"] = Field(
+        "sign-magnitude", description="How unsigned circuits see int8 data: 'sign-magnitude' (the circuit multiplies "
+                                      "|a| and |w|, the sign is applied after; candidates NAME+sm) or 'offset' "
+                                      "(asymmetric uint8 codes with zero points)")
 
 
 class HardwareConfig(_Section):

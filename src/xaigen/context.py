@@ -21,14 +21,21 @@ from xaigen.data import Dataset, load_dataset
 from xaigen.errors import InputError
 from xaigen.models import TrainConfig, build_model, load_or_train
 from xaigen.models.task import CLASSIFICATION, Task, load_task
-from xaigen.multipliers import Catalogue, load_multipliers, xaigen_home
+from xaigen.multipliers import Catalogue, Multiplier, load_multipliers, sign_magnitude_name, xaigen_home
 
 Split = tuple[torch.Tensor, torch.Tensor]
 log = logging.getLogger("xaigen")
 
 
 def build_catalogue(config: RunConfig) -> tuple[Catalogue, list[str]]:
-    """The catalogue (built-ins, user imports, run files) and the candidate multiplier names."""
+    """The catalogue (built-ins, user imports, run files) and the candidate multiplier names.
+
+    With ``[quantization] unsigned_mapping = "sign-magnitude"`` (the default) every unsigned
+    circuit among the candidates runs in its sign-magnitude form ``NAME+sm``
+    (:mod:`xaigen.multipliers.sign_magnitude`): ``"unsigned"`` offers those forms, ``"all"``
+    offers them beside the signed circuits, so one search picks signed or unsigned per layer.
+    With ``"offset"`` unsigned circuits take asymmetric uint8 codes with zero points.
+    """
     catalogue = Catalogue.default()
     for file in config.multipliers.files:
         for m in load_multipliers(file):
@@ -44,24 +51,41 @@ def build_catalogue(config: RunConfig) -> tuple[Catalogue, list[str]]:
 
 def requested_candidates(config: RunConfig, catalogue: Catalogue, drop_excluded: bool) -> list[str]:
     """The multipliers ``[multipliers] candidates`` asks for (a list, "signed", "unsigned" or
-    "all"), without those in ``exclude`` when ``drop_excluded``."""
+    "all"), each unsigned circuit in the configured mapping, without those in ``exclude`` when
+    ``drop_excluded`` (excluding a circuit excludes its sign-magnitude form too)."""
+    excluded = set(config.multipliers.exclude) if drop_excluded else set()
+    names = _candidate_names(config, catalogue)
+    return list(dict.fromkeys(n for n in names if n not in excluded and _circuit(catalogue[n]) not in excluded))
+
+
+def _circuit(m: Multiplier) -> str:
+    """The name of the physical circuit ``m`` runs."""
+    return m.name if m.derivation is None else m.derivation.circuit
+
+
+def _candidate_names(config: RunConfig, catalogue: Catalogue) -> list[str]:
+    """The configured candidates, each unsigned circuit in the configured mapping."""
     wanted = config.multipliers.candidates
     if isinstance(wanted, list):
-        names = [catalogue[n].name for n in wanted]
+        chosen = [catalogue[n] for n in wanted]
     else:
-        names = [m.name for m in catalogue if wanted == "all" or m.signed == (wanted == "signed")]
-    excluded = set(config.multipliers.exclude) if drop_excluded else set()
-    return [n for n in names if n not in excluded]
+        chosen = [m for m in catalogue if m.native and (wanted == "all" or m.signed == (wanted == "signed"))]
+    if config.quantization.unsigned_mapping != "sign-magnitude":
+        return [m.name for m in chosen]
+    return [m.name if m.signed else sign_magnitude_name(m.name) for m in chosen]
 
 
 def choose_probe(config: RunConfig, catalogue: Catalogue, candidates: list[str]) -> str:
-    """The sensitivity probe: as configured, or the candidate closest to half the exact power
-    (aggressive enough to be measurable, mild enough not to wreck the model alone)."""
+    """The sensitivity probe: as configured, or the candidate closest to half its exact reference's
+    power (aggressive enough to be measurable, mild enough not to wreck the model alone)."""
     if config.multipliers.probe != "auto":
         return catalogue[config.multipliers.probe].name
-    exact = catalogue.exact(True).power_mw
+
+    def distance(name: str) -> float:
+        return abs(math.log(catalogue[name].power_mw / (catalogue.reference_exact(name).power_mw / 2)))
+
     approx = [n for n in candidates if not catalogue[n].is_exact] or candidates
-    return min(approx, key=lambda n: (abs(math.log(catalogue[n].power_mw / (exact / 2))), n))
+    return min(approx, key=lambda n: (distance(n), n))
 
 
 def split_test(x: torch.Tensor, y: torch.Tensor, seed: int) -> tuple[Split, Split]:

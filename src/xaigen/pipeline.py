@@ -380,8 +380,7 @@ def retrain_in_loop(config: RunConfig, s: Setup, runs: dict[str, Run], summaries
             "assignment": e.assignment, "accuracy_before": e.accuracy, "accuracy": choice["accuracy"],
             "test_accuracy": accuracy_and_loss(choice["model"], *s.test, task=s.task)[0],
             "energy_pj": e.energy_pj, "multiplier_energy_pj": e.multiplier_energy_pj,
-            "energy_reduction": problem.exact_energy_pj / e.energy_pj,
-            "multiplier_energy_reduction": problem.exact_multiplier_energy_pj / e.multiplier_energy_pj,
+            **{k: v for k, v in problem.reductions(e.assignment).items() if k != "mac_energy_reduction"},
             "epochs": choice["epochs"]}
     summaries["xai-gen"]["retrained"] = {"finetunes": found["finetunes"], "wall_s": found["wall_s"],
                                          "by_budget": by_budget}
@@ -400,10 +399,12 @@ def headline(summary: dict | None, primary: str) -> dict | None:
 def hardware_figures(s: Setup, chosen: dict | None) -> dict:
     """Hardware estimates of the exact design and of XAI-Gen's choice at the primary budget."""
     layers, acc = s.prepared.hw_layers, s.accelerator
-    powers = {n: s.catalogue[m].power_mw for n, m in ((chosen or {}).get("assignment") or {}).items()}
+    assignment = (chosen or {}).get("assignment") or {}
+    powers = {n: s.catalogue[m].power_mw for n, m in assignment.items()}
+    reference = {n: s.catalogue.reference_exact(m).power_mw for n, m in assignment.items()}
     return {"exact": estimate_network(layers, acc).as_dict(acc.clock_mhz),
             "xaigen": estimate_network(layers, acc, powers).as_dict(acc.clock_mhz),
-            "reduction": energy_reduction(layers, acc, powers) if powers else None}
+            "reduction": energy_reduction(layers, acc, powers, reference) if powers else None}
 
 
 def circuits_fields(config: RunConfig, s: Setup) -> dict:
@@ -476,7 +477,8 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) 
         "xaigen_diagnostics": {n: {k: r.diagnostics[k] for k in ("path_length", "lagrangian_points")
                                    if k in r.diagnostics} for n, r in runs.items() if "path_length" in r.diagnostics},
         "finetune": finetuned,
-        "multipliers": {n: s.catalogue[n].summary() for n in s.candidates},
+        "multipliers": {n: s.catalogue[n].summary() | {"reference_exact": s.catalogue.reference_exact(n).name}
+                        for n in s.candidates},
         "timings": {"total_s": time.perf_counter() - started},
         **coverage_fields(s.prepared),
         "circuits": circuits_fields(config, s),

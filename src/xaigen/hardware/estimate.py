@@ -236,10 +236,16 @@ def _ratio(exact: float, approx: float) -> float:
     return exact / approx if approx else math.inf
 
 
-def energy_reduction(layers: list[Layer], accelerator: Accelerator, multiplier_mw: Mapping[str, float]) -> dict:
-    """Exact / approximate energy three ways: multipliers alone, MAC units (multiplier +
-    accumulator) and the whole accelerator, with the batch size and preset they hold for."""
-    exact_net = estimate_network(layers, accelerator)
+def energy_reduction(layers: list[Layer], accelerator: Accelerator, multiplier_mw: Mapping[str, float],
+                     reference_mw: Mapping[str, float] | None = None) -> dict:
+    """Reference / approximate energy three ways: multipliers alone, MAC units (multiplier +
+    accumulator) and the whole accelerator, with the batch size and preset they hold for.
+
+    ``reference_mw``: each layer's reference circuit power (mW), the exact circuit of the same
+    signedness as the layer's circuit (``Catalogue.reference_exact``); layers not in it, and every
+    layer by default, are compared with the exact multiplier (``exact_multiplier_mw``).
+    """
+    exact_net = estimate_network(layers, accelerator, reference_mw or None)
     exact, approx = exact_net.energy_pj, estimate_network(layers, accelerator, multiplier_mw).energy_pj
     return {
         "multiplier_energy_reduction": _ratio(exact.multiplier, approx.multiplier),

@@ -31,6 +31,7 @@ from xaigen.multipliers.families import builtin_multipliers
 from xaigen.multipliers.importers import _build, table_header_problem
 from xaigen.multipliers.multiplier import Multiplier, finite_or_none, validate_name
 from xaigen.multipliers.npyfile import npz_members
+from xaigen.multipliers.sign_magnitude import circuit_name_of, sign_magnitude
 
 MAX_ENTRY_BYTES = 4 * 2**20  # a stored entry is ~260 KiB; anything far larger is not one of ours
 
@@ -206,15 +207,29 @@ class Catalogue:
         try:
             return self._by_name[name]
         except (KeyError, TypeError):
+            derived = self._derive(name)
+            if derived is not None:
+                return derived
             close = [n for n in self._by_name if str(name).lower() in n.lower()][:5] if name else []
             hint = f"; did you mean {', '.join(close)}?" if close else "; see 'xaigen multipliers list'"
             raise InputError(repr(name) if not isinstance(name, str) else name, f"unknown multiplier{hint}") from None
+
+    def _derive(self, name: object) -> Multiplier | None:
+        """The sign-magnitude form ``NAME+sm`` of an unsigned circuit ``NAME`` in the catalogue,
+        derived on first use and kept; None if ``name`` is not such a name."""
+        circuit = circuit_name_of(name) if isinstance(name, str) else None
+        base = self._by_name.get(circuit) if circuit is not None else None
+        if base is None or base.signed or not base.native:
+            return None
+        derived = sign_magnitude(base)
+        self._by_name[derived.name] = derived
+        return derived
 
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
 
     def __iter__(self) -> Iterator[Multiplier]:
-        return iter(self._by_name.values())
+        return iter(list(self._by_name.values()))  # a snapshot: a lookup may derive (add) a form
 
     def __len__(self) -> int:
         return len(self._by_name)
@@ -230,9 +245,21 @@ class Catalogue:
         return usable, [n for n in names if n not in set(usable)]
 
     def exact(self, signed: bool) -> Multiplier:
-        """The lowest-power exact multiplier of the given signedness (with a usable power if any)."""
-        candidates = [m for m in self if m.signed == signed and m.is_exact]
+        """The lowest-power exact circuit of the given signedness, used as it is (never a derived
+        form such as a sign-magnitude one), with a usable power if any."""
+        candidates = [m for m in self if m.native and m.signed == signed and m.is_exact]
         if not candidates:
             raise InputError("catalogue", f"has no exact {'signed' if signed else 'unsigned'} multiplier")
         usable = [m for m in candidates if m.has_usable_power] or candidates
         return min(usable, key=lambda m: (m.power_mw, m.name))
+
+    def reference_exact(self, multiplier: Multiplier | str) -> Multiplier:
+        """The energy reference of a layer that runs ``multiplier``: the exact circuit of the same
+        signedness as its physical circuit (:attr:`Multiplier.circuit_signed`).
+
+        The one place of this rule: a signed circuit is compared with the signed exact multiplier
+        (``exact_s8``, 0.425 mW), an unsigned one, sign-magnitude forms included, with the unsigned
+        exact one (``exact_u8``, 0.391 mW); so the unsigned exact circuit saves exactly 1.00x.
+        """
+        m = self[multiplier] if isinstance(multiplier, str) else multiplier
+        return self.exact(m.circuit_signed)

@@ -46,6 +46,29 @@ def exact_table(signed: bool) -> np.ndarray:
     return np.outer(v, v).astype(np.int32)
 
 
+@dataclass(frozen=True)
+class Derivation:
+    """How a multiplier was derived from another circuit of the catalogue (see
+    :mod:`xaigen.multipliers.sign_magnitude`).
+
+    Attributes:
+        circuit: catalogue name of the physical circuit (its power, area and delay are this one's).
+        mapping: how operands reach that circuit (``"sign-magnitude"``).
+        circuit_signed: the physical circuit's own signedness; it picks the exact multiplier that
+            is this multiplier's energy reference (:meth:`Catalogue.reference_exact`).
+        metrics: uniform error metrics recomputed on this multiplier's own (signed) operand domain.
+    """
+
+    circuit: str
+    mapping: str
+    circuit_signed: bool
+    metrics: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"circuit": self.circuit, "mapping": self.mapping, "circuit_signed": self.circuit_signed,
+                "metrics": dict(self.metrics)}
+
+
 @dataclass(frozen=True, eq=False)
 class Multiplier:
     """An 8-bit multiplier circuit.
@@ -59,6 +82,7 @@ class Multiplier:
         delay_ns: critical-path delay (ns).
         source: where the circuit came from (``builtin:...``, a file path, ``evoapprox``...).
         description: one line for humans.
+        derivation: None for a circuit used as it is; how it maps another circuit otherwise.
     """
 
     name: str
@@ -70,6 +94,7 @@ class Multiplier:
     source: str = "builtin"
     description: str = ""
     published: dict = field(default_factory=dict)
+    derivation: Derivation | None = None
 
     def __post_init__(self) -> None:
         table = np.ascontiguousarray(self.table, dtype=np.int32)
@@ -97,6 +122,17 @@ class Multiplier:
         return math.isfinite(self.power_mw) and self.power_mw > 0
 
     @property
+    def native(self) -> bool:
+        """Whether this is a circuit used as it is (not derived from another one)."""
+        return self.derivation is None
+
+    @property
+    def circuit_signed(self) -> bool:
+        """Signedness of the physical circuit: ``signed`` unless derived (a sign-magnitude form
+        is signed on its operands but runs an unsigned circuit)."""
+        return self.signed if self.derivation is None else self.derivation.circuit_signed
+
+    @property
     def is_exact(self) -> bool:
         return not np.any(self.error_table)
 
@@ -107,8 +143,9 @@ class Multiplier:
         return self.table[a, b].astype(np.int64)
 
     def summary(self) -> dict:
-        """Plain-data description (no table) for listings and JSON; unknown figures are None."""
-        return {
+        """Plain-data description (no table) for listings and JSON; unknown figures are None.
+        A derived multiplier also says what it is derived from (``derived``)."""
+        out = {
             "name": self.name,
             "signed": self.signed,
             "power_mw": finite_or_none(self.power_mw),
@@ -117,3 +154,6 @@ class Multiplier:
             "source": self.source,
             "description": self.description,
         }
+        if self.derivation is not None:
+            out["derived"] = self.derivation.as_dict()
+        return out

@@ -7,15 +7,23 @@ model and is cheap: only the multiplier part depends on the assignment,
     E(assignment) = E_fixed + sum_l P_{m(l)} * (MACs_l * T_char + leaking_units_l * 0.05 * t_l)   (pJ)
 
 with ``T_char`` the circuits' characterization period (:mod:`xaigen.hardware.circuit`) and ``t_l``
-the layer's time; it is tabulated once (:func:`xaigen.hardware.assignment_energy`). Searches rank
-savings by the multiplier part, ``MACs_l * T_char * (P_exact - P_m)``. Layers outside the search
-(kept exact, or not approximable at all: an LSTM) are charged at the exact multiplier's power.
+the layer's time; it is tabulated once (:func:`xaigen.hardware.assignment_energy`). Layers outside
+the search (kept exact, or not approximable at all: an LSTM) are charged at the exact multiplier's
+power.
+
+Reference. Each layer is compared with the exact circuit of the same signedness as the circuit
+it runs (:meth:`xaigen.multipliers.Catalogue.reference_exact`): ``P_ref(m)`` is 0.425 mW for a
+signed circuit, 0.391 mW for an unsigned one (sign-magnitude forms included). The reference
+energy of an assignment is ``E`` with every ``P_m(l)`` replaced by ``P_ref(m(l))``, every reduction
+is ``E_ref / E`` (whole accelerator, MAC, multiplier-only), and searches rank a layer's saving by
+the multiplier part, ``MACs_l * T_char * (P_ref(m) - P_m)``. For signed-only candidates the
+reference is the all-exact design; the unsigned exact circuit saves exactly 1.00x.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -25,6 +33,15 @@ from xaigen.emulation import Scores, approximable_layers, score_examples, set_as
 from xaigen.hardware import Accelerator, Layer, assignment_energy
 from xaigen.models.task import CLASSIFICATION, Task
 from xaigen.multipliers import Catalogue
+
+
+@dataclass(frozen=True)
+class EnergyTriple:
+    """One design's energy three ways (pJ)."""
+
+    total_pj: float  # whole accelerator
+    multiplier_pj: float  # multipliers only
+    mac_pj: float  # multipliers + accumulators
 
 
 @dataclass(frozen=True)
@@ -69,6 +86,7 @@ class AssignmentProblem:
         searchable = set(self.layers)
         others = [layer for layer in hw_layers if layer.name not in searchable]
         self._energy = assignment_energy([by_name[n] for n in self.layers] + others, accelerator)
+        self._reference_power: dict[str, float] = {}
         exact_power = catalogue[self.exact_name].power_mw
         self._fixed_powers = {layer.name: exact_power for layer in others}  # never approximated
         exact_powers = self._powers({})
@@ -153,17 +171,39 @@ class AssignmentProblem:
         powers = self._powers(assignment)
         return self._energy.total(powers), self._energy.multiplier(powers)
 
+    def reference_power(self, multiplier: str) -> float:
+        """Power (mW) of ``multiplier``'s energy reference: the exact circuit of its signedness."""
+        if multiplier not in self._reference_power:
+            self._reference_power[multiplier] = self.catalogue.reference_exact(multiplier).power_mw
+        return self._reference_power[multiplier]
+
     def saving_pj(self, layer: str, multiplier: str) -> float:
-        """Energy saved (pJ) by ``multiplier`` instead of the exact one in ``layer``."""
-        return self._energy.multiplier_pj_per_mw[layer] * (self.power(self.exact_name) - self.power(multiplier))
+        """Multiplier energy saved (pJ) by ``multiplier`` in ``layer`` against its reference."""
+        return self._energy.multiplier_pj_per_mw[layer] * (self.reference_power(multiplier) - self.power(multiplier))
 
     def mac_energy(self, assignment: Mapping[str, str]) -> float:
         """Multiplier + accumulator energy (pJ) of ``assignment``."""
         return self._energy.mac(self._powers(assignment))
 
-    def _powers(self, assignment: Mapping[str, str]) -> dict[str, float]:
-        """Circuit power (mW) of every hardware layer: the assignment's, exact outside the search."""
-        return {**self._fixed_powers, **{n: self.power(m) for n, m in self.complete(assignment).items()}}
+    def reference_energy(self, assignment: Mapping[str, str]) -> EnergyTriple:
+        """Energy (pJ) of ``assignment``'s reference: each layer at its circuit's exact reference."""
+        powers = self._powers(assignment, self.reference_power)
+        return EnergyTriple(self._energy.total(powers), self._energy.multiplier(powers), self._energy.mac(powers))
+
+    def reductions(self, assignment: Mapping[str, str]) -> dict[str, float]:
+        """``reference / approximate`` energy three ways: ``energy_reduction`` (whole accelerator),
+        ``multiplier_energy_reduction`` and ``mac_energy_reduction``."""
+        powers = self._powers(assignment)
+        ref = self.reference_energy(assignment)
+        return {"energy_reduction": ref.total_pj / self._energy.total(powers),
+                "multiplier_energy_reduction": ref.multiplier_pj / self._energy.multiplier(powers),
+                "mac_energy_reduction": ref.mac_pj / self._energy.mac(powers)}
+
+    def _powers(self, assignment: Mapping[str, str], power_of: Callable[[str], float] | None = None) -> dict[str, float]:
+        """Circuit power (mW) of every hardware layer: the assignment's (or, with ``power_of``,
+        a function of the assigned name), exact outside the search."""
+        power_of = power_of or self.power
+        return {**self._fixed_powers, **{n: power_of(m) for n, m in self.complete(assignment).items()}}
 
 
 class Run:

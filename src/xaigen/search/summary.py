@@ -67,21 +67,18 @@ def time_to_reach(summary: dict, target: float) -> dict:
 
 def summarize_run(run: Run, loss_budgets: Sequence[float], hv_max_loss: float) -> dict:
     """Summary of one assignment-search method; ``by_budget`` records the chosen assignment with
-    its whole-accelerator and multiplier-only energy reductions (exact / approximate) and the
-    standard error of its loss (the budget rule: ``AssignmentProblem.within_budget``)."""
+    its energy reductions (reference / approximate, :meth:`AssignmentProblem.reductions`) and the
+    standard error of its loss (the budget rule: :meth:`AssignmentProblem.within_budget`)."""
     problem = run.problem
 
-    def scored(e: Evaluation) -> Scored:
-        return Scored(e.multiplier_energy_pj / problem.exact_multiplier_energy_pj, problem.exact_accuracy - e.accuracy,
-                      e.energy_pj, e.accuracy, e.elapsed_s, e)
+    def scored(e: Evaluation) -> Scored:  # relative energy: against each layer's exact reference
+        return Scored(1 / problem.reductions(e.assignment)["multiplier_energy_reduction"],
+                      problem.exact_accuracy - e.accuracy, e.energy_pj, e.accuracy, e.elapsed_s, e)
 
     def describe(s: Scored) -> dict:
         e: Evaluation = s.details
         return {"assignment": e.assignment, "accuracy": e.accuracy, "energy_pj": e.energy_pj,
-                "multiplier_energy_pj": e.multiplier_energy_pj,
-                "energy_reduction": problem.exact_energy_pj / e.energy_pj,
-                "multiplier_energy_reduction": problem.exact_multiplier_energy_pj / e.multiplier_energy_pj,
-                "mac_energy_reduction": problem.exact_mac_energy_pj / problem.mac_energy(e.assignment),
+                "multiplier_energy_pj": e.multiplier_energy_pj, **problem.reductions(e.assignment),
                 "found_at_evaluation": e.index, "loss_se": problem.evaluation_loss_se(e)}
 
     summary = summarize([scored(e) for e in run.history], loss_budgets, hv_max_loss, describe,
