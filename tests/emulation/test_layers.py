@@ -38,7 +38,8 @@ def net_and_data():
     return _net(), torch.randn(12, 3, 10, 10)
 
 
-@pytest.mark.parametrize("multiplier", ["mul8s_1KV8", "mul8s_1L2N", "trunc_u8_c6", "mul8u_ZB3", "exact_u8"])
+@pytest.mark.parametrize("multiplier", ["mul8s_1KV8", "mul8s_1L2N", "trunc_u8_c6", "mul8u_ZB3", "exact_u8", "mul8u_DG8",
+                                        "mitchell_u8", "mitchell_s8"])
 @pytest.mark.parametrize("per_channel", [True, False])
 def test_layer_accumulators_equal_reference_with_zero_points(catalogue, net_and_data, multiplier, per_channel):
     model, x = net_and_data

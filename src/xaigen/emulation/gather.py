@@ -29,6 +29,7 @@ import torch
 from xaigen.emulation.native import gather_library
 
 TILE = 512  # output positions per accumulator tile (2 KiB of int32)
+MIN_POSITIONS = 512  # the C kernel puts ceil(512 / (Ho * Wo)) images side by side in one block
 
 
 @numba.njit(cache=True, nogil=True)
@@ -118,32 +119,66 @@ def _executor(workers: int) -> ThreadPoolExecutor:
     return _POOL[0]
 
 
+def _split(count: int) -> np.ndarray:
+    """Bounds of one contiguous range of ``count`` items per torch thread."""
+    workers = max(1, min(torch.get_num_threads(), count))
+    return np.linspace(0, count, workers + 1).astype(int)
+
+
+def _run_split(count: int, call) -> None:
+    """``call(first, last)`` on one range per torch thread, in parallel (the C calls drop the GIL)."""
+    bounds = _split(count)
+    workers = len(bounds) - 1
+    if workers == 1:
+        call(0, count)
+        return
+    list(_executor(workers).map(lambda i: call(int(bounds[i]), int(bounds[i + 1])), range(workers)))
+
+
 def _native_conv(lib, codes: np.ndarray, weights: np.ndarray, table_bytes: bytes, geometry: np.ndarray,
-                 out: np.ndarray) -> None:
+                 out: np.ndarray, corrections: tuple[np.ndarray, np.ndarray] | None) -> None:
     """The C kernel (im2col per image into a per-thread buffer, then the gather) over all images,
-    split into one contiguous range per torch thread; ``weights`` are one group's [og, K]."""
-    n = codes.shape[0]
+    split into one contiguous range per torch thread; ``weights`` are one group's [og, K];
+    ``corrections``: the group's (sum_coef, out_bias) int32 vectors or None."""
     table16, offset = _int16_table(table_bytes)
     table_t = _transposed(table_bytes)
     t16 = table16.ctypes.data if table16 is not None else None
-    workers = max(1, min(torch.get_num_threads(), n))
-    bounds = np.linspace(0, n, workers + 1).astype(int)
-    col_bytes = weights.shape[1] * int(geometry[10] * geometry[11])
+    coef, bias = (c.ctypes.data for c in corrections) if corrections is not None else (None, None)
+    col_bytes = weights.shape[1] * int(geometry[10] * geometry[11]) * int(geometry[15])
 
-    def run(i: int) -> None:
+    def run(first: int, last: int) -> None:
         cols = np.empty(col_bytes, dtype=np.uint8)
-        lib.xaigen_gather_conv(codes.ctypes.data, int(bounds[i]), int(bounds[i + 1]), geometry.ctypes.data,
-                               weights.ctypes.data, weights.shape[0], t16, offset, table_t.ctypes.data,
-                               cols.ctypes.data, out.ctypes.data)
+        lib.xaigen_gather_conv(codes.ctypes.data, first, last, geometry.ctypes.data, weights.ctypes.data,
+                               weights.shape[0], t16, offset, table_t.ctypes.data, coef, bias, cols.ctypes.data,
+                               out.ctypes.data)
 
-    list(_executor(workers).map(run, range(workers)))
+    _run_split(codes.shape[0], run)
+
+
+def quantize_pad(x: torch.Tensor, scale: float, zero: int, code_range: tuple[int, int], vmin: int,
+                 padding: tuple[int, int], pad_code: int) -> np.ndarray | None:
+    """Value-ordered codes ``clamp(rint(x / s) + z) - vmin`` as uint8 [N, C, H + 2 top, W + 2 left],
+    the border holding ``pad_code - vmin``, in one C pass (None without the compiled kernel)."""
+    lib = gather_library()
+    if lib is None:
+        return None
+    n, c, h, w = x.shape
+    top, left = padding
+    planes = np.ascontiguousarray(x.detach().to(torch.float32).numpy()).reshape(n * c, h, w)
+    codes = np.empty((n, c, h + 2 * top, w + 2 * left), dtype=np.uint8)
+    _run_split(n * c, lambda first, last: lib.xaigen_quantize_pad(
+        planes.ctypes.data, first, last, h, w, top, left, scale, float(zero), float(code_range[0]),
+        float(code_range[1]), float(vmin), pad_code - vmin, codes.ctypes.data))
+    return codes
 
 
 def conv2d(codes: np.ndarray, weights: np.ndarray, table: np.ndarray, stride, dilation, groups: int,
-           out_hw: tuple[int, int]) -> np.ndarray:
+           out_hw: tuple[int, int], corrections: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """int32[N, O, Ho * Wo] accumulators; ``codes`` uint8[N, C, Hp, Wp] (padded), ``weights``
     uint8[O, Cin_g, kh, kw], ``table`` int32[256, 256] value-ordered (row: activation). The caller
-    checks :func:`fits_int32`."""
+    checks :func:`fits_int32`. ``corrections`` = (sum_coef, out_bias), int32[O] each, adds
+    ``sum_coef[o] * sum_k codes_k + out_bias[o]`` to every accumulator (C kernel only: the caller
+    checks that :func:`gather_library` exists and that the corrected sums fit int32)."""
     o_size, cin_g, kh, kw = weights.shape
     n, length = codes.shape[0], out_hw[0] * out_hw[1]
     codes = np.ascontiguousarray(codes)
@@ -152,13 +187,16 @@ def conv2d(codes: np.ndarray, weights: np.ndarray, table: np.ndarray, stride, di
     table_bytes = np.ascontiguousarray(table, dtype=np.int32).tobytes()
     lib = gather_library()
     if lib is None:
+        assert corrections is None, "corrections need the compiled kernel"
         _gather_conv(codes, flat_weights, _transposed(table_bytes), (kh, kw), tuple(stride), tuple(dilation), groups,
                      tuple(out_hw), out)
         return out
     og = o_size // groups
     for g in range(groups):
         geometry = np.array([codes.shape[1], codes.shape[2], codes.shape[3], cin_g, kh, kw, *stride, *dilation,
-                             *out_hw, g * cin_g, g * og, o_size], dtype=np.int64)
+                             *out_hw, g * cin_g, g * og, o_size, -(-MIN_POSITIONS // length)], dtype=np.int64)
         group_weights = np.ascontiguousarray(flat_weights[g * og : (g + 1) * og])
-        _native_conv(lib, codes, group_weights, table_bytes, geometry, out)
+        part = None if corrections is None else \
+            tuple(np.ascontiguousarray(c[g * og : (g + 1) * og], dtype=np.int32) for c in corrections)
+        _native_conv(lib, codes, group_weights, table_bytes, geometry, out, part)
     return out

@@ -298,3 +298,33 @@ def int8_linear_from(x: torch.Tensor, scale: float, zero: int, plan: KernelPlan)
     assert plan.lowering is not None
     stacked = lookup_rows(x, scale, zero, _code_range(plan), vmin(plan.multiplier), plan.lowering.act_table)
     return int8.linear(stacked, plan.lowering)
+
+
+def gather_conv2d_from(x: torch.Tensor, scale: float, zero: int, plan: KernelPlan, stride, dilation,
+                       padding: tuple[int, int], weight_zero: torch.Tensor) -> torch.Tensor | None:
+    """Zero-point-corrected int32 accumulators of a gather plan for float input ``x`` [N, C, H, W],
+    quantized as ``clamp(rint(x / scale) + zero)`` and padded with code ``zero`` (real 0):
+
+        acc[o] = sum_k T[a_k, w_k] - z_w[o] sum_k a_k - z a sum_k w_k + K z z_w[o]
+
+    computed inside the C kernel as ``raw + coef[o] * sum_k (a_k - vmin) + bias[o]`` with
+    ``coef = -z_w`` and ``bias = -z_w K vmin - z sum_k w_k + K z z_w``. None where the compiled
+    kernel is missing or a sum might leave int32 (the caller then takes the general path)."""
+    low = vmin(plan.multiplier)
+    cout, cin_g, kh, kw = plan.weight_index.shape
+    fan_in = cin_g * kh * kw
+    table = value_ordered_table(plan.multiplier)
+    w_sums = (plan.weight_index.reshape(cout, -1) + low).sum(dim=1)
+    zw = weight_zero.to(torch.int64).expand(cout)
+    coef, bias = -zw, -zw * fan_in * low - zero * w_sums + fan_in * zero * zw
+    bound = fan_in * (int(np.abs(table).max()) + 255 * int(coef.abs().max())) + int(bias.abs().max())
+    if bound >= 2**31 or x.device.type != "cpu" or gather.gather_library() is None:
+        return None
+    codes = gather.quantize_pad(x, scale, zero, (low, low + 255), low, padding, zero)
+    h_out = conv_output_size(codes.shape[2], kh, stride[0], dilation[0])
+    w_out = conv_output_size(codes.shape[3], kw, stride[1], dilation[1])
+    needed = bool(coef.any() or bias.any())
+    corrections = (coef.to(torch.int32).numpy(), bias.to(torch.int32).numpy()) if needed else None
+    out = gather.conv2d(codes, plan.weight_index.to(torch.uint8).numpy(), table, stride, dilation, plan.groups,
+                        (h_out, w_out), corrections)
+    return torch.from_numpy(out).view(x.shape[0], cout, h_out, w_out)

@@ -23,6 +23,7 @@ from xaigen.emulation.kernels import (
     KernelPlan,
     choose_path,
     conv2d_accumulators,
+    gather_conv2d_from,
     int8_conv2d_from,
     int8_linear_from,
     linear_accumulators,
@@ -114,6 +115,10 @@ class ApproxLayer(nn.Module):
     def _int8_op(self, x: torch.Tensor, plan: KernelPlan) -> torch.Tensor | None:
         raise NotImplementedError
 
+    def _gather_op(self, x: torch.Tensor, plan: KernelPlan) -> torch.Tensor | None:
+        """Zero-point-corrected accumulators from the fused gather kernel, or None where it does not apply."""
+        return None
+
     def _fan_in_sums(self, a: torch.Tensor) -> torch.Tensor:
         """``sum_k a_k`` for every output element (needed when weights have a zero-point)."""
         raise NotImplementedError
@@ -139,6 +144,9 @@ class ApproxLayer(nn.Module):
         """
         plan = self.plan()
         if not self.record_histograms:
+            corrected = self._gather_op(x, plan) if plan.path == "gather" else None
+            if corrected is not None:
+                return corrected
             fused = self._fused_accumulate(x, plan)
             if fused is not None:
                 return self._input_zero_point_correction(fused, plan)
@@ -215,6 +223,13 @@ class ApproxConv2d(ApproxLayer):
         za = int(self.input_params.zero_point)
         return int8_conv2d_from(x, float(self.input_params.scale), za, plan, self.stride, self.dilation,
                                 (top, left), pad_code=za)
+
+    def _gather_op(self, x, plan):
+        left, right, top, bottom = self.pad
+        if left != right or top != bottom:
+            return None
+        return gather_conv2d_from(x, float(self.input_params.scale), int(self.input_params.zero_point), plan,
+                                  self.stride, self.dilation, (top, left), self.weight_params.zero_point)
 
     def _dequantized_in_kernel(self, x):
         plan = self.plan()

@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 SOURCE = Path(__file__).with_name("csrc") / "gather.c"
-FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=c99")
+FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-shared", "-fPIC", "-std=c99")  # no FMA: bit-exact rounding
 BUILD_TIMEOUT_S = 120
 
 
@@ -52,7 +52,7 @@ def _build(compiler: str) -> Path:
         with tempfile.NamedTemporaryFile(suffix=".so", dir=target.parent, delete=False) as tmp:
             partial = Path(tmp.name)
         try:
-            subprocess.run([compiler, *FLAGS, "-o", str(partial), str(SOURCE)], check=True,
+            subprocess.run([compiler, *FLAGS, "-o", str(partial), str(SOURCE), "-lm"], check=True,
                            capture_output=True, timeout=BUILD_TIMEOUT_S)
             os.replace(partial, target)  # atomic: concurrent builders never see half a file
         finally:
@@ -62,8 +62,11 @@ def _build(compiler: str) -> Path:
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     ptr, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32
-    lib.xaigen_gather_conv.argtypes = [ptr, i64, i64, ptr, ptr, i64, ptr, i32, ptr, ptr, ptr]
+    f32, u8 = ctypes.c_float, ctypes.c_uint8
+    lib.xaigen_gather_conv.argtypes = [ptr, i64, i64, ptr, ptr, i64, ptr, i32, ptr, ptr, ptr, ptr, ptr]
     lib.xaigen_gather_conv.restype = None
+    lib.xaigen_quantize_pad.argtypes = [ptr, i64, i64, i64, i64, i64, i64, f32, f32, f32, f32, f32, u8, ptr]
+    lib.xaigen_quantize_pad.restype = None
     lib.xaigen_gather_has_avx512bw.restype = ctypes.c_int
     return lib
 

@@ -1,7 +1,9 @@
 /* Table-gather kernel for high-rank product tables (see xaigen/emulation/gather.py).
  *
- * out[o, p] = sum_k T[cols[k, p], w[o, k]] for one image: cols uint8[K, L] (activation indices),
- * w uint8[O, K] (weight indices), out int32[O, L].  Exact in int32 (the caller checks the bound).
+ * out[o, p] = sum_k T[cols[k, p], w[o, k]] over a block of positions: cols uint8[K, LL] (activation
+ * indices of the block: the im2col of one or more images side by side, so that every weight's table
+ * column, once in registers, serves at least MIN_POSITIONS positions), w uint8[O, K] (weight
+ * indices), out int32[N, O, L].  Exact in int32 (the caller checks the bound).
  *
  * With AVX-512BW the table column T[:, w] of one weight (256 int16 = 8 zmm registers) stays in
  * registers while 32 activation codes at a time are looked up with vpermt2w (6 index bits) and
@@ -10,12 +12,13 @@
  * the compiler vectorizes as it can, over the int32 table.
  */
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 #ifdef __AVX512BW__
 #include <immintrin.h>
 #endif
 
-#define TILE 256
+#define TILE 512
 
 #ifdef __AVX512BW__
 static inline __m512i lookup32(const __m512i t[8], __m512i idx)
@@ -31,7 +34,7 @@ static inline __m512i lookup32(const __m512i t[8], __m512i idx)
     return _mm512_mask_blend_epi16(b7, r03, r47);
 }
 
-static void tile16(const uint8_t* cols, int64_t K, int64_t L, int64_t start, int len, const uint8_t* wo,
+static void tile16(const uint8_t* cols, int64_t K, int64_t ld, int64_t start, int len, const uint8_t* wo,
                    const int16_t* table16, int32_t* acc)
 {
     memset(acc, 0, TILE * sizeof(int32_t));
@@ -39,7 +42,7 @@ static void tile16(const uint8_t* cols, int64_t K, int64_t L, int64_t start, int
         const int16_t* col = table16 + 256 * (int64_t)wo[k];
         __m512i t[8];
         for (int i = 0; i < 8; ++i) t[i] = _mm512_loadu_si512((const void*)(col + 32 * i));
-        const uint8_t* a = cols + k * L + start;
+        const uint8_t* a = cols + k * ld + start;
         int p = 0;
         for (; p + 32 <= len; p += 32) {
             __m512i idx = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(a + p)));
@@ -54,13 +57,13 @@ static void tile16(const uint8_t* cols, int64_t K, int64_t L, int64_t start, int
 }
 #endif
 
-static void tile32(const uint8_t* cols, int64_t K, int64_t L, int64_t start, int len, const uint8_t* wo,
+static void tile32(const uint8_t* cols, int64_t K, int64_t ld, int64_t start, int len, const uint8_t* wo,
                    const int32_t* table32, int32_t* acc)
 {
     memset(acc, 0, TILE * sizeof(int32_t));
     for (int64_t k = 0; k < K; ++k) {
         const int32_t* col = table32 + 256 * (int64_t)wo[k];
-        const uint8_t* a = cols + k * L + start;
+        const uint8_t* a = cols + k * ld + start;
         for (int p = 0; p < len; ++p) acc[p] += col[(uint32_t)a[p]];
     }
 }
@@ -74,35 +77,92 @@ int xaigen_gather_has_avx512bw(void)
 #endif
 }
 
-/* table16 may be NULL (then table32 is used); offset16 is 0 or 32768. */
-void xaigen_gather_image(const uint8_t* cols, int64_t K, int64_t L, const uint8_t* w, int64_t O,
-                         const int16_t* table16, int32_t offset16, const int32_t* table32, int32_t* out)
+/* sums[p] = sum_k cols[k, start + p]: the fan-in sum of the activation indices at each position. */
+static void index_sums(const uint8_t* cols, int64_t K, int64_t ld, int64_t start, int len, int32_t* sums)
 {
-    int32_t acc[TILE];
-    for (int64_t start = 0; start < L; start += TILE) {
-        int len = L - start < TILE ? (int)(L - start) : TILE;
+    for (int p = 0; p < len; ++p) sums[p] = 0;
+    for (int64_t k = 0; k < K; ++k) {
+        const uint8_t* a = cols + k * ld + start;
+        for (int p = 0; p < len; ++p) sums[p] += a[p];
+    }
+}
+
+/* Tile positions [start, start + len) of a block whose position q is image q / L, position q % L:
+ * copy them to out (image stride image_stride, channel o). */
+static void store_tile(const int32_t* acc, int64_t start, int len, int64_t L, int64_t o, int64_t image_stride,
+                       int32_t* out)
+{
+    for (int64_t q = start; q < start + len;) {
+        int64_t b = q / L, p = q % L;
+        int64_t run = L - p < start + len - q ? L - p : start + len - q;
+        memcpy(out + b * image_stride + o * L + p, acc + (q - start), (size_t)run * sizeof(int32_t));
+        q += run;
+    }
+}
+
+/* One block of LL positions (LL / L images): table16 may be NULL (then table32 is used); offset16 is
+ * 0 or 32768.  With sum_coef (int32[O]) and out_bias (int32[O]) the output is
+ * acc[o, p] + sum_coef[o] * sum_k cols[k, p] + out_bias[o]: the zero-point corrections, exact in
+ * int32 where the caller has checked the bound. */
+static void gather_block(const uint8_t* cols, int64_t K, int64_t LL, int64_t L, const uint8_t* w, int64_t O,
+                         const int16_t* table16, int32_t offset16, const int32_t* table32,
+                         const int32_t* sum_coef, const int32_t* out_bias, int64_t image_stride, int32_t* out)
+{
+    int32_t acc[TILE], sums[TILE];
+    for (int64_t start = 0; start < LL; start += TILE) {
+        int len = LL - start < TILE ? (int)(LL - start) : TILE;
+        if (sum_coef) index_sums(cols, K, LL, start, len, sums);
         for (int64_t o = 0; o < O; ++o) {
 #ifdef __AVX512BW__
             if (table16) {
-                tile16(cols, K, L, start, len, w + o * K, table16, acc);
+                tile16(cols, K, LL, start, len, w + o * K, table16, acc);
                 if (offset16)
                     for (int p = 0; p < len; ++p) acc[p] += (int32_t)(offset16 * K);
             } else
 #endif
-                tile32(cols, K, L, start, len, w + o * K, table32, acc);
-            memcpy(out + o * L + start, acc, (size_t)len * sizeof(int32_t));
+                tile32(cols, K, LL, start, len, w + o * K, table32, acc);
+            if (sum_coef)
+                for (int p = 0; p < len; ++p) acc[p] += sum_coef[o] * sums[p] + out_bias[o];
+            store_tile(acc, start, len, L, o, image_stride, out);
         }
     }
 }
 
-/* cols[k, i * wo + j] = image[c, i * sh + di * dh, j * sw + dj * dw] for k = (c * kh + di) * kw + dj. */
+/* codes[c, top + i, left + j] = clamp(rint(x[c, i, j] / scale) + zero, qmin, qmax) - vmin for the
+ * planes [first, last) of x float32[planes, H, W]; the border of codes [planes, H + 2 top, W + 2 left]
+ * holds pad_index.  IEEE float32 division and rint (round half to even) equal torch.round(x / s);
+ * the build disables FP contraction, so nothing is fused. */
+void xaigen_quantize_pad(const float* x, int64_t first, int64_t last, int64_t H, int64_t W, int64_t top,
+                         int64_t left, float scale, float zero, float qmin, float qmax, float vmin,
+                         uint8_t pad_index, uint8_t* codes)
+{
+    const int64_t hp = H + 2 * top, wp = W + 2 * left;
+    for (int64_t c = first; c < last; ++c) {
+        uint8_t* plane = codes + c * hp * wp;
+        memset(plane, pad_index, (size_t)(top * wp));
+        memset(plane + (top + H) * wp, pad_index, (size_t)(top * wp));
+        for (int64_t i = 0; i < H; ++i) {
+            const float* src = x + (c * H + i) * W;
+            uint8_t* dst = plane + (top + i) * wp;
+            memset(dst, pad_index, (size_t)left);
+            memset(dst + left + W, pad_index, (size_t)left);
+            for (int64_t j = 0; j < W; ++j) {
+                float q = rintf(src[j] / scale) + zero;
+                q = q < qmin ? qmin : (q > qmax ? qmax : q);
+                dst[left + j] = (uint8_t)(int32_t)(q - vmin);
+            }
+        }
+    }
+}
+
+/* cols[k, i * wo + j] (row stride ld) = image[c, i * sh + di * dh, j * sw + dj * dw] for k = (c * kh + di) * kw + dj. */
 static void im2col(const uint8_t* image, int64_t hp, int64_t wp, int64_t cin_g, int64_t kh, int64_t kw,
-                   int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t ho, int64_t wo, uint8_t* cols)
+                   int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t ho, int64_t wo, int64_t ld, uint8_t* cols)
 {
     for (int64_t c = 0; c < cin_g; ++c)
         for (int64_t di = 0; di < kh; ++di)
             for (int64_t dj = 0; dj < kw; ++dj) {
-                uint8_t* dst = cols + ((c * kh + di) * kw + dj) * ho * wo;
+                uint8_t* dst = cols + ((c * kh + di) * kw + dj) * ld;
                 for (int64_t i = 0; i < ho; ++i) {
                     const uint8_t* src = image + (c * hp + i * sh + di * dh) * wp + dj * dw;
                     if (sw == 1)
@@ -115,18 +175,23 @@ static void im2col(const uint8_t* image, int64_t hp, int64_t wp, int64_t cin_g, 
 
 /* Images [first, last) of a padded batch codes uint8[N, C, hp, wp]; the group's input channels
  * start at channel c0; w uint8[O, cin_g * kh * kw]; out int32[N, O_total, ho * wo] from channel o0.
- * geometry = {C, hp, wp, cin_g, kh, kw, sh, sw, dh, dw, ho, wo, c0, o0, O_total}; cols: K * L bytes. */
+ * geometry = {C, hp, wp, cin_g, kh, kw, sh, sw, dh, dw, ho, wo, c0, o0, O_total, B}: B images go
+ * into one block; cols: K * B * ho * wo bytes; sum_coef / out_bias: see gather_block (NULL for none). */
 void xaigen_gather_conv(const uint8_t* codes, int64_t first, int64_t last, const int64_t* geometry,
                         const uint8_t* w, int64_t O, const int16_t* table16, int32_t offset16,
-                        const int32_t* table32, uint8_t* cols, int32_t* out)
+                        const int32_t* table32, const int32_t* sum_coef, const int32_t* out_bias,
+                        uint8_t* cols, int32_t* out)
 {
     const int64_t C = geometry[0], hp = geometry[1], wp = geometry[2], cin_g = geometry[3];
     const int64_t kh = geometry[4], kw = geometry[5], ho = geometry[10], wo = geometry[11];
-    const int64_t c0 = geometry[12], o0 = geometry[13], o_total = geometry[14];
+    const int64_t c0 = geometry[12], o0 = geometry[13], o_total = geometry[14], per_block = geometry[15];
     const int64_t K = cin_g * kh * kw, L = ho * wo;
-    for (int64_t n = first; n < last; ++n) {
-        im2col(codes + (n * C + c0) * hp * wp, hp, wp, cin_g, kh, kw, geometry[6], geometry[7], geometry[8],
-               geometry[9], ho, wo, cols);
-        xaigen_gather_image(cols, K, L, w, O, table16, offset16, table32, out + (n * o_total + o0) * L);
+    for (int64_t n = first; n < last; n += per_block) {
+        const int64_t images = last - n < per_block ? last - n : per_block, LL = images * L;
+        for (int64_t b = 0; b < images; ++b)
+            im2col(codes + ((n + b) * C + c0) * hp * wp, hp, wp, cin_g, kh, kw, geometry[6], geometry[7],
+                   geometry[8], geometry[9], ho, wo, LL, cols + b * L);
+        gather_block(cols, K, LL, L, w, O, table16, offset16, table32, sum_coef, out_bias, o_total * L,
+                     out + (n * o_total + o0) * L);
     }
 }
