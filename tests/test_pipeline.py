@@ -9,6 +9,8 @@ from xaigen.config import config_from_dict
 from xaigen.pipeline import run_pipeline
 from xaigen.report.html import write_report
 
+from tests.configs import LIGHT_XAI
+
 TINY = {
     "model": {"epochs": 3},
     "xai": {"samples": 24, "steps": 4, "methods": ["conductance", "lrp", "noise_sensitivity"]},
@@ -107,7 +109,7 @@ def test_two_workers_share_one_study(tmp_path, monkeypatch):
     import optuna
 
     monkeypatch.setenv("XAIGEN_HOME", str(tmp_path / "home"))
-    config = config_from_dict({**TINY, "search": {"budget": 10, "methods": ["nsga2"]}})
+    config = config_from_dict({**TINY, "xai": LIGHT_XAI, "search": {"budget": 10, "methods": ["nsga2"]}})
     results = run_pipeline(config, tmp_path / "w", workers=2)
     storage = f"sqlite:///{tmp_path / 'w' / 'optuna.db'}"
     (name,) = optuna.get_all_study_names(storage)
@@ -136,7 +138,7 @@ def test_report_renders_in_headless_chromium(tiny_run, tmp_path):
 
 def test_in_loop_fine_tuning_is_reported_beside_the_choice_without_retraining(tmp_path, monkeypatch):
     monkeypatch.setenv("XAIGEN_HOME", str(tmp_path / "home"))
-    config = config_from_dict({**TINY, "search": {"budget": 10, "methods": ["xai-gen"]},
+    config = config_from_dict({**TINY, "xai": LIGHT_XAI, "search": {"budget": 10, "methods": ["xai-gen"]},
                                "finetune": {"mode": "in-loop", "epochs": 1, "margin": 0.5}})
     results = run_pipeline(config, tmp_path / "out")
     retrained = results["methods"]["xai-gen"]["retrained"]
