@@ -58,9 +58,11 @@ def test_results_have_the_documented_keys(tiny_run):
     assert results["guide"] == "ig_delta"
     ft = results["finetune"]  # enabled in TINY, and the loosest budget always has a choice (all exact at least)
     assert set(ft) >= {"assignment", "test_accuracy_before", "test_accuracy_after", "loss_history"}
-    assert xg["assignment"] is not None  # digits tolerates some approximation within 1%
-    assert results["exact"]["accuracy"] - xg["accuracy"] <= 0.01 + 1e-9
-    assert xg["energy_reduction"] > 1.0 and xg["multiplier_energy_reduction"] >= xg["energy_reduction"]
+    assert xg["assignment"] is not None  # the all-exact design at least
+    primary = xg["by_budget"]["0.01"]  # within 1% with a margin of one standard error (the default)
+    assert results["exact"]["accuracy"] - primary["accuracy"] + primary["loss_se"] <= 0.01 + 1e-9
+    loosest = xg["by_budget"]["0.02"]  # digits tolerates some approximation within 2%
+    assert loosest["energy_reduction"] > 1.0 and loosest["multiplier_energy_reduction"] >= loosest["energy_reduction"]
     for summary in results["methods"].values():  # every choice is checked on the held-out half
         assert all(c is None or 0 <= c["test_accuracy"] <= 1 for c in summary["by_budget"].values())
 
