@@ -1,4 +1,9 @@
-"""Configuration texts shared by tests that drive `xaigen run` as a user would."""
+"""Configurations shared by tests that drive `xaigen run` as a user would."""
+
+# One cheap relevance method as the guide, no damage models, no truth table: for tests of
+# storage, workers, signals and fine-tuning, which do not look at the XAI figures.
+LIGHT_XAI = {"samples": 16, "steps": 2, "methods": ["gradient_x_activation"], "guide": "gradient_x_activation",
+             "damage": [], "truth": False}
 
 
 def nsga2_only(budget: int, epochs: int = 2, candidates: str = '"signed"') -> str:

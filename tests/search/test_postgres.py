@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.configs import LIGHT_XAI, nsga2_only
 from tests.test_pipeline import TINY, strip_timings
 from xaigen.config import config_from_dict
 
@@ -74,7 +75,7 @@ def _completed(url: str) -> list:
 def test_one_worker_on_postgres_gives_the_sqlite_results(database, tmp_path):
     from xaigen.pipeline import run_pipeline
 
-    config = {**TINY, "search": {"budget": 8, "methods": ["nsga2", "xai-gen"]}}
+    config = {**TINY, "xai": LIGHT_XAI, "search": {"budget": 8, "methods": ["nsga2", "xai-gen"]}}
     on_sqlite = run_pipeline(config_from_dict(config), tmp_path / "sqlite")
     config["search"]["storage"] = database
     on_postgres = run_pipeline(config_from_dict(config), tmp_path / "postgres")
@@ -85,7 +86,8 @@ def test_two_workers_complete_an_nsga2_and_a_nas_budget_together(database, tmp_p
     from xaigen.nas import run_nas
     from xaigen.pipeline import run_pipeline
 
-    config = config_from_dict({**TINY, "search": {"budget": 10, "methods": ["nsga2"], "storage": database}})
+    config = config_from_dict({**TINY, "xai": LIGHT_XAI, "search": {"budget": 10, "methods": ["nsga2"],
+                                                                     "storage": database}})
     results = run_pipeline(config, tmp_path / "run", workers=2)
     complete = [t for t in _completed(database) if t.state.name == "COMPLETE"]
     assert 10 <= len(complete) <= 11  # both workers may start the last trial
@@ -99,8 +101,7 @@ def test_a_killed_workers_trial_is_recovered_and_another_machine_can_join(databa
     """The leader is SIGKILLed mid-search; a joining process (`--join`, as from another machine)
     and the restarted leader complete the budget; the killed trial is marked failed."""
     config = tmp_path / "c.toml"
-    config.write_text('[model]\nepochs = 2\n[xai]\nsamples = 16\nsteps = 2\nmethods = ["gradient_x_activation"]\n'
-                      'guide = "gradient_x_activation"\n[search]\nbudget = 30\nmethods = ["nsga2"]\n')
+    config.write_text(nsga2_only(budget=30))
     env = {**os.environ, "XAIGEN_HOME": str(tmp_path / "home")}
     command = [sys.executable, "-m", "xaigen.cli", "run", "--config", str(config), "--storage", database, "-q"]
     leader = subprocess.Popen([*command, "--out", str(tmp_path / "lead")], env=env, stderr=subprocess.PIPE, text=True)
