@@ -167,3 +167,22 @@ def test_a_results_file_from_before_provenance_renders_with_words_for_what_it_la
     page = (tmp_path / "report.html").read_text()
     assert section_ids(page) == RUN_SECTIONS
     assert "not measured" in page and not BAD_WORDS.search(visible_text(page))
+
+
+def test_in_loop_fine_tuning_is_shown_beside_the_choice_without_retraining(tiny_run, tmp_path):
+    _, results = tiny_run
+    changed = copy.deepcopy(results)
+    xg = changed["methods"]["xai-gen"]
+    before = xg["by_budget"]["0.01"]
+    xg["retrained"] = {"finetunes": 2, "wall_s": 1.5, "by_budget": {"0.01": {
+        "assignment": before["assignment"], "accuracy_before": before["accuracy"], "accuracy": before["accuracy"],
+        "test_accuracy": before["test_accuracy"] - 0.0123, "energy_pj": before["energy_pj"] / 1.1,
+        "multiplier_energy_pj": before["multiplier_energy_pj"] / 1.5, "energy_reduction": 1.1 * before["energy_reduction"],
+        "multiplier_energy_reduction": 1.5 * before["multiplier_energy_reduction"], "epochs": 2}, "0.02": None}}
+    write_report(changed, tmp_path)
+    rows = list(csv.DictReader((tmp_path / "tables" / "finetune_in_loop.csv").open()))
+    assert [r["loss budget (points)"] for r in rows] == ["1.0", "2.0"]
+    assert float(rows[0]["held-out change (points)"]) == pytest.approx(-1.23)
+    assert rows[1]["mult. reduction, fine-tuned"] == ""  # nothing found: empty in the CSV, "—" on the page
+    page = (tmp_path / "report.html").read_text()
+    assert "<td>-1.23</td>" in page and not BAD_WORDS.search(visible_text(page))

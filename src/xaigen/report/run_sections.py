@@ -297,7 +297,8 @@ def _in_loop_table(r: RunResults, retrained) -> Table:
                Column("held-out acc., fine-tuned", "percent", 2), Column("held-out change (points)", "points", 2),
                Column("epochs", "int")]
     return Table("finetune_in_loop", columns, rows, f"In-loop fine-tuning: {retrained.finetunes} fine-tunes, "
-                 f"{retrained.wall_s:.1f} s; a negative change means fine-tuning made that choice worse")
+                 f"{retrained.wall_s:.1f} s. The fine-tuned choice may be a cheaper assignment than the one without "
+                 "retraining; a negative change is held-out accuracy lost against it")
 
 
 def warnings_list(runs: list[RunResults]) -> list[str]:
