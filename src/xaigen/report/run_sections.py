@@ -279,7 +279,7 @@ def finetune_section(runs: list[RunResults]) -> Section:
     if retrained is not None:
         parts.append(_in_loop_table(r, retrained))
     if not parts:
-        parts.append(paragraph(f"Fine-tuning: not run ([finetune] mode is off)."))
+        parts.append(paragraph("Fine-tuning: not run (not enabled in [finetune])."))
     return Section("finetune", "Fine-tuning effect", parts)
 
 
