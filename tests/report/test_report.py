@@ -167,3 +167,44 @@ def test_a_results_file_from_before_provenance_renders_with_words_for_what_it_la
     page = (tmp_path / "report.html").read_text()
     assert section_ids(page) == RUN_SECTIONS
     assert "not measured" in page and not BAD_WORDS.search(visible_text(page))
+
+
+def test_in_loop_fine_tuning_is_shown_beside_the_choice_without_retraining(tiny_run, tmp_path):
+    _, results = tiny_run
+    changed = copy.deepcopy(results)
+    xg = changed["methods"]["xai-gen"]
+    before = xg["by_budget"]["0.01"]
+    xg["retrained"] = {"finetunes": 2, "wall_s": 1.5, "by_budget": {"0.01": {
+        "assignment": before["assignment"], "accuracy_before": before["accuracy"], "accuracy": before["accuracy"],
+        "test_accuracy": before["test_accuracy"] - 0.0123, "energy_pj": before["energy_pj"] / 1.1,
+        "multiplier_energy_pj": before["multiplier_energy_pj"] / 1.5, "energy_reduction": 1.1 * before["energy_reduction"],
+        "multiplier_energy_reduction": 1.5 * before["multiplier_energy_reduction"], "epochs": 2}, "0.02": None}}
+    write_report(changed, tmp_path)
+    rows = list(csv.DictReader((tmp_path / "tables" / "finetune_in_loop.csv").open()))
+    assert [r["loss budget (points)"] for r in rows] == ["1.0", "2.0"]
+    assert float(rows[0]["held-out change (points)"]) == pytest.approx(-1.23)
+    assert rows[1]["mult. reduction, fine-tuned"] == ""  # nothing found: empty in the CSV, "—" on the page
+    page = (tmp_path / "report.html").read_text()
+    assert "<td>-1.23</td>" in page and not BAD_WORDS.search(visible_text(page))
+
+
+def test_a_users_model_with_failed_xai_and_partial_coverage_renders_without_gaps(tiny_run, tmp_path):
+    """What a user's network can give (tests/test_user_network.py): every XAI method failed, no
+    truth table, no fine-tune, an operation left exact, a task metric below zero."""
+    _, results = tiny_run
+    changed = copy.deepcopy(results)
+    for v in changed["xai"].values():
+        v.update(scores={}, error="cannot reach functional call sites", spearman_vs_sensitivity=None,
+                 spearman_vs_accuracy_drop=None)
+        v.pop("damage_vs_truth", None)
+    changed.update(damage=None, finetune=None, coverage=0.64)
+    changed["exact"]["accuracy"] = changed["exact"]["test_accuracy"] = -0.25  # a negative MSE as the metric
+    changed["coverage_detail"] = {"fraction": 0.64, "approximated_macs": 64, "total_macs": 100, "not_approximated": [
+        {"site": "lstm:lstm#0", "op": "lstm", "macs": 36, "reason": "no approximate kernel for this operation"}]}
+    write_report(changed, tmp_path)
+    page = (tmp_path / "report.html").read_text()
+    assert section_ids(page) == RUN_SECTIONS
+    assert "Damage vs measured truth: not measured" in page and 'id="figure-damage"' not in page
+    assert "Coverage: 64.00%" in page and "lstm:lstm#0" in page[page.index('id="section-warnings"'):]
+    assert "Fine-tuning: not run" in page and "cannot reach functional call sites" in page
+    assert not BAD_WORDS.search(visible_text(page)), BAD_WORDS.search(visible_text(page))

@@ -87,7 +87,8 @@ def energy(r: RunResults, out: Path) -> FigureFiles:
         base = [b + v for b, v in zip(base, chosen[part])]
     top.set_ylabel("energy per inference (uJ)")
     top.legend(fontsize=7, ncol=5)
-    top.set_title(f"XAI-Gen's choice at {r.primary_budget:g} loss: every part of the energy per layer", fontsize=10)
+    top.set_title(f"XAI-Gen's choice, {100 * r.primary_budget:g}-point budget: every part of the energy per layer",
+                  fontsize=10)
     positions = range(len(names))
     bottom.bar([p - 0.2 for p in positions], exact["multiplier"], 0.4, color="#999999", label="exact multipliers")
     bottom.bar([p + 0.2 for p in positions], chosen["multiplier"], 0.4, color=PART_COLOURS["multiplier"],

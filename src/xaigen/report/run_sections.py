@@ -144,7 +144,8 @@ def energy_section(r: RunResults, figure: FigureFiles) -> Section:
     columns = [Column("part", "text"), Column("exact uJ", digits=4), Column("XAI-Gen uJ", digits=4),
                Column("share of exact", "percent", 2), Column("share of XAI-Gen", "percent", 2),
                Column("reduction", "ratio", 3)]
-    caption = f"Energy per inference by part, exact vs XAI-Gen's choice at {r.primary_budget:g} loss ({r.accelerator})"
+    caption = (f"Energy per inference by part, exact vs XAI-Gen's choice within the "
+               f"{100 * r.primary_budget:g}-point budget ({r.accelerator})")
     return Section("energy", "Where the energy goes", [Table("energy_parts", columns, rows, caption), figure])
 
 
@@ -164,7 +165,7 @@ def xai_section(runs: list[RunResults], damage: FigureFiles | None, relevance: F
                 "pearson_assignments", "auc_above_budget", "assignments")])
         columns = [Column("estimator", "text"), Column("pooled Spearman"), Column("ceiling (pooled)"),
                    Column("per-probe Spearman"), Column("ceiling (per probe)"), Column("Pearson, assignments"),
-                   Column(f"AUC, loss above {100 * r.damage.budget:g} points"), Column("assignments", "int")]
+                   Column(f"AUC, loss above the {100 * r.damage.budget:g}-point budget"), Column("assignments", "int")]
         parts += [Table("damage_vs_truth", columns, rows, "Predicted damage vs single-layer damage measured on the "
                         "held-out half; ceiling: the validation-half measurement against the held-out one"), damage]
         if r.damage.errors:
@@ -203,7 +204,7 @@ def layers_section(r: RunResults) -> Section:
                Column("stayed exact", "flag"), Column("exact mult. uJ", digits=4), Column("chosen mult. uJ", digits=4),
                Column("layer total uJ", digits=4)]
     parts = [paragraph(_coverage_text(r)),
-             Table("layers", columns, rows, f"XAI-Gen's choice per layer at {r.primary_budget:g} loss")]
+             Table("layers", columns, rows, f"XAI-Gen's choice per layer, {100 * r.primary_budget:g}-point budget")]
     stayed = [row[0] for row in rows if row[4]]
     parts.append(paragraph("Stayed exact: " + (", ".join(stayed) if stayed else "no layer") + "."))
     return Section("layers", "Per-layer choice", parts)
@@ -279,7 +280,7 @@ def finetune_section(runs: list[RunResults]) -> Section:
     if retrained is not None:
         parts.append(_in_loop_table(r, retrained))
     if not parts:
-        parts.append(paragraph(f"Fine-tuning: not run ([finetune] mode is off)."))
+        parts.append(paragraph("Fine-tuning: not run (not enabled in [finetune])."))
     return Section("finetune", "Fine-tuning effect", parts)
 
 
@@ -297,7 +298,8 @@ def _in_loop_table(r: RunResults, retrained) -> Table:
                Column("held-out acc., fine-tuned", "percent", 2), Column("held-out change (points)", "points", 2),
                Column("epochs", "int")]
     return Table("finetune_in_loop", columns, rows, f"In-loop fine-tuning: {retrained.finetunes} fine-tunes, "
-                 f"{retrained.wall_s:.1f} s; a negative change means fine-tuning made that choice worse")
+                 f"{retrained.wall_s:.1f} s. The fine-tuned choice may be a cheaper assignment than the one without "
+                 "retraining; a negative change is held-out accuracy lost against it")
 
 
 def warnings_list(runs: list[RunResults]) -> list[str]:
