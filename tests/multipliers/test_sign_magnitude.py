@@ -45,6 +45,7 @@ def test_figures_provenance_and_signed_domain_metrics(cat):
     assert m.derivation.metrics != error_metrics(u).as_dict()  # recomputed, not copied from the unsigned domain
     assert m.published == {}  # the library's figures describe unsigned operands
     assert m.summary()["derived"]["circuit"] == "mul8u_17R6"
+    assert m.summary()["derived"]["reference_exact"] == "exact_u8"  # recorded where it was derived
     assert "derived" not in u.summary()
 
 
