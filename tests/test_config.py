@@ -17,6 +17,8 @@ def test_default():
     ("[search]\nloss_budgets = [2.0]\n", "search.loss_budgets", "fractions"),
     ("[search\n", None, "not valid TOML"),
     ("[xai]\nmethods = ['lrp']\nguide = 'deeplift'\n", "xai", "must be one of the methods"),
+    ("[quantization]\nunsigned_mapping = 'twos'\n", "quantization.unsigned_mapping", "'sign-magnitude' or 'offset'"),
+    ("[quantization]\nunsigned_mapping = 1\n", "quantization.unsigned_mapping", "'sign-magnitude' or 'offset'"),
 ])
 def test_bad_config(tmp_path, text, where, problem):
     path = tmp_path / "c.toml"
@@ -27,6 +29,13 @@ def test_bad_config(tmp_path, text, where, problem):
     assert str(path) in message and problem in message
     if where:
         assert where in message
+
+
+def test_unsigned_mapping_defaults_to_sign_magnitude(tmp_path):
+    assert RunConfig().quantization.unsigned_mapping == "sign-magnitude"
+    path = tmp_path / "c.toml"
+    path.write_text("[quantization]\nunsigned_mapping = 'offset'\n")
+    assert load_config(path).quantization.unsigned_mapping == "offset"
 
 
 def test_default_toml_lists_the_defaults():

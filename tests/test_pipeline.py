@@ -140,3 +140,25 @@ def test_damage_figures_and_heldout_loss_in_results(tiny_run):
         for budget, choice in summary["by_budget"].items():
             if choice is not None:
                 assert choice["heldout_breaks_budget"] == (choice["heldout_loss"] > float(budget) + 1e-12)
+
+
+def test_all_candidates_in_sign_magnitude_run_to_the_end(tmp_path, monkeypatch):
+    """`candidates = "all"` with the whole shipped EvoApprox pack, unsigned circuits in
+    sign-magnitude (the default mapping), on the default model: signed and unsigned circuits are
+    candidates of one search, the power-0 circuit is left out, and each choice's reductions are
+    against its layers' own exact references."""
+    monkeypatch.setenv("XAIGEN_HOME", str(tmp_path / "home"))
+    config = config_from_dict({**TINY, "multipliers": {"candidates": "all"}, "finetune": {},
+                               "xai": {"samples": 16, "steps": 4, "methods": ["gradient_x_activation"],
+                                       "damage": ["ig_delta"], "truth": False},
+                               "search": {"budget": 6, "methods": ["uniform", "xai-gen"]}})
+    results = run_pipeline(config, tmp_path / "out")
+    candidates = results["candidates"]
+    forms = [n for n in candidates if n.endswith("+sm")]
+    assert forms and len(forms) < len(candidates) and "mul8u_TD3+sm" not in candidates
+    assert all(results["multipliers"][n]["derived"]["reference_exact"] == "exact_u8" for n in forms)
+    xg = results["methods"]["xai-gen"]
+    assert xg["evaluations"] <= 6 and results["xaigen"] is not None
+    for choice in xg["by_budget"].values():
+        if choice is not None:
+            assert choice["multiplier_energy_reduction"] >= 1.0 - 1e-12  # never worse than its own exact reference

@@ -477,8 +477,7 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) 
         "xaigen_diagnostics": {n: {k: r.diagnostics[k] for k in ("path_length", "lagrangian_points")
                                    if k in r.diagnostics} for n, r in runs.items() if "path_length" in r.diagnostics},
         "finetune": finetuned,
-        "multipliers": {n: s.catalogue[n].summary() | {"reference_exact": s.catalogue.reference_exact(n).name}
-                        for n in s.candidates},
+        "multipliers": {n: s.catalogue[n].summary() for n in s.candidates},
         "timings": {"total_s": time.perf_counter() - started},
         **coverage_fields(s.prepared),
         "circuits": circuits_fields(config, s),

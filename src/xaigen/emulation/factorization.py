@@ -108,12 +108,18 @@ def _cost(u: np.ndarray, v: np.ndarray) -> int:
     return int((np.abs(u).max(axis=0) * np.abs(v).max(axis=0)).sum()) if u.size else 0
 
 
-def _best_side(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _best_side(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Integer ``u, v`` with ``u @ v.T == matrix``; the lattice basis goes on the side that keeps
-    the factor magnitudes (and so the float accumulation bound) smaller."""
-    c1, b1 = integer_factorization(matrix)
-    c2, b2 = integer_factorization(matrix.T)
-    return (c1, b1.T) if _cost(c1, b1.T) <= _cost(b2.T, c2) else (b2.T, c2)
+    the factor magnitudes (and so the float accumulation bound) smaller. None when both sides'
+    entries outgrow int64 (such factors could not be accumulated exactly anyway)."""
+    sides = []
+    for transposed in (False, True):
+        try:
+            c, b = integer_factorization(matrix.T if transposed else matrix)
+        except OverflowError:
+            continue
+        sides.append((b.T, c) if transposed else (c, b.T))
+    return min(sides, key=lambda uv: _cost(*uv)) if sides else None  # a tie keeps the untransposed side
 
 
 @lru_cache(maxsize=256)
@@ -126,10 +132,12 @@ def _factors_cached(signed: bool, table_bytes: bytes, max_rank: int) -> LowRankF
     error = t - np.outer(vals, vals)
     candidates = []  # on a tie, the first wins: a*w plus error factors keeps exact tables lookup-free
     if np.linalg.matrix_rank(error.astype(np.float64)) < max_rank:
-        err_u, err_v = _best_side(error)
-        candidates.append((np.concatenate([vals[:, None], err_u], axis=1), np.concatenate([vals[:, None], err_v], axis=1)))
-    if np.linalg.matrix_rank(t.astype(np.float64)) <= max_rank:
-        candidates.append(_best_side(t))  # T itself
+        if (err := _best_side(error)) is not None:
+            err_u, err_v = err
+            candidates.append((np.concatenate([vals[:, None], err_u], axis=1),
+                               np.concatenate([vals[:, None], err_v], axis=1)))
+    if np.linalg.matrix_rank(t.astype(np.float64)) <= max_rank and (whole := _best_side(t)) is not None:
+        candidates.append(whole)  # T itself
     if not candidates:
         return None
     u, v = min(candidates, key=lambda uv: (uv[0].shape[1], _cost(*uv)))
@@ -149,6 +157,13 @@ def accumulation_bound(weight_index: np.ndarray, factors: LowRankFactors) -> int
     ``weight_index`` is int[Cout, ...] of value-ordered weight indices. Every partial sum of
     ``sum_{k,r} u_r(a_k) v_r(w_k)`` is bounded by ``sum_{k,r} max_a |u_r(a)| |v_r(w_k)|``.
     """
-    per_code = np.abs(factors.v) @ np.abs(factors.u).max(axis=0)  # int64[256]
+    # Python integers: lattice factors can reach 1e16 (an int64 product would wrap to a small,
+    # wrong bound and let an inexact float path through).
+    u_max = np.abs(factors.u).max(axis=0).astype(object)
+    per_code = np.abs(factors.v).astype(object) @ u_max  # exact int[256]
     flat = weight_index.reshape(weight_index.shape[0], -1)
-    return int(per_code[flat].sum(axis=1).max()) if flat.size else 0
+    if not flat.size:
+        return 0
+    if max(per_code) * flat.shape[1] < 2**62:  # the common case: int64 is exact and fast
+        return int(per_code.astype(np.int64)[flat].sum(axis=1).max())
+    return int(max(sum(per_code[i] for i in row) for row in flat.tolist()))

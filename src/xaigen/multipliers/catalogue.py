@@ -222,6 +222,9 @@ class Catalogue:
         if base is None or base.signed or not base.native:
             return None
         derived = sign_magnitude(base)
+        reference = self.exact(derived.circuit_signed).name  # the rule of reference_exact, recorded
+        derived = dataclasses.replace(derived, derivation=dataclasses.replace(derived.derivation,
+                                                                               reference_exact=reference))
         self._by_name[derived.name] = derived
         return derived
 

@@ -57,16 +57,19 @@ class Derivation:
         circuit_signed: the physical circuit's own signedness; it picks the exact multiplier that
             is this multiplier's energy reference (:meth:`Catalogue.reference_exact`).
         metrics: uniform error metrics recomputed on this multiplier's own (signed) operand domain.
+        reference_exact: name of the exact circuit it is compared with, as the catalogue that
+            derived it resolved it (None until a catalogue does).
     """
 
     circuit: str
     mapping: str
     circuit_signed: bool
     metrics: dict = field(default_factory=dict)
+    reference_exact: str | None = None
 
     def as_dict(self) -> dict:
         return {"circuit": self.circuit, "mapping": self.mapping, "circuit_signed": self.circuit_signed,
-                "metrics": dict(self.metrics)}
+                "metrics": dict(self.metrics), "reference_exact": self.reference_exact}
 
 
 @dataclass(frozen=True, eq=False)

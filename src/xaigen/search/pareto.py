@@ -1,8 +1,9 @@
 """Pareto fronts and hypervolume in (energy ratio, accuracy loss), both minimised.
 
-A point is ``(e, l)`` with ``e = E_mult / E_mult,exact`` (multiplier energy relative to the exact
+A point is ``(e, l)`` with ``e = E_mult / E_mult,ref`` (multiplier energy relative to the exact
 design; the whole-accelerator energy is an affine function of it, so fronts and rankings are the
-same) and ``l = accuracy_exact - accuracy``. The hypervolume is the area dominated by the front
+same. With unsigned circuits each layer's reference is the exact circuit of its circuit's
+signedness, :meth:`xaigen.search.AssignmentProblem.reductions`) and ``l = accuracy_exact - accuracy``. The hypervolume is the area dominated by the front
 inside the box ``[0, 1] x [0, max_loss]`` with reference point ``(1, max_loss)``; an accuracy
 above the exact model's (noise on a small evaluation set) is clipped to a loss of 0.
 """

@@ -8,7 +8,8 @@ error ``e = T[a, w] - a w``:
     rel_err(l, m) = sqrt(K (s2 - mu^2) + (K mu)^2) / sqrt(K q)      (noise-to-signal of the
                                                                      layer's accumulator)
     damage(l, m)  = r_l * rel_err(l, m)
-    saving(l, m)  = MACs_l * 1000 * (P_exact - P_m) / f               (pJ, hardware model)
+    saving(l, m)  = MACs_l * T_char * (P_ref(m) - P_m)                (pJ; P_ref: the exact circuit of
+                                                                     m's signedness, search.problem)
 
 A *damage model* (``damage=``: a table ``layer -> multiplier -> predicted loss increase`` or a
 callable of the problem that returns one, e.g. from :mod:`xaigen.xai.damage`) replaces
