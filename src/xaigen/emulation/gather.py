@@ -3,8 +3,12 @@
 First choice is the C kernel of :mod:`.native` (``csrc/gather.c``): with AVX-512BW it keeps the
 table column ``T[:, w]`` of one weight in eight registers (256 int16; tables beyond int16 are
 stored minus 32768 and the offset is added back) and looks up 32 activation codes per
-``vpermt2w`` step; it runs on images split over ``torch.get_num_threads()`` Python threads (the
-GIL is released in the call). The numba kernel below is the fallback.
+``vpermt2w`` step. Images are put side by side in blocks of at least ``MIN_POSITIONS`` output
+positions, so a column loaded into registers serves a long run even on 8x8 feature maps. The
+layers feed it from :func:`quantize_pad` (quantize and pad in one C pass, no float codes) and let
+it add the zero-point corrections ``coef[o] * sum_k a_k + bias[o]`` itself, in int32. It runs on
+images split over ``torch.get_num_threads()`` Python threads (the GIL is released in the call), so
+it never competes with a second thread pool. The numba kernel below is the fallback.
 
 Numba fallback loop order (per image, in parallel over images): a per-image im2col of the byte codes
 ``cols[k, p]`` (at most a few hundred KiB, L2-resident); then, for a tile of ``TILE`` output
