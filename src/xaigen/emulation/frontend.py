@@ -14,9 +14,13 @@ pass through unchanged with ``s = 1, z = 0``.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numba
 import numpy as np
 import torch
+
+from xaigen.emulation.native import gather_library, run_split
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -65,9 +69,24 @@ def _as_numpy(x: torch.Tensor) -> np.ndarray:
 WORDS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
+@lru_cache(maxsize=64)
+def _table8(table_bytes: bytes, rank: int) -> np.ndarray:
+    """The factor bytes uint8[256, R] with every row zero-padded to 8 bytes (one word per code)."""
+    table = np.frombuffer(table_bytes, dtype=np.uint8).reshape(256, rank)
+    return np.ascontiguousarray(np.pad(table, ((0, 0), (0, 8 - rank))))
+
+
 def _lookup(rows: np.ndarray, scale, zero, code_range, vmin, table, out2d, rows_in, rows_out, top, offset) -> None:
-    """Call the flat kernel; for R = 2, 4, 8 the R bytes of a code move as ONE 16/32/64-bit word."""
+    """The C front end (one 8-byte word per code, any R <= 8, rows split over torch's threads), else
+    the numba kernel; there, for R = 2, 4, 8 the R bytes of a code move as ONE 16/32/64-bit word."""
     rank = table.shape[1]
+    lib = gather_library()
+    if lib is not None and rank <= 8:
+        table8 = _table8(table.tobytes(), rank)
+        args = (rows.shape[1], rows_in, rows_out, top, offset, out2d.shape[1], float(scale), float(zero),
+                float(code_range[0]), float(code_range[1]), float(vmin), table8.ctypes.data, rank, out2d.ctypes.data)
+        run_split(rows.shape[0], lambda first, last: lib.xaigen_lookup_rows(rows.ctypes.data, first, last, *args))
+        return
     if rank in WORDS:
         table, out2d, offset = table.view(WORDS[rank]), out2d.view(WORDS[rank]), offset // rank
     _lookup_flat(rows, np.float32(scale), np.float32(zero), np.float32(code_range[0]), np.float32(code_range[1]),

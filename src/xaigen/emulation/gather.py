@@ -3,8 +3,12 @@
 First choice is the C kernel of :mod:`.native` (``csrc/gather.c``): with AVX-512BW it keeps the
 table column ``T[:, w]`` of one weight in eight registers (256 int16; tables beyond int16 are
 stored minus 32768 and the offset is added back) and looks up 32 activation codes per
-``vpermt2w`` step; it runs on images split over ``torch.get_num_threads()`` Python threads (the
-GIL is released in the call). The numba kernel below is the fallback.
+``vpermt2w`` step. Images are put side by side in blocks of at least ``MIN_POSITIONS`` output
+positions, so a column loaded into registers serves a long run even on 8x8 feature maps. The
+layers feed it from :func:`quantize_pad` (quantize and pad in one C pass, no float codes) and let
+it add the zero-point corrections ``coef[o] * sum_k a_k + bias[o]`` itself, in int32. It runs on
+images split over ``torch.get_num_threads()`` Python threads (the GIL is released in the call), so
+it never competes with a second thread pool. The numba kernel below is the fallback.
 
 Numba fallback loop order (per image, in parallel over images): a per-image im2col of the byte codes
 ``cols[k, p]`` (at most a few hundred KiB, L2-resident); then, for a tile of ``TILE`` output
@@ -20,13 +24,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numba
 import numpy as np
 import torch
 
-from xaigen.emulation.native import gather_library
+from xaigen.emulation.native import gather_library, run_split
 
 TILE = 512  # output positions per accumulator tile (2 KiB of int32)
 MIN_POSITIONS = 512  # the C kernel puts ceil(512 / (Ho * Wo)) images side by side in one block
@@ -110,31 +112,6 @@ def _int16_table(table_bytes: bytes) -> tuple[np.ndarray | None, int]:
     return None, 0
 
 
-_POOL: list = [None, 0]  # executor, its worker count
-
-
-def _executor(workers: int) -> ThreadPoolExecutor:
-    if _POOL[1] != workers:
-        _POOL[0], _POOL[1] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xaigen-gather"), workers
-    return _POOL[0]
-
-
-def _split(count: int) -> np.ndarray:
-    """Bounds of one contiguous range of ``count`` items per torch thread."""
-    workers = max(1, min(torch.get_num_threads(), count))
-    return np.linspace(0, count, workers + 1).astype(int)
-
-
-def _run_split(count: int, call) -> None:
-    """``call(first, last)`` on one range per torch thread, in parallel (the C calls drop the GIL)."""
-    bounds = _split(count)
-    workers = len(bounds) - 1
-    if workers == 1:
-        call(0, count)
-        return
-    list(_executor(workers).map(lambda i: call(int(bounds[i]), int(bounds[i + 1])), range(workers)))
-
-
 def _native_conv(lib, codes: np.ndarray, weights: np.ndarray, table_bytes: bytes, geometry: np.ndarray,
                  out: np.ndarray, corrections: tuple[np.ndarray, np.ndarray] | None) -> None:
     """The C kernel (im2col per image into a per-thread buffer, then the gather) over all images,
@@ -152,7 +129,7 @@ def _native_conv(lib, codes: np.ndarray, weights: np.ndarray, table_bytes: bytes
                                weights.shape[0], t16, offset, table_t.ctypes.data, coef, bias, cols.ctypes.data,
                                out.ctypes.data)
 
-    _run_split(codes.shape[0], run)
+    run_split(codes.shape[0], run)
 
 
 def quantize_pad(x: torch.Tensor, scale: float, zero: int, code_range: tuple[int, int], vmin: int,
@@ -166,7 +143,7 @@ def quantize_pad(x: torch.Tensor, scale: float, zero: int, code_range: tuple[int
     top, left = padding
     planes = np.ascontiguousarray(x.detach().to(torch.float32).numpy()).reshape(n * c, h, w)
     codes = np.empty((n, c, h + 2 * top, w + 2 * left), dtype=np.uint8)
-    _run_split(n * c, lambda first, last: lib.xaigen_quantize_pad(
+    run_split(n * c, lambda first, last: lib.xaigen_quantize_pad(
         planes.ctypes.data, first, last, h, w, top, left, scale, float(zero), float(code_range[0]),
         float(code_range[1]), float(vmin), pad_code - vmin, codes.ctypes.data))
     return codes

@@ -1,6 +1,7 @@
-"""Run-time build of the small C gather kernel (``csrc/gather.c``) with the machine's compiler.
+"""Run-time build of the small C kernels (``csrc/gather.c``: the table gather; ``csrc/frontend.c``:
+quantize-and-lookup front ends) with the machine's compiler, into one shared library.
 
-The source is compiled once per (source, compiler, flags) into a cache directory
+The sources are compiled once per (source, compiler, flags) into a cache directory
 (``$XAIGEN_KERNEL_CACHE``, else ``~/.cache/xaigen/kernels``, else a temporary directory) with
 ``-O3 -march=native``, so it uses AVX-512BW where the CPU has it. When no compiler exists, the build
 fails or ``XAIGEN_NO_NATIVE=1`` is set, :func:`gather_library` returns None and callers use the
@@ -15,10 +16,12 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
-SOURCE = Path(__file__).with_name("csrc") / "gather.c"
+SOURCES = tuple(Path(__file__).with_name("csrc") / name for name in ("gather.c", "frontend.c"))
 FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-shared", "-fPIC", "-std=c99")  # no FMA: bit-exact rounding
 BUILD_TIMEOUT_S = 120
 
@@ -45,14 +48,14 @@ def _compiler() -> str | None:
 
 
 def _build(compiler: str) -> Path:
-    source = SOURCE.read_bytes()
+    source = b"".join(path.read_bytes() for path in SOURCES)
     key = hashlib.sha256(source + compiler.encode() + " ".join(FLAGS).encode()).hexdigest()[:16]
     target = _cache_dir() / f"xaigen_gather_{key}.so"
     if not target.exists():
         with tempfile.NamedTemporaryFile(suffix=".so", dir=target.parent, delete=False) as tmp:
             partial = Path(tmp.name)
         try:
-            subprocess.run([compiler, *FLAGS, "-o", str(partial), str(SOURCE), "-lm"], check=True,
+            subprocess.run([compiler, *FLAGS, "-o", str(partial), *map(str, SOURCES), "-lm"], check=True,
                            capture_output=True, timeout=BUILD_TIMEOUT_S)
             os.replace(partial, target)  # atomic: concurrent builders never see half a file
         finally:
@@ -67,6 +70,9 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.xaigen_gather_conv.restype = None
     lib.xaigen_quantize_pad.argtypes = [ptr, i64, i64, i64, i64, i64, i64, f32, f32, f32, f32, f32, u8, ptr]
     lib.xaigen_quantize_pad.restype = None
+    lib.xaigen_lookup_rows.argtypes = [ptr, i64, i64, i64, i64, i64, i64, i64, i64, f32, f32, f32, f32, f32, ptr, i64,
+                                       ptr]
+    lib.xaigen_lookup_rows.restype = None
     lib.xaigen_gather_has_avx512bw.restype = ctypes.c_int
     return lib
 
@@ -74,7 +80,7 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
 @lru_cache(maxsize=1)
 def gather_library() -> ctypes.CDLL | None:
     """The compiled gather kernel, or None (no compiler, build error, or disabled)."""
-    if os.environ.get("XAIGEN_NO_NATIVE") == "1" or not SOURCE.exists():
+    if os.environ.get("XAIGEN_NO_NATIVE") == "1" or not all(path.exists() for path in SOURCES):
         return None
     compiler = _compiler()
     if compiler is None:
@@ -83,3 +89,27 @@ def gather_library() -> ctypes.CDLL | None:
         return _declare(ctypes.CDLL(str(_build(compiler))))
     except (OSError, subprocess.SubprocessError, AttributeError):
         return None
+
+
+_POOL: list = [None, 0]  # executor, its worker count
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    if _POOL[1] != workers:
+        _POOL[0], _POOL[1] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xaigen-native"), workers
+    return _POOL[0]
+
+
+def run_split(count: int, call: Callable[[int, int], None]) -> None:
+    """``call(first, last)`` on one contiguous range of ``count`` items per torch thread, in parallel:
+    the C calls drop the GIL, and the work runs on as many threads as torch uses, so the two pools
+    never ask for more cores than torch was given."""
+    import numpy as np
+    import torch
+
+    workers = max(1, min(torch.get_num_threads(), count))
+    if workers == 1:
+        call(0, count)
+        return
+    bounds = np.linspace(0, count, workers + 1).astype(int)
+    list(_executor(workers).map(lambda i: call(int(bounds[i]), int(bounds[i + 1])), range(workers)))

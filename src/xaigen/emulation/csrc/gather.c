@@ -12,7 +12,6 @@
  * the compiler vectorizes as it can, over the int32 table.
  */
 #include <stdint.h>
-#include <math.h>
 #include <string.h>
 #ifdef __AVX512BW__
 #include <immintrin.h>
@@ -124,33 +123,6 @@ static void gather_block(const uint8_t* cols, int64_t K, int64_t LL, int64_t L, 
             if (sum_coef)
                 for (int p = 0; p < len; ++p) acc[p] += sum_coef[o] * sums[p] + out_bias[o];
             store_tile(acc, start, len, L, o, image_stride, out);
-        }
-    }
-}
-
-/* codes[c, top + i, left + j] = clamp(rint(x[c, i, j] / scale) + zero, qmin, qmax) - vmin for the
- * planes [first, last) of x float32[planes, H, W]; the border of codes [planes, H + 2 top, W + 2 left]
- * holds pad_index.  IEEE float32 division and rint (round half to even) equal torch.round(x / s);
- * the build disables FP contraction, so nothing is fused. */
-void xaigen_quantize_pad(const float* x, int64_t first, int64_t last, int64_t H, int64_t W, int64_t top,
-                         int64_t left, float scale, float zero, float qmin, float qmax, float vmin,
-                         uint8_t pad_index, uint8_t* codes)
-{
-    const int64_t hp = H + 2 * top, wp = W + 2 * left;
-    for (int64_t c = first; c < last; ++c) {
-        uint8_t* plane = codes + c * hp * wp;
-        memset(plane, pad_index, (size_t)(top * wp));
-        memset(plane + (top + H) * wp, pad_index, (size_t)(top * wp));
-        for (int64_t i = 0; i < H; ++i) {
-            const float* src = x + (c * H + i) * W;
-            uint8_t* dst = plane + (top + i) * wp;
-            memset(dst, pad_index, (size_t)left);
-            memset(dst + left + W, pad_index, (size_t)left);
-            for (int64_t j = 0; j < W; ++j) {
-                float q = rintf(src[j] / scale) + zero;
-                q = q < qmin ? qmin : (q > qmax ? qmax : q);
-                dst[left + j] = (uint8_t)(int32_t)(q - vmin);
-            }
         }
     }
 }
