@@ -405,24 +405,26 @@ def _hw_layers(model: Optional[str], topology: Optional[Path], batch: int, input
     return layers_from_model(net, shape, batch)
 
 
-def _assignment_powers(path: Optional[Path], layer_names: list[str]) -> dict[str, float]:
+def _assignment_powers(path: Optional[Path], layer_names: list[str]) -> tuple[dict[str, float], dict[str, float]]:
+    """(circuit power, power of its same-signedness exact reference) per assigned layer, mW."""
     if path is None:
-        return {}
+        return {}, {}
     catalogue = _catalogue()
     data = _read_json_object(path, "layer names to multiplier names")
     data = data.get("assignment", data) if isinstance(data.get("assignment"), dict) else data
     unknown = sorted(set(data) - set(layer_names))
     if unknown:
         raise InputError(path, f"unknown layer(s) {', '.join(unknown)}; layers are {', '.join(layer_names)}")
-    powers = {}
+    powers, reference = {}, {}
     for layer, name in data.items():
         if not isinstance(name, str):
             raise InputError(path, f"expected a multiplier name (string), got {name!r}", layer)
         try:
             powers[layer] = catalogue[name].power_mw
+            reference[layer] = catalogue.reference_exact(name).power_mw
         except InputError as exc:
             raise InputError(path, exc.problem, layer) from None
-    return powers
+    return powers, reference
 
 
 @hw_app.command("estimate")
@@ -450,10 +452,10 @@ def hw_estimate(
     chosen = load_accelerator(config if config is not None else accelerator)
     chosen = chosen.with_(power_gate_idle_pods=power_gate) if power_gate else chosen
     layers = _hw_layers(model, topology, batch, input_shape)
-    powers = _assignment_powers(assignment, [layer.name for layer in layers])
+    powers, reference = _assignment_powers(assignment, [layer.name for layer in layers])
     result = estimate_network(layers, chosen, powers).as_dict(chosen.clock_mhz)
-    if powers:
-        result["reduction_vs_exact"] = energy_reduction(layers, chosen, powers)
+    if powers:  # each layer against the exact circuit of its own signedness
+        result["reduction_vs_exact"] = energy_reduction(layers, chosen, powers, reference)
     if sweep_batch or sweep_plot is not None:
         points = batch_sweep(_hw_layers(model, topology, 1, input_shape) if model else layers, chosen, multiplier_mw=powers)
         result["batch_sweep"] = [p.as_dict() for p in points]
