@@ -417,9 +417,10 @@ def circuits_fields(config: RunConfig, s: Setup) -> dict:
     for name in s.candidates:
         m = s.catalogue[name]
         factors = low_rank_factors(m)
-        rows.append({"name": name, "power_mw": m.power_mw,
-                     "energy_per_mac_pj": multiplier_energy_per_mac_pj(m.power_mw), "mae": error_metrics(m).mae, "table_rank": None if factors is None else factors.rank,
-                     "signed": m.signed, "source": m.source})
+        rows.append({"name": name, "power_mw": m.power_mw, "energy_per_mac_pj": multiplier_energy_per_mac_pj(m.power_mw),
+                     "mae": error_metrics(m).mae, "table_rank": None if factors is None else factors.rank,
+                     "signed": m.circuit_signed, "source": m.source,
+                     "mapping": None if m.derivation is None else m.derivation.mapping})
     excluded = set(config.multipliers.exclude)
     left_out = [{"name": n, "reason": "excluded by [multipliers] exclude" if n in excluded else
                  "no usable power figure (zero, missing or not finite)"}

@@ -195,8 +195,9 @@ class CandidateCircuit(_Record):
     energy_per_mac_pj: float
     mae: float  # mean absolute error of the product, uniform operands
     table_rank: int | None  # exact integer rank of the product table (None: above the emulator's limit)
-    signed: bool
+    signed: bool  # the physical circuit's signedness
     source: str
+    mapping: str | None = None  # how an unsigned circuit takes signed operands ("sign-magnitude"), if it does
 
 
 class LeftOutCircuit(_Record):

@@ -224,13 +224,17 @@ def _coverage_text(r: RunResults) -> str:
     return text
 
 
+def _signedness(signed: bool, mapping: str | None) -> str:
+    return ("signed" if signed else "unsigned") + (f", {mapping}" if mapping else "")
+
+
 def candidates_section(r: RunResults) -> Section:
     columns = [Column("name", "text"), Column("power mW", digits=4), Column("energy/MAC pJ", digits=4),
                Column("MAE (uniform operands)", digits=2, missing=NOT_MEASURED),
                Column("table rank", "int", missing="above limit"), Column("signedness", "text"),
                Column("source", "text")]
     if r.circuits is not None:
-        rows = [[c.name, c.power_mw, c.energy_per_mac_pj, c.mae, c.table_rank, "signed" if c.signed else "unsigned",
+        rows = [[c.name, c.power_mw, c.energy_per_mac_pj, c.mae, c.table_rank, _signedness(c.signed, c.mapping),
                  c.source] for c in r.circuits.candidates]
         left = [[c.name, c.reason] for c in r.circuits.left_out]
     else:  # a results file from before the circuits table: what it has
