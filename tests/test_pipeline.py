@@ -59,7 +59,9 @@ def test_same_behaviour_as_the_golden_run(tiny_run):
     """The refactored job gives the results of the code it replaced (tests/golden/compare.py);
     `guide` and held-out accuracies for every method's choice were added on purpose, and later
     coverage, provenance and the circuits table (issues 15, 16). Regenerated when
-    the default guide became the `ig_delta` damage model and the path was refined (issue 11, 12.3)."""
+    the default guide became the `ig_delta` damage model and the path was refined (issue 11, 12.3),
+    and when choices had to hold a margin of one standard error (`budget_margin_se`, issue 11.4:
+    `loss_se` per choice; greedy-sensitivity's and the 1% choices moved); provenance is never kept."""
     from tests.golden.compare import differences
 
     _, results = tiny_run

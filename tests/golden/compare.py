@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 
 TIMING_KEYS = {"wall_s", "elapsed_curve", "timings", "model_from_cache", "elapsed_s", "trial_s", "stage1_s",
-               "xai_nas_seconds_to_reach_its_hypervolume", "its_seconds", "search_time_ratio"}
+               "xai_nas_seconds_to_reach_its_hypervolume", "its_seconds", "search_time_ratio",
+               "provenance"}  # provenance: the machine, versions and date, not behaviour
 
 
 def differences(golden, new, added: set[str], path: str = "") -> list[str]:
