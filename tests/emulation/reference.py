@@ -48,3 +48,18 @@ def gemm_corrected_reference(a, b, table, za, zb):
     raw = linear_reference(a, b, table)
     zb = np.asarray(zb).reshape(1, -1) if np.ndim(zb) else zb
     return corrected(raw, a.sum(1, keepdims=True), b.sum(1).reshape(1, -1), za, zb, a.shape[1])
+
+
+def layer_inputs(approx_model, x) -> dict:
+    """The input each approximable layer of ``approx_model`` receives in one forward pass of ``x``."""
+    from xaigen.emulation import approximable_layers
+
+    inputs = {}
+    hooks = [layer.register_forward_pre_hook(lambda mod, args, name=name: inputs.__setitem__(name, args[0]))
+             for name, layer in approximable_layers(approx_model).items()]
+    try:
+        approx_model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return inputs

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tests.emulation.reference import conv2d_reference, linear_reference
+from tests.emulation.reference import conv2d_reference, layer_inputs, linear_reference
 from xaigen.emulation import (
     accuracy_and_loss,
     approximable_layers,
@@ -46,12 +46,7 @@ def test_layer_accumulators_equal_reference_with_zero_points(catalogue, net_and_
     ranges = calibrate(model, x)
     ax = approximate(model, multiplier, catalogue, ranges, per_channel=per_channel)
     m = catalogue[multiplier]
-    inputs = {}
-    hooks = [layer.register_forward_pre_hook(lambda mod, args, name=name: inputs.__setitem__(name, args[0]))
-             for name, layer in approximable_layers(ax).items()]
-    ax(x)
-    for h in hooks:
-        h.remove()
+    inputs = layer_inputs(ax, x)
     for name, layer in approximable_layers(ax).items():
         a = quantize(inputs[name], layer.input_params).numpy()
         w = layer.weight_codes().numpy()

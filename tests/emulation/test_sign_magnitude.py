@@ -11,6 +11,7 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from tests.emulation.reference import layer_inputs
 from xaigen.emulation import approximable_layers, approximate, calibrate, quantize
 from xaigen.emulation.kernels import choose_path, conv2d_accumulators, linear_accumulators
 from xaigen.multipliers import Catalogue
@@ -128,12 +129,7 @@ def test_model_layers_equal_sign_magnitude_reference(catalogue, circuit, path):
                                 torch.nn.Linear(4 * 3 * 3, 5)).eval()
     x = torch.randn(3, 3, 8, 8)
     ax = approximate(model, f"{circuit}+sm", catalogue, calibrate(model, x), path=path)
-    inputs = {}
-    hooks = [layer.register_forward_pre_hook(lambda mod, args, name=name: inputs.__setitem__(name, args[0]))
-             for name, layer in approximable_layers(ax).items()]
-    ax(x)
-    for h in hooks:
-        h.remove()
+    inputs = layer_inputs(ax, x)
     p_table = catalogue[circuit].table
     for name, layer in approximable_layers(ax).items():
         assert int(layer.input_params.zero_point) == 0 and not layer.weight_params.zero_point.any(), name
