@@ -355,3 +355,19 @@ def test_transformer_layer_attention_through_sdpa():
         assert not call.rhs_is_weight
         assert np.array_equal(site.accumulators(call)[0].numpy(), site_reference(site, call)), name
     assert coverage(layer, x).fraction == 1.0
+
+
+@pytest.mark.parametrize("multiplier", ["mul8u_T83+sm", "mul8u_18UH+sm", "drum_s8_k3"])
+def test_batched_activation_products_are_exact_even_with_huge_factors(multiplier):
+    """Attention-style products of two activations go through the table's integer factors in one
+    batched matmul only when the exact bound allows (T83+sm's factors reach 1e16: an int64 bound
+    would wrap and let an inexact path through)."""
+    from xaigen.emulation.functional import gemm_accumulators
+
+    m = CAT[multiplier]
+    rng = np.random.default_rng(0)
+    a = rng.integers(-128, 128, (2, 3, 40))
+    b = rng.integers(-128, 128, (2, 40, 5))
+    got = gemm_accumulators(torch.from_numpy(a).float(), torch.from_numpy(b), m, 0, torch.tensor(0))
+    want = np.stack([gemm_corrected_reference(a[i], b[i].T, m.table, 0, 0) for i in range(2)])
+    assert np.array_equal(got.numpy(), want)

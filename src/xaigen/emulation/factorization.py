@@ -151,16 +151,27 @@ def low_rank_factors(multiplier: Multiplier, max_rank: int = DEFAULT_MAX_RANK) -
     return _factors_cached(multiplier.signed, multiplier.table.tobytes(), max_rank)
 
 
+def _bound_per_code(factors: LowRankFactors) -> np.ndarray:
+    """``sum_r max_a |u_r(a)| |v_r(w)|`` for every second-operand code ``w``, as exact Python
+    integers: lattice factors can reach 1e16, and an int64 product would wrap to a small, wrong
+    bound and let an inexact float path through."""
+    u_max = np.abs(factors.u).max(axis=0).astype(object)
+    return np.abs(factors.v).astype(object) @ u_max
+
+
+def any_operand_bound(factors: LowRankFactors, fan_in: int) -> int:
+    """Largest possible partial sum of one output's stacked dot product over ``fan_in`` products
+    when neither operand is known in advance (activation x activation)."""
+    return fan_in * int(max(_bound_per_code(factors)))
+
+
 def accumulation_bound(weight_index: np.ndarray, factors: LowRankFactors) -> int:
     """Largest possible partial sum, over any inputs, of one output's stacked dot product.
 
     ``weight_index`` is int[Cout, ...] of value-ordered weight indices. Every partial sum of
     ``sum_{k,r} u_r(a_k) v_r(w_k)`` is bounded by ``sum_{k,r} max_a |u_r(a)| |v_r(w_k)|``.
     """
-    # Python integers: lattice factors can reach 1e16 (an int64 product would wrap to a small,
-    # wrong bound and let an inexact float path through).
-    u_max = np.abs(factors.u).max(axis=0).astype(object)
-    per_code = np.abs(factors.v).astype(object) @ u_max  # exact int[256]
+    per_code = _bound_per_code(factors)
     flat = weight_index.reshape(weight_index.shape[0], -1)
     if not flat.size:
         return 0

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xaigen.emulation.factorization import low_rank_factors
+from xaigen.emulation.factorization import any_operand_bound, low_rank_factors
 from xaigen.emulation.kernels import choose_path, conv2d_accumulators, linear_accumulators
 from xaigen.emulation.quantization import QuantParams, activation_params, fake_quantize, quantize, weight_params
 from xaigen.emulation.sites import Call
@@ -46,14 +46,21 @@ def conv_as_2d(call: Call) -> tuple[torch.Tensor, torch.Tensor, tuple, tuple, tu
     return x, w, call.stride, call.dilation, call.pads, unbatched
 
 
+def _zero_point_corrected(acc: torch.Tensor, a_sums: torch.Tensor, b_sums: torch.Tensor, fan_in: int, za: int,
+                          zb: torch.Tensor) -> torch.Tensor:
+    """``acc - z_b sum_k a_k - z_a sum_k b_k + K z_a z_b``; ``a_sums`` broadcasts over columns,
+    ``b_sums`` over rows."""
+    if bool(torch.any(zb != 0)):
+        acc = acc - zb * a_sums
+    if za:
+        acc = acc - za * b_sums + fan_in * za * zb
+    return acc
+
+
 def _gemm(a: torch.Tensor, b: torch.Tensor, multiplier: Multiplier, za: int, zb: torch.Tensor) -> torch.Tensor:
     """Zero-point-corrected accumulators [M, N] of codes a [M, K] (float) and b [N, K] (int64)."""
     acc = linear_accumulators(a, choose_path(multiplier, b)).to(torch.int64)
-    if bool(torch.any(zb != 0)):
-        acc = acc - zb * a.to(torch.int64).sum(dim=1, keepdim=True)
-    if za:
-        acc = acc - za * b.sum(dim=1) + b.shape[1] * za * zb
-    return acc
+    return _zero_point_corrected(acc, a.to(torch.int64).sum(dim=1, keepdim=True), b.sum(dim=1), b.shape[1], za, zb)
 
 
 def _batched_low_rank(a: torch.Tensor, b: torch.Tensor, multiplier: Multiplier, za: int,
@@ -70,8 +77,7 @@ def _batched_low_rank(a: torch.Tensor, b: torch.Tensor, multiplier: Multiplier, 
     if factors is None or a.numel() == 0 or b.numel() == 0:
         return None
     k, rank = a.shape[-1], factors.rank
-    bound = k * int((np.abs(factors.u).max(axis=0) * np.abs(factors.v).max(axis=0)).sum())
-    if bound >= 2**53:
+    if any_operand_bound(factors, k) >= 2**53:
         return None
     u, v = torch.from_numpy(factors.u.astype(np.float64)), torch.from_numpy(factors.v.astype(np.float64))
     ua = u[a.to(torch.int64) - factors.vmin]  # [B, M, K, R]
@@ -79,11 +85,8 @@ def _batched_low_rank(a: torch.Tensor, b: torch.Tensor, multiplier: Multiplier, 
     lhs = ua.reshape(*ua.shape[:-2], k * rank)
     rhs = vb.permute(0, 1, 3, 2).reshape(vb.shape[0], k * rank, vb.shape[2])
     acc = torch.matmul(lhs, rhs).to(torch.int64)
-    if bool(torch.any(zb != 0)):
-        acc = acc - zb * a.to(torch.int64).sum(dim=-1, keepdim=True)
-    if za:
-        acc = acc - za * b.sum(dim=-2, keepdim=True) + k * za * zb
-    return acc
+    return _zero_point_corrected(acc, a.to(torch.int64).sum(dim=-1, keepdim=True), b.sum(dim=-2, keepdim=True), k,
+                                 za, zb)
 
 
 def gemm_accumulators(a: torch.Tensor, b: torch.Tensor, multiplier: Multiplier, za: int,
