@@ -5,7 +5,7 @@ import logging
 import pytest
 
 from xaigen.config import config_from_dict
-from xaigen.context import build_catalogue, choose_probe
+from xaigen.context import build_catalogue, choose_probe, excluded
 from xaigen.errors import InputError
 
 
@@ -44,6 +44,10 @@ def test_a_named_unsigned_circuit_runs_in_the_configured_mapping():
 def test_excluding_a_circuit_excludes_its_sign_magnitude_form():
     _, names = _candidates({"candidates": "unsigned", "exclude": ["mul8u_17R6", "mul8u_T83+sm"]})
     assert "mul8u_17R6+sm" not in names and "mul8u_T83+sm" not in names and "mul8u_18UH+sm" in names
+    config = config_from_dict({"multipliers": {"candidates": "unsigned", "exclude": ["mul8u_17R6"]}})
+    catalogue, _ = build_catalogue(config)
+    assert excluded(config, catalogue, "mul8u_17R6+sm")  # the reason the report gives for leaving it out
+    assert not excluded(config, catalogue, "mul8u_18UH+sm")
 
 
 def test_power_zero_circuits_are_left_out_with_a_message(caplog):

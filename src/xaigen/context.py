@@ -53,9 +53,13 @@ def requested_candidates(config: RunConfig, catalogue: Catalogue, drop_excluded:
     """The multipliers ``[multipliers] candidates`` asks for (a list, "signed", "unsigned" or
     "all"), each unsigned circuit in the configured mapping, without those in ``exclude`` when
     ``drop_excluded`` (excluding a circuit excludes its sign-magnitude form too)."""
-    excluded = set(config.multipliers.exclude) if drop_excluded else set()
     names = _candidate_names(config, catalogue)
-    return list(dict.fromkeys(n for n in names if n not in excluded and _circuit(catalogue[n]) not in excluded))
+    return list(dict.fromkeys(n for n in names if not (drop_excluded and excluded(config, catalogue, n))))
+
+
+def excluded(config: RunConfig, catalogue: Catalogue, name: str) -> bool:
+    """Whether ``[multipliers] exclude`` names ``name`` or the physical circuit it runs."""
+    return bool({name, _circuit(catalogue[name])} & set(config.multipliers.exclude))
 
 
 def _circuit(m: Multiplier) -> str:

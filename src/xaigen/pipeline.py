@@ -21,10 +21,11 @@ from xaigen import __version__
 from xaigen.config import RunConfig
 from xaigen.context import (
     build_catalogue,
-    requested_candidates,
     choose_probe,
+    excluded,
     load_data,
     load_task_of,
+    requested_candidates,
     run_workers,
     split_test,
     trained_model,
@@ -421,8 +422,7 @@ def circuits_fields(config: RunConfig, s: Setup) -> dict:
                      "mae": error_metrics(m).mae, "table_rank": None if factors is None else factors.rank,
                      "signed": m.circuit_signed, "source": m.source,
                      "mapping": None if m.derivation is None else m.derivation.mapping})
-    excluded = set(config.multipliers.exclude)
-    left_out = [{"name": n, "reason": "excluded by [multipliers] exclude" if n in excluded else
+    left_out = [{"name": n, "reason": "excluded by [multipliers] exclude" if excluded(config, s.catalogue, n) else
                  "no usable power figure (zero, missing or not finite)"}
                 for n in requested_candidates(config, s.catalogue, drop_excluded=False) if n not in s.candidates]
     return {"candidates": rows, "left_out": left_out}
