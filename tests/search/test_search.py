@@ -256,3 +256,21 @@ def test_xai_gen_with_a_margin_chooses_within_the_margin(problem):
     for b, choice in summary["by_budget"].items():
         assert choice is not None
         assert p.exact_accuracy - choice["accuracy"] + choice["loss_se"] <= float(b) + 1e-12
+
+
+def test_a_replayed_nsga2_trial_keeps_its_per_example_record(problem, tmp_path, monkeypatch):
+    """The budget margin needs which examples a choice got right: a resumed study stores it, so
+    the summary does not run stored trials again."""
+    p, _ = problem
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    first = nsga2_search(p, 4, seed=3, storage=storage, study_name="s")
+    replayed = nsga2_search(p, 4, seed=3, storage=storage, study_name="s")
+    for fresh, stored in zip(first.history, replayed.history):
+        assert np.array_equal(stored.correct, fresh.correct)
+    monkeypatch.setattr(p, "examples_correct", lambda assignment: pytest.fail("a stored trial was run again"))
+    p._loss_se.clear()
+    p.budget_margin_se = 1.0
+    try:
+        summarize_run(replayed.stop(), [0.01, 0.5], 0.05)
+    finally:
+        p.budget_margin_se = 0.0

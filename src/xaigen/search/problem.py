@@ -62,6 +62,19 @@ class Evaluation:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "correct"}
 
 
+def pack_correct(correct: np.ndarray | None) -> str | None:
+    """An evaluation's per-example record as text that a study can store (hex of packed bits)."""
+    return None if correct is None else np.packbits(correct.astype(bool)).tobytes().hex()
+
+
+def unpack_correct(text: str | None, like: np.ndarray | None) -> np.ndarray | None:
+    """The inverse of :func:`pack_correct`, as many examples as ``like`` (the exact model's
+    record) has; None when either is missing."""
+    if text is None or like is None:
+        return None
+    return np.unpackbits(np.frombuffer(bytes.fromhex(text), dtype=np.uint8), count=len(like)).astype(bool)
+
+
 class AssignmentProblem:
     """Shared by all methods: the model, data, candidate multipliers and energy table."""
 
@@ -248,13 +261,15 @@ class Run:
         scores = score_examples(p.model, p.x, p.y, task=p.task)
         return self._append(full, key, scores.accuracy, scores.loss, scores.correct)
 
-    def record(self, assignment: Mapping[str, str], accuracy: float, loss: float) -> Evaluation:
+    def record(self, assignment: Mapping[str, str], accuracy: float, loss: float,
+               correct: np.ndarray | None = None) -> Evaluation:
         """Add an evaluation already computed elsewhere (a stored trial: a resumed study or
-        another worker's) without running the model again; it counts against the budget."""
+        another worker's) without running the model again; it counts against the budget.
+        ``correct``: its per-example record, if stored (see :func:`pack_correct`)."""
         full, key = self._key(assignment)
         if key in self._cache:
             return self._cache[key]
-        return self._append(full, key, accuracy, loss)
+        return self._append(full, key, accuracy, loss, correct)
 
     def stop(self) -> Run:
         """Freeze the wall time (the method has finished)."""

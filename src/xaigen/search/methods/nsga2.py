@@ -2,15 +2,15 @@
 
 Objectives: accuracy (max) and whole-accelerator energy (min). The study lives in
 ``context.storage`` (resumable): completed trials are replayed from the storage (their stored
-accuracy and loss are recorded, not recomputed: evaluations are deterministic) and only the
-remaining ones are run. Repeated genomes cost nothing here (cached) but still count as trials, as
+accuracy, loss and per-example record are recorded, not recomputed: evaluations are
+deterministic) and only the remaining ones are run. Repeated genomes cost nothing here (cached) but still count as trials, as
 in ALWANN. Several processes may run this on one storage at once (``context.worker``): together
 they complete ``budget`` trials.
 """
 
 from __future__ import annotations
 
-from xaigen.search.problem import AssignmentProblem, Run
+from xaigen.search.problem import AssignmentProblem, Run, pack_correct, unpack_correct
 from xaigen.search.registry import SearchContext, register
 from xaigen.search.study import completed_trials, fail_stale_trials, open_study, optimize
 
@@ -29,14 +29,15 @@ def nsga2_search(problem: AssignmentProblem, budget: int, seed: int, storage: st
         for trial in completed_trials(study)[:budget]:  # deterministic: stored results stand in
             assignment = {n: trial.params[n] for n in problem.layers}
             if "loss" in trial.user_attrs:
-                run.record(assignment, trial.values[0], trial.user_attrs["loss"])
+                correct = unpack_correct(trial.user_attrs.get("correct"), problem.exact_correct)
+                run.record(assignment, trial.values[0], trial.user_attrs["loss"], correct)
             else:
                 run.evaluate(assignment)
 
     def objective(trial):
         assignment = {n: trial.suggest_categorical(n, list(problem.candidates)) for n in problem.layers}
         e = run.evaluate(assignment)
-        return (e.accuracy, e.energy_pj), {"loss": e.loss}
+        return (e.accuracy, e.energy_pj), {"loss": e.loss, "correct": pack_correct(e.correct)}
 
     optimize(study, objective, seed, min(population, max(2, budget)), trials=budget, advance=advance, worker=True)
     return run
