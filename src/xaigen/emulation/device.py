@@ -6,13 +6,19 @@ CUDA no cuDNN (its heuristics may pick Winograd/FFT algorithms); PyTorch's nativ
 (im2col + cuBLAS SGEMM with TF32 off) sums exact products in float32 in any order, which is exact
 below the proven bound. The int8 and gather kernels are CPU kernels: inputs on another device are
 computed on the CPU and moved back (correct, not fast).
+
+Flags alone are a promise, not a proof: :func:`float_kernels_exact` checks, once per device, that
+the float32 convolution and matmul run under :func:`exact_float_kernels` really return exact
+integer sums; where they do not, the float low-rank path computes on the CPU instead.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import torch
+import torch.nn.functional as F
 
 
 @contextlib.contextmanager
@@ -34,3 +40,27 @@ def on_cpu(function, *tensors: torch.Tensor, **kwargs) -> torch.Tensor:
     if device.type == "cpu":
         return function(*tensors, **kwargs)
     return function(*(t.cpu() for t in tensors), **kwargs).to(device)
+
+
+def float_kernels_exact(device: torch.device) -> bool:
+    """Whether float32 conv2d and matmul on ``device``, inside :func:`exact_float_kernels`, return
+    exact integer sums of integer operands whose partial sums stay below 2^24 (cached per device).
+
+    The probe's weights need 12 significant bits (odd values up to 3,000): TF32 (11 bits) would
+    round them, and a Winograd or FFT convolution would round its transformed operands."""
+    device = torch.device(device)
+    return device.type == "cpu" or _probe(str(device))
+
+
+@functools.lru_cache(maxsize=None)
+def _probe(device: str) -> bool:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randint(-128, 128, (8, 4, 12, 12), generator=generator)
+    w = torch.randint(-1500, 1500, (16, 4, 3, 3), generator=generator) * 2 + 1  # |sum| < 36*128*3000 < 2^24
+    expected_conv = F.conv2d(x.double(), w.double(), padding=1)  # float64 on the CPU: exact here
+    rows, cols = x.reshape(-1, 36), w.reshape(16, 36)
+    expected_mm = rows.double() @ cols.double().t()
+    with exact_float_kernels(torch.device(device)):
+        conv = F.conv2d(x.float().to(device), w.float().to(device), padding=1).cpu().double()
+        mm = (rows.float().to(device) @ cols.float().to(device).t()).cpu().double()
+    return bool(torch.equal(conv, expected_conv) and torch.equal(mm, expected_mm))

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xaigen.emulation.device import exact_float_kernels
 from xaigen.emulation.factorization import any_operand_bound, low_rank_factors
 from xaigen.emulation.kernels import choose_path, conv2d_accumulators, linear_accumulators
 from xaigen.emulation.quantization import QuantParams, activation_params, fake_quantize, quantize, weight_params
@@ -79,7 +80,8 @@ def _batched_low_rank(a: torch.Tensor, b: torch.Tensor, multiplier: Multiplier, 
     k, rank = a.shape[-1], factors.rank
     if any_operand_bound(factors, k) >= 2**53:
         return None
-    u, v = torch.from_numpy(factors.u.astype(np.float64)), torch.from_numpy(factors.v.astype(np.float64))
+    u = torch.from_numpy(factors.u.astype(np.float64)).to(a.device)
+    v = torch.from_numpy(factors.v.astype(np.float64)).to(a.device)
     ua = u[a.to(torch.int64) - factors.vmin]  # [B, M, K, R]
     vb = v[b - factors.vmin]  # [B, K, N, R]
     lhs = ua.reshape(*ua.shape[:-2], k * rank)
@@ -123,8 +125,9 @@ def conv_accumulators(call: Call, a: torch.Tensor, w: torch.Tensor, multiplier: 
     cout, cin_g, kh, kw = w4.shape
     per_channel = zw.reshape(1, -1, 1, 1) if zw.dim() else zw
     if bool(torch.any(zw != 0)):
-        ones = torch.ones((call.groups, cin_g, kh, kw), dtype=torch.float64)
-        sums = F.conv2d(x.to(torch.float64), ones, stride=stride, dilation=dilation, groups=call.groups)
+        ones = torch.ones((call.groups, cin_g, kh, kw), dtype=torch.float64, device=x.device)
+        with exact_float_kernels(x.device):  # float64 sums of codes are exact unless an FFT conv rounds them
+            sums = F.conv2d(x.to(torch.float64), ones, stride=stride, dilation=dilation, groups=call.groups)
         acc = acc - per_channel * sums.repeat_interleave(cout // call.groups, dim=1).to(torch.int64)
     if za:
         acc = acc - za * w4.reshape(cout, -1).sum(dim=1).reshape(1, -1, 1, 1) + cin_g * kh * kw * za * per_channel
@@ -160,7 +163,7 @@ class ApproxCall(nn.Module):
             return self.rhs_histogram.clone()
         if self._last_weight_codes is None:
             return torch.zeros(256, dtype=torch.int64)
-        return torch.bincount((self._last_weight_codes & 0xFF).reshape(-1), minlength=256)
+        return torch.bincount((self._last_weight_codes & 0xFF).reshape(-1), minlength=256).cpu()
 
     def rhs_params(self, call: Call) -> tuple[QuantParams, bool]:
         """Quantization of the right operand and whether its channel axis is the first one."""
@@ -194,11 +197,11 @@ class ApproxCall(nn.Module):
         else:
             acc = gemm_accumulators(a, b, self.multiplier, za, bp.zero_point)
         if self.record_histograms:
-            self.activation_histogram += torch.bincount((a.to(torch.int64) & 0xFF).reshape(-1), minlength=256)
+            self.activation_histogram += torch.bincount((a.to(torch.int64) & 0xFF).reshape(-1), minlength=256).cpu()
             if call.rhs_is_weight:
                 self._last_weight_codes = b
             else:
-                self.rhs_histogram += torch.bincount((b & 0xFF).reshape(-1), minlength=256)
+                self.rhs_histogram += torch.bincount((b & 0xFF).reshape(-1), minlength=256).cpu()
         elif call.rhs_is_weight:
             self._last_weight_codes = b
         return acc, bp
