@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.emulation.reference import layer_inputs
 from tests.emulation.user_model import make_model
 from xaigen.emulation import approximable_layers, approximate, calibrate
 from xaigen.emulation import device
@@ -39,28 +40,63 @@ def _model():
                          nn.Flatten(), nn.Linear(8 * 8 * 8, 5)).eval()
 
 
+def _accumulators_agree(gpu, cpu, x):
+    """Every layer's integer accumulators on the GPU equal the CPU's on the same inputs (the
+    contract); returns the layers whose float outputs differ (device-dependent float epilogues)."""
+    cpu_layers, differs = approximable_layers(cpu), []
+    for name, inputs in layer_inputs(gpu, x.to("cuda")).items():
+        layer = approximable_layers(gpu)[name]
+        got = layer.accumulators(inputs)
+        want = cpu_layers[name].accumulators(inputs.cpu())
+        assert torch.equal(got.cpu(), want), name
+        if not torch.equal(layer(inputs).cpu(), cpu_layers[name](inputs.cpu())):
+            differs.append(name)
+    return differs
+
+
 @needs_cuda
 @pytest.mark.parametrize("name", ["exact_s8", "mul8s_1L2N", "mul8s_1KX5", "mitchell_s8", "mul8u_ZB3"])
-def test_cuda_outputs_equal_cpu_outputs(catalogue, name):
+def test_cuda_accumulators_equal_cpu(catalogue, name):
     model = _model()
     x = torch.randn(16, 3, 16, 16)
     ranges = calibrate(model, x)
     cpu = approximate(model, name, catalogue, ranges)
     gpu = approximate(model, name, catalogue, ranges).to("cuda")
-    assert torch.equal(gpu(x.to("cuda")).cpu(), cpu(x))
+    _accumulators_agree(gpu, cpu, x)
     for (name_c, layer_c), layer_g in zip(approximable_layers(cpu).items(), approximable_layers(gpu).values()):
         assert layer_g.plan().path != "int8", name_c  # int8 kernels are CPU kernels
-    torch.testing.assert_close(gpu(x.to("cuda")).cpu(), model(x), rtol=0.5, atol=5.0)  # same model, roughly
+    torch.testing.assert_close(gpu(x.to("cuda")).cpu(), cpu(x), rtol=1e-5, atol=1e-6)
 
 
 @needs_cuda
 @pytest.mark.parametrize("name", ["mul8s_1L2N", "mul8s_1KX5", "mitchell_s8"])
 def test_cuda_functional_sites_equal_cpu(catalogue, name):
-    """Functional conv, Conv1d and attention matmuls (activation x activation) on CUDA."""
+    """Functional conv, Conv1d and attention matmuls (activation x activation) on CUDA: the same
+    outputs up to float rounding (softmax and means round differently on two devices)."""
     model = make_model()
     x = torch.randn(4, 3, 5, 5)
     ranges = calibrate(model, x)
     cpu = approximate(model, name, catalogue, ranges)
     gpu = approximate(model, name, catalogue, ranges).to("cuda")
     assert device.float_kernels_exact(torch.device("cuda"))
-    assert torch.equal(gpu(x.to("cuda")).cpu(), cpu(x))
+    torch.testing.assert_close(gpu(x.to("cuda")).cpu(), cpu(x), rtol=1e-5, atol=1e-6)
+
+
+def test_cudnn_check_rejects_a_rounding_algorithm(monkeypatch):
+    """The per-shape cuDNN check (run here on CPU tensors): a conv that rounds its operands only
+    while cuDNN is enabled, as a Winograd algorithm would, is caught; an exact one passes."""
+    torch.manual_seed(0)
+    x, w = torch.randint(-100, 100, (2, 4, 8, 8)).float(), torch.randint(-1500, 1500, (3, 4, 3, 3)).float() * 2 + 1
+    conv = dict(stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    assert device._cudnn_conv_exact(x, w, 100.0, conv)
+    true_conv = device.F.conv2d
+
+    def winograd_like(a, b, *args, **kwargs):
+        if torch.backends.cudnn.enabled:
+            b = b * (1 + 2**-12)  # a transformed operand that no longer holds an integer
+        return true_conv(a, b, *args, **kwargs)
+
+    monkeypatch.setattr(device.F, "conv2d", winograd_like)
+    monkeypatch.setattr(device, "_CUDNN_VERDICTS", {})
+    with torch.backends.cudnn.flags(enabled=False):  # the plain kernels' state on a GPU
+        assert not device._cudnn_conv_exact(x, w, 100.0, conv)

@@ -34,6 +34,50 @@ def exact_float_kernels(device: torch.device):
         yield
 
 
+def exact_conv2d(x: torch.Tensor, weight: torch.Tensor, input_bound: float, stride=(1, 1), padding=(0, 0),
+                 dilation=(1, 1), groups: int = 1) -> torch.Tensor:
+    """``F.conv2d`` of integer-valued float tensors whose partial sums are proven below the
+    float's exact-integer limit, computed exactly: with cuDNN on CUDA where the algorithm its
+    heuristics pick for these shapes passes :func:`_cudnn_conv_exact`, else with the plain kernels
+    of :func:`exact_float_kernels`, else on the CPU. ``input_bound`` is the largest ``|x|`` possible."""
+    conv = dict(stride=tuple(stride), padding=tuple(padding), dilation=tuple(dilation), groups=groups)
+    if x.device.type == "cuda" and _cudnn_conv_exact(x, weight, input_bound, conv):
+        with _cudnn_exact_flags():
+            return F.conv2d(x, weight, **conv)
+    if float_kernels_exact(x.device):
+        with exact_float_kernels(x.device):
+            return F.conv2d(x, weight, **conv)
+    return on_cpu(lambda a, b: F.conv2d(a, b, **conv), x, weight)
+
+
+@contextlib.contextmanager
+def _cudnn_exact_flags():
+    """cuDNN without TF32 and without benchmarking (its choice then depends on the shapes alone)."""
+    with torch.backends.cudnn.flags(enabled=True, benchmark=False, allow_tf32=False):
+        yield
+
+
+_CUDNN_VERDICTS: dict[tuple, bool] = {}
+
+
+def _cudnn_conv_exact(x: torch.Tensor, weight: torch.Tensor, input_bound: float, conv: dict) -> bool:
+    """Whether cuDNN's algorithm for these shapes sums exactly: checked once per (shapes, weight)
+    on the worst case for rounding, inputs of the largest magnitude with random signs, against
+    the plain kernels. A Winograd or FFT algorithm rounds its transformed operands and fails this
+    with overwhelming probability; a GEMM-based one passes. A check, not a proof."""
+    key = (str(x.device), tuple(x.shape), x.dtype, weight.data_ptr(), tuple(weight.shape), tuple(sorted(conv.items())))
+    if key not in _CUDNN_VERDICTS:
+        generator = torch.Generator().manual_seed(0)
+        signs = torch.randint(0, 2, tuple(x.shape), generator=generator).to(x.dtype) * 2 - 1
+        probe = (signs * input_bound).to(x.device)
+        with _cudnn_exact_flags():
+            fast = F.conv2d(probe, weight, **conv)
+        with exact_float_kernels(x.device):
+            plain = F.conv2d(probe, weight, **conv)
+        _CUDNN_VERDICTS[key] = bool(torch.equal(fast, plain)) and float_kernels_exact(x.device)
+    return _CUDNN_VERDICTS[key]
+
+
 def on_cpu(function, *tensors: torch.Tensor, **kwargs) -> torch.Tensor:
     """``function(*tensors, **kwargs)`` computed on the CPU, the result moved to the first tensor's device."""
     device = tensors[0].device
