@@ -9,6 +9,7 @@ from tests.emulation.user_model import make_model
 from xaigen.emulation import approximable_layers, approximate, calibrate
 from xaigen.emulation import device
 from xaigen.emulation.device import exact_float_kernels
+from xaigen.emulation.quantization import activation_params, quantize, weight_params
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -100,3 +101,17 @@ def test_cudnn_check_rejects_a_rounding_algorithm(monkeypatch):
     monkeypatch.setattr(device, "_CUDNN_VERDICTS", {})
     with torch.backends.cudnn.flags(enabled=False):  # the plain kernels' state on a GPU
         assert not device._cudnn_conv_exact(x, w, 100.0, conv)
+
+
+@needs_cuda
+def test_cuda_codes_and_scales_equal_cpu():
+    """Division by a scale is IEEE division on the GPU too (CUDA turns division by a CPU scalar
+    into a multiplication by its reciprocal), so no code crosses a rounding boundary there."""
+    torch.manual_seed(0)
+    x = torch.randn(1_000_000) * 3
+    params = activation_params(-3.0, 3.3, True)
+    assert torch.equal(quantize(x.to("cuda"), params).cpu(), quantize(x, params))
+    w = torch.randn(64, 3000)
+    for signed in (True, False):
+        gpu, cpu = weight_params(w.to("cuda"), signed, True), weight_params(w, signed, True)
+        assert torch.equal(gpu.scale.cpu(), cpu.scale) and torch.equal(gpu.zero_point.cpu(), cpu.zero_point)

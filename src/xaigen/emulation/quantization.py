@@ -34,6 +34,16 @@ class QuantParams:
     zero_point: torch.Tensor  # int64, same shape
     signed: bool
 
+def true_divide(a: torch.Tensor, b: torch.Tensor | float) -> torch.Tensor:
+    """``a / b`` rounded once, as IEEE division, on every device. CUDA computes a tensor divided by
+    a CPU scalar as ``a * (1 / b)``, which can differ in the last bit and so move a code across a
+    rounding boundary: GPU and CPU codes would then differ. A divisor on ``a``'s device is divided
+    element by element."""
+    if a.device.type == "cpu":
+        return a / b
+    return a / torch.as_tensor(b, dtype=a.dtype).to(a.device)
+
+
 def activation_params(low: float, high: float, signed: bool) -> QuantParams:
     """Per-tensor parameters for activations observed in [low, high]."""
     qmin, qmax = CODE_RANGE[signed]
@@ -54,12 +64,12 @@ def weight_params(weight: torch.Tensor, signed: bool, per_channel: bool) -> Quan
     flat = w.reshape(w.shape[0], -1) if per_channel else w.reshape(1, -1)
     qmin, qmax = CODE_RANGE[signed]
     if signed:
-        scale = flat.abs().amax(dim=1) / qmax
+        scale = true_divide(flat.abs().amax(dim=1), qmax)
         zero = torch.zeros_like(scale, dtype=torch.int64)
     else:
         low = flat.amin(dim=1).clamp(max=0.0)
         high = flat.amax(dim=1).clamp(min=0.0)
-        scale = (high - low) / (qmax - qmin)
+        scale = true_divide(high - low, qmax - qmin)
         safe = torch.where(scale > 0, scale, torch.ones_like(scale))
         zero = torch.round(qmin - low / safe).to(torch.int64).clamp(qmin, qmax)
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))
@@ -81,7 +91,7 @@ def quantize(x: torch.Tensor, params: QuantParams, channel_dim_first: bool = Fal
     scale, zero = params.scale, params.zero_point
     if channel_dim_first:
         scale, zero = _broadcast(scale, x), _broadcast(zero, x)
-    codes = torch.round(x / scale)
+    codes = torch.round(true_divide(x, scale))
     if bool(torch.any(zero != 0)):
         codes = codes + zero
     return torch.clamp(codes, qmin, qmax).to(dtype)
@@ -93,6 +103,6 @@ def fake_quantize(x: torch.Tensor, params: QuantParams, channel_dim_first: bool 
     scale, zero = params.scale, params.zero_point
     if channel_dim_first:
         scale, zero = _broadcast(scale, x), _broadcast(zero, x)
-    scaled = x / scale + zero
+    scaled = true_divide(x, scale) + zero
     rounded = scaled + (torch.round(scaled) - scaled).detach()
     return (torch.clamp(rounded, qmin, qmax) - zero) * scale
