@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from tests.emulation.reference import layer_inputs
@@ -115,3 +116,11 @@ def test_cuda_codes_and_scales_equal_cpu():
     for signed in (True, False):
         gpu, cpu = weight_params(w.to("cuda"), signed, True), weight_params(w, signed, True)
         assert torch.equal(gpu.scale.cpu(), cpu.scale) and torch.equal(gpu.zero_point.cpu(), cpu.zero_point)
+
+
+@pytest.mark.parametrize("stride,padding,dilation", [((1, 1), (1, 1), (1, 1)), ((2, 1), (0, 2), (1, 2))])
+def test_unfolded_conv_equals_conv_on_integers(stride, padding, dilation):
+    torch.manual_seed(0)
+    x, w = torch.randint(-128, 128, (3, 5, 9, 11)).float(), torch.randint(-300, 300, (4, 5, 3, 3)).float()
+    want = F.conv2d(x.double(), w.double(), stride=stride, padding=padding, dilation=dilation)
+    assert torch.equal(device.unfolded_conv2d(x, w, stride, padding, dilation).double(), want)

@@ -39,15 +39,29 @@ def exact_conv2d(x: torch.Tensor, weight: torch.Tensor, input_bound: float, stri
     """``F.conv2d`` of integer-valued float tensors whose partial sums are proven below the
     float's exact-integer limit, computed exactly: with cuDNN on CUDA where the algorithm its
     heuristics pick for these shapes passes :func:`_cudnn_conv_exact`, else with the plain kernels
-    of :func:`exact_float_kernels`, else on the CPU. ``input_bound`` is the largest ``|x|`` possible."""
+    of :func:`exact_float_kernels` (on CUDA as one im2col GEMM), else on the CPU. ``input_bound`` is the largest ``|x|`` possible."""
     conv = dict(stride=tuple(stride), padding=tuple(padding), dilation=tuple(dilation), groups=groups)
     if x.device.type == "cuda" and _cudnn_conv_exact(x, weight, input_bound, conv):
         with _cudnn_exact_flags():
             return F.conv2d(x, weight, **conv)
-    if float_kernels_exact(x.device):
-        with exact_float_kernels(x.device):
-            return F.conv2d(x, weight, **conv)
-    return on_cpu(lambda a, b: F.conv2d(a, b, **conv), x, weight)
+    if not float_kernels_exact(x.device):
+        return on_cpu(lambda a, b: F.conv2d(a, b, **conv), x, weight)
+    with exact_float_kernels(x.device):
+        if x.device.type == "cuda" and groups == 1:
+            return unfolded_conv2d(x, weight, **conv)  # one GEMM: PyTorch's plain CUDA conv loops over images
+        return F.conv2d(x, weight, **conv)
+
+
+def unfolded_conv2d(x: torch.Tensor, weight: torch.Tensor, stride, padding, dilation, groups: int = 1) -> torch.Tensor:
+    """``F.conv2d`` (``groups = 1``) as im2col and ONE matrix product: exact on integers whose
+    partial sums are proven below the float's limit, whatever order the GEMM adds them in."""
+    assert groups == 1
+    n, _, h, w = x.shape
+    cout, _, kh, kw = weight.shape
+    h_out = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    w_out = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    columns = F.unfold(x, (kh, kw), dilation=dilation, padding=padding, stride=stride)  # [N, C*kh*kw, L]
+    return (weight.reshape(cout, -1) @ columns).reshape(n, cout, h_out, w_out)
 
 
 @contextlib.contextmanager
