@@ -113,7 +113,26 @@ def test_in_loop_fine_tuning_is_reported_beside_the_choice_without_retraining(tm
         if choice is not None:
             assert results["exact"]["accuracy"] - choice["accuracy"] <= float(budget) + 1e-9
             assert 0 <= choice["test_accuracy"] <= 1
+            assert choice["heldout_loss"] == pytest.approx(results["exact"]["test_accuracy"] - choice["test_accuracy"])
+            assert choice["heldout_breaks_budget"] == (choice["heldout_loss"] > float(budget) + 1e-12)
     assert results["finetune"] is None  # the final-only fine-tune is another mode
+
+
+def test_with_retraining_takes_the_fine_tuned_choice_only_where_it_saves_more():
+    from xaigen.pipeline import seed_figures, with_retraining
+
+    bare, tuned = {"multiplier_energy_reduction": 6.0}, {"multiplier_energy_reduction": 8.0}
+    assert with_retraining(bare, tuned) is tuned and with_retraining(tuned, bare) is tuned
+    assert with_retraining(bare, None) is bare and with_retraining(None, tuned) is tuned
+    choice = {"multiplier_energy_reduction": 6.0, "energy_reduction": 2.0, "heldout_loss": 0.01,
+              "heldout_breaks_budget": False}
+    fine = {**choice, "multiplier_energy_reduction": 9.0, "heldout_loss": 0.03, "heldout_breaks_budget": True}
+    summary = {"hypervolume": 0.1, "by_budget": {"0.02": choice},
+               "retrained": {"finetunes": 1, "wall_s": 1.0, "by_budget": {"0.02": fine}}}
+    figures = seed_figures({"methods": {"xai-gen": summary}})
+    assert figures["xai-gen/multiplier_energy_reduction@0.02"] == 6.0  # the bare figure stays as it was
+    assert figures["xai-gen/retrained/multiplier_energy_reduction@0.02"] == 9.0
+    assert figures["xai-gen/with-retraining/heldout_breaks_budget@0.02"] == 1.0
 
 
 def test_seeds_summary_gives_mean_and_spread(tiny_run):

@@ -359,9 +359,10 @@ def finetune_choice(config: RunConfig, s: Setup, summaries: dict[str, dict], pro
 
 
 def retrain_in_loop(config: RunConfig, s: Setup, runs: dict[str, Run], summaries: dict[str, dict],
-                    progress=None) -> None:
+                    exact_test_accuracy: float, progress=None) -> None:
     """``[finetune] mode = "in-loop"``: XAI-Gen's budgets judged again after fine-tuning the
-    assignments at each budget edge (:mod:`xaigen.search.retrain`); held-out accuracy of each."""
+    assignments at each budget edge (:mod:`xaigen.search.retrain`); held-out accuracy of each,
+    its held-out loss against the exact model and whether that breaks the budget."""
     if config.finetune.mode != "in-loop" or "xai-gen" not in runs:
         return
     f, problem = config.finetune, s.prepared.problem
@@ -377,12 +378,13 @@ def retrain_in_loop(config: RunConfig, s: Setup, runs: dict[str, Run], summaries
             by_budget[budget] = None
             continue
         e = choice["evaluation"]
+        test_accuracy = accuracy_and_loss(choice["model"], *s.test, task=s.task)[0]
         by_budget[budget] = {
             "assignment": e.assignment, "accuracy_before": e.accuracy, "accuracy": choice["accuracy"],
-            "test_accuracy": accuracy_and_loss(choice["model"], *s.test, task=s.task)[0],
-            "energy_pj": e.energy_pj, "multiplier_energy_pj": e.multiplier_energy_pj,
+            "test_accuracy": test_accuracy, "energy_pj": e.energy_pj, "multiplier_energy_pj": e.multiplier_energy_pj,
             **{k: v for k, v in problem.reductions(e.assignment).items() if k != "mac_energy_reduction"},
-            "epochs": choice["epochs"]}
+            "epochs": choice["epochs"], "heldout_loss": exact_test_accuracy - test_accuracy,
+            "heldout_breaks_budget": exact_test_accuracy - test_accuracy > float(budget) + 1e-12}
     summaries["xai-gen"]["retrained"] = {"finetunes": found["finetunes"], "wall_s": found["wall_s"],
                                          "by_budget": by_budget}
 
@@ -455,7 +457,7 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) 
     runs = run_methods(config, s, out, relevance, workers, progress, damage_guide)
     summaries = summarize_methods(config, runs)
     exact_test_accuracy = check_held_out(s, summaries)
-    retrain_in_loop(config, s, runs, summaries, progress)
+    retrain_in_loop(config, s, runs, summaries, exact_test_accuracy, progress)
     finetuned = finetune_choice(config, s, summaries, progress)
     damage = damage_check(config, s, relevances, damages, truth, runs)
     primary = f"{config.search.loss_budgets[0]:g}"
@@ -510,10 +512,37 @@ def seed_figures(results: dict) -> dict:
             for k in ("multiplier_energy_reduction", "energy_reduction", "heldout_loss"):
                 out[f"{name}/{k}@{b}"] = None if c is None else c.get(k)
             out[f"{name}/heldout_breaks_budget@{b}"] = None if c is None else float(c["heldout_breaks_budget"])
+        out.update(_retraining_figures(name, s))
     for est, f in ((results.get("damage") or {}).get("estimators") or {}).items():
         for k, v in f.items():
             if isinstance(v, (int, float)) or v is None:
                 out[f"damage/{est}/{k}"] = v
+    return out
+
+
+def with_retraining(bare: dict | None, retrained: dict | None) -> dict | None:
+    """The choice at a budget when fine-tuning is allowed: the fine-tuned one where it saves more
+    multiplier energy than the choice without retraining, else that choice (it needs no fine-tune)."""
+    if retrained is None or (bare is not None and
+                             bare["multiplier_energy_reduction"] >= retrained["multiplier_energy_reduction"]):
+        return bare
+    return retrained
+
+
+def _retraining_figures(name: str, summary: dict) -> dict:
+    """Per budget, the fine-tuned choice (``<method>/retrained/...``) and the choice when
+    fine-tuning is allowed (``<method>/with-retraining/...``), beside the bare figures."""
+    retrained = summary.get("retrained")
+    if not retrained:
+        return {}
+    out = {}
+    for b, bare in summary["by_budget"].items():
+        for label, c in (("retrained", retrained["by_budget"].get(b)),
+                         ("with-retraining", with_retraining(bare, retrained["by_budget"].get(b)))):
+            for k in ("multiplier_energy_reduction", "energy_reduction", "heldout_loss"):
+                out[f"{name}/{label}/{k}@{b}"] = None if c is None else c.get(k)
+            breaks = None if c is None else c.get("heldout_breaks_budget")
+            out[f"{name}/{label}/heldout_breaks_budget@{b}"] = None if breaks is None else float(breaks)
     return out
 
 

@@ -53,6 +53,8 @@ class RetrainedChoice(_Record):
     energy_reduction: float
     multiplier_energy_reduction: float
     epochs: int  # fine-tuning epochs kept (early stop)
+    heldout_loss: float | None = None  # exact minus the fine-tuned accuracy, both on the held-out half
+    heldout_breaks_budget: bool | None = None  # heldout_loss exceeds the budget it was chosen for
 
 
 class RetrainSummary(_Record):

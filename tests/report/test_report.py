@@ -4,6 +4,7 @@ bad files with one line and no output."""
 
 import copy
 import csv
+import html
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -186,6 +187,30 @@ def test_in_loop_fine_tuning_is_shown_beside_the_choice_without_retraining(tiny_
     assert rows[1]["mult. reduction, fine-tuned"] == ""  # nothing found: empty in the CSV, "—" on the page
     page = (tmp_path / "report.html").read_text()
     assert "<td>-1.23</td>" in page and not BAD_WORDS.search(visible_text(page))
+    assert "fine-tuned choice" not in visible_text(page).split("Warnings")[-1]  # no held-out figure: no claim
+
+
+def test_a_fine_tuned_choice_that_breaks_its_budget_is_warned_and_seeds_are_merged(tiny_run, tmp_path):
+    _, results = tiny_run
+    runs = []
+    for seed, lost in ((0, 0.031), (1, 0.004)):
+        changed = copy.deepcopy(results)
+        changed["seed"] = seed
+        xg = changed["methods"]["xai-gen"]
+        before = xg["by_budget"]["0.02"]
+        xg["retrained"] = {"finetunes": 3, "wall_s": 2.0, "by_budget": {"0.01": None, "0.02": {
+            **{k: before[k] for k in ("assignment", "energy_pj", "multiplier_energy_pj", "energy_reduction")},
+            "accuracy_before": before["accuracy"], "accuracy": before["accuracy"], "epochs": 1,
+            "multiplier_energy_reduction": 2 * before["multiplier_energy_reduction"],
+            "test_accuracy": changed["exact"]["test_accuracy"] - lost, "heldout_loss": lost,
+            "heldout_breaks_budget": lost > 0.02}}}
+        runs.append(changed)
+    write_report(runs, tmp_path)
+    text = html.unescape(visible_text((tmp_path / "report.html").read_text()))
+    assert "seed 0: xai-gen's fine-tuned choice for the 2-point budget loses 3.10 points" in text
+    assert "seed 1: xai-gen's fine-tuned choice" not in text
+    rows = list(csv.DictReader((tmp_path / "tables" / "finetune_in_loop.csv").open()))
+    assert float(rows[1]["held-out loss, fine-tuned (points)"]) == pytest.approx(1.75)  # the mean of 3.1 and 0.4
 
 
 def test_a_users_model_with_failed_xai_and_partial_coverage_renders_without_gaps(tiny_run, tmp_path):
