@@ -32,7 +32,7 @@ from xaigen.context import (
     use_one_thread,
 )
 from xaigen.data import Dataset
-from xaigen.emulation import accuracy_and_loss, approximate, finetune, set_assignment
+from xaigen.emulation import EmulationOptions, accuracy_and_loss, finetune, set_assignment
 from xaigen.errors import InputError
 from xaigen.fileio import atomic_write_json
 from xaigen.hardware import Accelerator, energy_reduction, estimate_network, load_accelerator
@@ -110,9 +110,9 @@ def setup(config: RunConfig, progress=None) -> Setup:
     val, test = split_test(data.x_test, data.y_test, config.search.seed)
     with _step(progress, "quantize and trace"):
         q = config.quantization
+        options = EmulationOptions(q.per_channel, tuple(config.multipliers.exact_layers), q.fold_batchnorm)
         prepared = prepare(model, data.x_train[: q.calibration_samples], *val, catalogue, candidates, accelerator,
-                           config.hardware.batch, q.per_channel, task, config.multipliers.exact_layers,
-                           q.fold_batchnorm, q.observer, config.search.budget_margin_se)
+                           config.hardware.batch, options, task, q.observer, config.search.budget_margin_se)
         float_accuracy, _ = accuracy_and_loss(model, *val, task=task)
     report_coverage(prepared)
     return Setup(data, model, cached, catalogue, candidates, probe, accelerator, val, test, prepared, float_accuracy,
@@ -347,10 +347,7 @@ def finetune_choice(config: RunConfig, s: Setup, summaries: dict[str, dict], pro
     if config.finetune.mode != "final" or loosest is None:
         return None
     with _step(progress, "fine-tune (STE)", 1):
-        tuned = approximate(s.model, loosest["assignment"], s.catalogue, s.prepared.calibration,
-                            per_channel=config.quantization.per_channel,
-                            exact_layers=config.multipliers.exact_layers,
-                            fold_batchnorm=config.quantization.fold_batchnorm)
+        tuned = s.prepared.options.approximate(s.model, loosest["assignment"], s.catalogue, s.prepared.calibration)
         before = accuracy_and_loss(tuned, *s.test, task=s.task)[0]
         history = finetune(tuned, s.data.x_train, s.data.y_train, config.finetune.epochs, config.finetune.lr,
                            seed=config.search.seed, task=s.task)
@@ -366,9 +363,7 @@ def retrain_in_loop(config: RunConfig, s: Setup, runs: dict[str, Run], summaries
     if config.finetune.mode != "in-loop" or "xai-gen" not in runs:
         return
     f, problem = config.finetune, s.prepared.problem
-    settings = RetrainSettings(f.epochs, f.lr, f.candidates, f.margin, config.quantization.per_channel,
-                               config.search.seed, tuple(config.multipliers.exact_layers),
-                               config.quantization.fold_batchnorm)
+    settings = RetrainSettings(f.epochs, f.lr, f.candidates, f.margin, config.search.seed, s.prepared.options)
     with _step(progress, "fine-tune in the loop (STE)", 1):
         found = retrained_choices(runs["xai-gen"], s.model, s.prepared.calibration, s.data.x_train, s.data.y_train,
                                   config.search.loss_budgets, settings)

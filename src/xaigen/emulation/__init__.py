@@ -14,6 +14,7 @@ from xaigen.emulation.model import (
     approximate,
     calibrate,
     current_assignment,
+    EmulationOptions,
     finetune,
     operand_histograms,
     Scores,
@@ -29,6 +30,6 @@ __all__ = [
     "as_labelled_batches", "coverage", "fold_batchnorm", "trace_sites",
     "ApproxConv2d", "ApproxLayer", "ApproxLinear", "KernelPlan", "LowRankFactors", "QuantParams",
     "accuracy", "accuracy_and_loss", "activation_params", "approximable_layers", "approximate", "calibrate", "choose_path",
-    "conv2d_accumulators", "current_assignment", "finetune", "linear_accumulators", "low_rank_factors",
+    "conv2d_accumulators", "current_assignment", "EmulationOptions", "finetune", "linear_accumulators", "low_rank_factors",
     "operand_histograms", "predict", "quantize", "Scores", "score_examples", "set_assignment", "weight_params",
 ]

@@ -170,6 +170,22 @@ def approximate(model: nn.Module, assignment: Assignment | str | None, catalogue
     return ax
 
 
+@dataclass(frozen=True)
+class EmulationOptions:
+    """How every approximate copy of one model is made (one owner for these choices in a run):
+    per-channel weight scales, sites kept exact, BatchNorm folding (see :func:`approximate`)."""
+
+    per_channel: bool = True
+    exact_layers: tuple[str, ...] = ()
+    fold_batchnorm: bool = False
+
+    def approximate(self, model: nn.Module, assignment: Assignment | str | None, catalogue: Catalogue,
+                    calibration: Mapping[str, tuple[float, float]]) -> nn.Module:
+        """:func:`approximate` with these options."""
+        return approximate(model, assignment, catalogue, calibration, per_channel=self.per_channel,
+                           exact_layers=self.exact_layers, fold_batchnorm=self.fold_batchnorm)
+
+
 def set_assignment(approx_model: nn.Module, assignment: Assignment | str | None, catalogue: Catalogue) -> None:
     """Re-target the searchable sites of an approximate model in place (cheap: kernel plans are
     rebuilt lazily); sites kept exact stay exact, unnamed searchable sites become exact."""

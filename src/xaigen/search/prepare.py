@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from xaigen.emulation import Coverage, approximate, calibrate, coverage, operand_histograms, set_assignment
+from xaigen.emulation import Coverage, EmulationOptions, calibrate, coverage, operand_histograms, set_assignment
 from xaigen.hardware import Accelerator, Layer, layers_from_model
 from xaigen.models.task import CLASSIFICATION, Task
 from xaigen.multipliers import Catalogue
@@ -24,19 +24,20 @@ class Prepared:
     hw_layers: list[Layer]
     histograms: dict  # layer -> {signed: (activation_hist, weight_hist)}
     coverage: Coverage | None = None  # share of the model's MACs that the search can approximate
+    options: EmulationOptions = EmulationOptions()  # how approx_model (and every fine-tuned copy) is made
 
 
 def prepare(model: torch.nn.Module, x_calibration: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
             catalogue: Catalogue, candidates: Sequence[str], accelerator: Accelerator, batch: int = 1,
-            per_channel: bool = True, task: Task = CLASSIFICATION, exact_layers: Sequence[str] = (),
-            fold_batchnorm: bool = False, observer: str = "minmax", budget_margin_se: float = 0.0) -> Prepared:
+            options: EmulationOptions = EmulationOptions(), task: Task = CLASSIFICATION, observer: str = "minmax",
+            budget_margin_se: float = 0.0) -> Prepared:
     """Calibrate, quantize (all exact), trace the hardware layers and record operand histograms
-    for each signedness among the candidates. ``exact_layers`` (names or fnmatch patterns) stay on
-    the exact multiplier and out of the search; their energy and that of sites no multiplier can
-    take (an LSTM) is charged at exact power. ``budget_margin_se``: see :class:`AssignmentProblem`."""
+    for each signedness among the candidates. ``options.exact_layers`` (names or fnmatch patterns)
+    stay on the exact multiplier and out of the search; their energy and that of sites no
+    multiplier can take (an LSTM) is charged at exact power. ``budget_margin_se``: see
+    :class:`AssignmentProblem`."""
     calibration = calibrate(model, x_calibration, observer=observer)
-    ax = approximate(model, None, catalogue, calibration, per_channel=per_channel, exact_layers=exact_layers,
-                     fold_batchnorm=fold_batchnorm)
+    ax = options.approximate(model, None, catalogue, calibration)
     hw_layers = layers_from_model(model, tuple(x_calibration.shape[1:]), batch)
     histograms: dict = {}
     for signed in sorted({catalogue[n].signed for n in candidates}):
@@ -46,5 +47,5 @@ def prepare(model: torch.nn.Module, x_calibration: torch.Tensor, x_val: torch.Te
     set_assignment(ax, None, catalogue)
     problem = AssignmentProblem(ax, x_val, y_val, catalogue, candidates, hw_layers, accelerator, task,
                                 budget_margin_se)
-    covered = coverage(model, x_calibration[:1], exact_layers)
-    return Prepared(problem, ax, calibration, hw_layers, histograms, covered)
+    covered = coverage(model, x_calibration[:1], options.exact_layers)
+    return Prepared(problem, ax, calibration, hw_layers, histograms, covered, options)

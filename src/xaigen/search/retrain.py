@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from xaigen.emulation import accuracy_and_loss, approximate, finetune, score_examples
+from xaigen.emulation import EmulationOptions, accuracy_and_loss, finetune, score_examples
 from xaigen.search.problem import AssignmentProblem, Evaluation, Run
 
 
@@ -31,10 +31,8 @@ class RetrainSettings:
     lr: float = 1e-3
     candidates: int = 3
     margin: float = 0.05
-    per_channel: bool = True
     seed: int = 0
-    exact_layers: tuple[str, ...] = ()
-    fold_batchnorm: bool = False
+    options: EmulationOptions = EmulationOptions()  # as the searched model was made
 
 
 def bracket(run: Run, limit: float, settings: RetrainSettings) -> list[Evaluation]:
@@ -52,8 +50,7 @@ def fine_tuned(problem: AssignmentProblem, float_model: torch.nn.Module, calibra
                x_train: torch.Tensor, y_train: torch.Tensor, settings: RetrainSettings) -> tuple[torch.nn.Module, int]:
     """The approximate model of ``assignment`` fine-tuned with early stopping on the validation
     loss; returns it and the number of epochs kept."""
-    model = approximate(float_model, assignment, problem.catalogue, calibration, per_channel=settings.per_channel,
-                        exact_layers=settings.exact_layers, fold_batchnorm=settings.fold_batchnorm)
+    model = settings.options.approximate(float_model, assignment, problem.catalogue, calibration)
     best_loss = accuracy_and_loss(model, problem.x, problem.y, task=problem.task)[1]
     best_state, kept = copy.deepcopy(model.state_dict()), 0
     for epoch in range(1, settings.epochs + 1):
