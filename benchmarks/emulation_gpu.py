@@ -25,7 +25,9 @@ import sys
 import torch
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-from common import interleaved_times, machine_state, benchmark_catalogue  # noqa: E402
+from common import REPO, interleaved_times, machine_state, benchmark_catalogue  # noqa: E402
+sys.path.insert(0, str(REPO))
+from tests.emulation.reference import layer_inputs  # noqa: E402
 from emulation import MODELS, NAIVE_BATCH, table_rank  # noqa: E402
 
 from xaigen.emulation import approximable_layers, approximate, calibrate  # noqa: E402
@@ -49,21 +51,11 @@ def _exact_flags(function):
     return call
 
 
-def _layer_inputs(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    seen, hooks = {}, []
-    for name, layer in approximable_layers(model).items():
-        hooks.append(layer.register_forward_pre_hook(lambda _m, args, name=name: seen.setdefault(name, args[0])))
-    model(x)
-    for hook in hooks:
-        hook.remove()
-    return seen
-
-
 def layer_checks(gpu, cpu, naive, x_gpu: torch.Tensor, sub: int) -> dict:
     """Per-layer accumulator equality (GPU vs CPU, GPU vs naive) and the first float difference."""
     layers = [approximable_layers(m) for m in (gpu, cpu, naive)]
     acc_cpu, acc_naive, first_float = True, True, None
-    for name, inputs in _layer_inputs(gpu, x_gpu).items():
+    for name, inputs in layer_inputs(gpu, x_gpu).items():
         acc = layers[0][name].accumulators(inputs).cpu()
         acc_cpu &= bool(torch.equal(acc, layers[1][name].accumulators(inputs.cpu())))
         acc_naive &= bool(torch.equal(acc[:sub], layers[2][name].accumulators(inputs[:sub].cpu())))

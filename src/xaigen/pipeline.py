@@ -112,7 +112,8 @@ def setup(config: RunConfig, progress=None) -> Setup:
         q = config.quantization
         options = EmulationOptions(q.per_channel, tuple(config.multipliers.exact_layers), q.fold_batchnorm)
         prepared = prepare(model, data.x_train[: q.calibration_samples], *val, catalogue, candidates, accelerator,
-                           config.hardware.batch, options, task, q.observer, config.search.budget_margin_se)
+                           config.hardware.batch, options=options, task=task, observer=q.observer,
+                           budget_margin_se=config.search.budget_margin_se)
         float_accuracy, _ = accuracy_and_loss(model, *val, task=task)
     report_coverage(prepared)
     return Setup(data, model, cached, catalogue, candidates, probe, accelerator, val, test, prepared, float_accuracy,
@@ -363,7 +364,7 @@ def retrain_in_loop(config: RunConfig, s: Setup, runs: dict[str, Run], summaries
     if config.finetune.mode != "in-loop" or "xai-gen" not in runs:
         return
     f, problem = config.finetune, s.prepared.problem
-    settings = RetrainSettings(f.epochs, f.lr, f.candidates, f.margin, config.search.seed, s.prepared.options)
+    settings = RetrainSettings(f.epochs, f.lr, f.candidates, f.margin, config.search.seed, options=s.prepared.options)
     with _step(progress, "fine-tune in the loop (STE)", 1):
         found = retrained_choices(runs["xai-gen"], s.model, s.prepared.calibration, s.data.x_train, s.data.y_train,
                                   config.search.loss_budgets, settings)

@@ -2,10 +2,10 @@
 
 On integers below 2^24 a float32 convolution/matmul is exact only when it really multiplies and
 adds in float32: no NNPACK (it may pick Winograd/FFT), no TF32 on CUDA (10-bit mantissas), and on
-CUDA no cuDNN (its heuristics may pick Winograd/FFT algorithms); PyTorch's native CUDA convolution
-(im2col + cuBLAS SGEMM with TF32 off) sums exact products in float32 in any order, which is exact
-below the proven bound. The int8 and gather kernels are CPU kernels: inputs on another device are
-computed on the CPU and moved back (correct, not fast).
+CUDA cuDNN only where its algorithm for a layer passes an exactness check (its heuristics may pick
+Winograd/FFT algorithms); otherwise an im2col + cuBLAS SGEMM with TF32 off, which sums exact
+products in float32 in any order, exact below the proven bound. The int8 and gather kernels are CPU
+kernels: inputs on another device are computed on the CPU and moved back (correct, not fast).
 
 Flags alone are a promise, not a proof: :func:`float_kernels_exact` checks, once per device, that
 the float32 convolution and matmul run under :func:`exact_float_kernels` really return exact
@@ -19,6 +19,7 @@ import functools
 
 import torch
 import torch.nn.functional as F
+from torch.utils.weak import WeakTensorKeyDictionary
 
 
 @contextlib.contextmanager
@@ -45,7 +46,7 @@ def exact_conv2d(x: torch.Tensor, weight: torch.Tensor, input_bound: float, stri
         with _cudnn_exact_flags():
             return F.conv2d(x, weight, **conv)
     if not float_kernels_exact(x.device):
-        return on_cpu(lambda a, b: F.conv2d(a, b, **conv), x, weight)
+        return on_cpu(lambda a, b: exact_conv2d(a, b, input_bound, **conv), x, weight)
     with exact_float_kernels(x.device):
         if x.device.type == "cuda" and groups == 1:
             return unfolded_conv2d(x, weight, **conv)  # one GEMM: PyTorch's plain CUDA conv loops over images
@@ -53,15 +54,19 @@ def exact_conv2d(x: torch.Tensor, weight: torch.Tensor, input_bound: float, stri
 
 
 def unfolded_conv2d(x: torch.Tensor, weight: torch.Tensor, stride, padding, dilation, groups: int = 1) -> torch.Tensor:
-    """``F.conv2d`` (``groups = 1``) as im2col and ONE matrix product: exact on integers whose
-    partial sums are proven below the float's limit, whatever order the GEMM adds them in."""
+    """``F.conv2d`` (``groups = 1``) as im2col and one matrix product per chunk of images (the
+    columns of a chunk stay under ~256 MB): exact on integers whose partial sums are proven below
+    the float's limit, whatever order the GEMM adds them in."""
     assert groups == 1
-    n, _, h, w = x.shape
+    n, cin, h, w = x.shape
     cout, _, kh, kw = weight.shape
     h_out = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
     w_out = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    columns = F.unfold(x, (kh, kw), dilation=dilation, padding=padding, stride=stride)  # [N, C*kh*kw, L]
-    return (weight.reshape(cout, -1) @ columns).reshape(n, cout, h_out, w_out)
+    chunk = max(1, 2**26 // max(1, cin * kh * kw * h_out * w_out))
+    rows = weight.reshape(cout, -1)
+    out = [rows @ F.unfold(part, (kh, kw), dilation=dilation, padding=padding, stride=stride)  # [n, C*kh*kw, L]
+           for part in x.split(chunk)]
+    return torch.cat(out).reshape(n, cout, h_out, w_out)
 
 
 @contextlib.contextmanager
@@ -71,25 +76,28 @@ def _cudnn_exact_flags():
         yield
 
 
-_CUDNN_VERDICTS: dict[tuple, bool] = {}
+# weight tensor -> {(input shape, strides, dtype, conv settings, input bound): verdict}; an entry
+# dies with its weight, so a later tensor at the same address never inherits a verdict.
+_CUDNN_VERDICTS = WeakTensorKeyDictionary()
 
 
 def _cudnn_conv_exact(x: torch.Tensor, weight: torch.Tensor, input_bound: float, conv: dict) -> bool:
-    """Whether cuDNN's algorithm for these shapes sums exactly: checked once per (shapes, weight)
-    on the worst case for rounding, inputs of the largest magnitude with random signs, against
-    the plain kernels. A Winograd or FFT algorithm rounds its transformed operands and fails this
-    with overwhelming probability; a GEMM-based one passes. A check, not a proof."""
-    key = (str(x.device), tuple(x.shape), x.dtype, weight.data_ptr(), tuple(weight.shape), tuple(sorted(conv.items())))
-    if key not in _CUDNN_VERDICTS:
+    """Whether cuDNN's algorithm for this input layout and this weight sums exactly: checked once
+    on the worst case for rounding, inputs of the largest magnitude with random signs in ``x``'s
+    memory layout, against the float64 CPU convolution (exact here). A Winograd or FFT algorithm
+    rounds its transformed operands and fails this with overwhelming probability; a GEMM-based
+    one passes. A check, not a proof."""
+    key = (tuple(x.shape), x.stride(), x.dtype, tuple(sorted(conv.items())), float(input_bound))
+    verdicts = _CUDNN_VERDICTS.setdefault(weight, {})
+    if key not in verdicts:
         generator = torch.Generator().manual_seed(0)
         signs = torch.randint(0, 2, tuple(x.shape), generator=generator).to(x.dtype) * 2 - 1
-        probe = (signs * input_bound).to(x.device)
+        probe = torch.empty_like(x).copy_(signs * input_bound)  # x's strides: the layout decides the algorithm
         with _cudnn_exact_flags():
             fast = F.conv2d(probe, weight, **conv)
-        with exact_float_kernels(x.device):
-            plain = F.conv2d(probe, weight, **conv)
-        _CUDNN_VERDICTS[key] = bool(torch.equal(fast, plain)) and float_kernels_exact(x.device)
-    return _CUDNN_VERDICTS[key]
+        exact = F.conv2d(probe.cpu().double(), weight.detach().cpu().double(), **conv)
+        verdicts[key] = bool(torch.equal(fast.cpu().double(), exact))
+    return verdicts[key]
 
 
 def on_cpu(function, *tensors: torch.Tensor, **kwargs) -> torch.Tensor:
@@ -120,5 +128,7 @@ def _probe(device: str) -> bool:
     expected_mm = rows.double() @ cols.double().t()
     with exact_float_kernels(torch.device(device)):
         conv = F.conv2d(x.float().to(device), w.float().to(device), padding=1).cpu().double()
+        unfolded = unfolded_conv2d(x.float().to(device), w.float().to(device), (1, 1), (1, 1), (1, 1)).cpu().double()
         mm = (rows.float().to(device) @ cols.float().to(device).t()).cpu().double()
-    return bool(torch.equal(conv, expected_conv) and torch.equal(mm, expected_mm))
+    return bool(torch.equal(conv, expected_conv) and torch.equal(unfolded, expected_conv)
+                and torch.equal(mm, expected_mm))

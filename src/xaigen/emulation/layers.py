@@ -75,7 +75,7 @@ class ApproxLayer(nn.Module):
         return self._weight_state()[1]
 
     def _weight_state(self) -> tuple[QuantParams, torch.Tensor]:
-        key = (self.multiplier.signed, self.weight._version, self.per_channel)
+        key = (self.multiplier.signed, self.weight._version, self.per_channel, self.weight.device)  # .to() keeps _version
         if self._weight_cache is None or self._weight_cache[0] != key:
             params = weight_params(self.weight, self.multiplier.signed, self.per_channel)
             codes = quantize(self.weight.detach(), params, channel_dim_first=True)
@@ -88,7 +88,7 @@ class ApproxLayer(nn.Module):
 
     def plan(self) -> KernelPlan:
         """Kernel plan for the current weights and multiplier (cached until either changes)."""
-        key = (id(self.multiplier), self.weight._version, self.path)
+        key = (id(self.multiplier), self.weight._version, self.path, self.weight.device)
         if self._plan_cache is None or self._plan_cache[0] != key:
             groups = getattr(self, "groups", 1)
             self._plan_cache = (key, choose_path(self.multiplier, self.weight_codes(), self.path, groups))

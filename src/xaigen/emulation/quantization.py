@@ -34,6 +34,7 @@ class QuantParams:
     zero_point: torch.Tensor  # int64, same shape
     signed: bool
 
+
 def true_divide(a: torch.Tensor, b: torch.Tensor | float) -> torch.Tensor:
     """``a / b`` rounded once, as IEEE division, on every device. CUDA computes a tensor divided by
     a CPU scalar as ``a * (1 / b)``, which can differ in the last bit and so move a code across a
@@ -41,7 +42,7 @@ def true_divide(a: torch.Tensor, b: torch.Tensor | float) -> torch.Tensor:
     element by element."""
     if a.device.type == "cpu":
         return a / b
-    return a / torch.as_tensor(b, dtype=a.dtype).to(a.device)
+    return a / torch.as_tensor(b, dtype=torch.result_type(a, b)).to(a.device)
 
 
 def activation_params(low: float, high: float, signed: bool) -> QuantParams:

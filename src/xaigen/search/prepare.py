@@ -28,7 +28,7 @@ class Prepared:
 
 
 def prepare(model: torch.nn.Module, x_calibration: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
-            catalogue: Catalogue, candidates: Sequence[str], accelerator: Accelerator, batch: int = 1,
+            catalogue: Catalogue, candidates: Sequence[str], accelerator: Accelerator, batch: int = 1, *,
             options: EmulationOptions = EmulationOptions(), task: Task = CLASSIFICATION, observer: str = "minmax",
             budget_margin_se: float = 0.0) -> Prepared:
     """Calibrate, quantize (all exact), trace the hardware layers and record operand histograms

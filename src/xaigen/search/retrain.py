@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 import torch
 
@@ -32,6 +32,7 @@ class RetrainSettings:
     candidates: int = 3
     margin: float = 0.05
     seed: int = 0
+    _: KW_ONLY
     options: EmulationOptions = EmulationOptions()  # as the searched model was made
 
 
