@@ -85,7 +85,8 @@ def _lookup(rows: np.ndarray, scale, zero, code_range, vmin, table, out2d, rows_
         table8 = _table8(table.tobytes(), rank)
         args = (rows.shape[1], rows_in, rows_out, top, offset, out2d.shape[1], float(scale), float(zero),
                 float(code_range[0]), float(code_range[1]), float(vmin), table8.ctypes.data, rank, out2d.ctypes.data)
-        run_split(rows.shape[0], lambda first, last: lib.xaigen_lookup_rows(rows.ctypes.data, first, last, *args))
+        run_split(rows.shape[0], lambda first, last: lib.xaigen_lookup_rows(rows.ctypes.data, first, last, *args),
+                  work=rows.size)
         return
     if rank in WORDS:
         table, out2d, offset = table.view(WORDS[rank]), out2d.view(WORDS[rank]), offset // rank

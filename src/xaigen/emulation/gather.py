@@ -145,7 +145,7 @@ def quantize_pad(x: torch.Tensor, scale: float, zero: int, code_range: tuple[int
     codes = np.empty((n, c, h + 2 * top, w + 2 * left), dtype=np.uint8)
     run_split(n * c, lambda first, last: lib.xaigen_quantize_pad(
         planes.ctypes.data, first, last, h, w, top, left, scale, float(zero), float(code_range[0]),
-        float(code_range[1]), float(vmin), pad_code - vmin, codes.ctypes.data))
+        float(code_range[1]), float(vmin), pad_code - vmin, codes.ctypes.data), work=planes.size)
     return codes
 
 

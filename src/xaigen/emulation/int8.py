@@ -214,16 +214,26 @@ def dequantize_in_kernel(lowering: Int8Lowering) -> bool:
     return lowering.parts == 1 and lowering.scaled_in_kernel
 
 
-def linear(stacked: torch.Tensor, lowering: Int8Lowering) -> torch.Tensor:
-    """Accumulators (int64) of uint8 rows [M, K * R] against the lowered weights: per part
+def signed_act_table(lowering: Int8Lowering) -> np.ndarray:
+    """The activation bytes minus 128 as int8 (``u8 ^ 0x80``): what :func:`linear` multiplies."""
+    if "signed_table" not in lowering.packed:
+        lowering.packed["signed_table"] = np.ascontiguousarray(lowering.act_table ^ np.uint8(0x80))
+    return lowering.packed["signed_table"]
+
+
+def linear(signed: torch.Tensor, lowering: Int8Lowering) -> torch.Tensor:
+    """Accumulators of rows [M, K * R] of activation bytes minus 128 (int8, looked up in
+    :func:`signed_act_table`) against the lowered weights: per part
     ``(x - 128) @ W^T + (128 - z) * sum_k W`` in int32 (``torch._int_mm`` is int8 x int8), then
-    the parts weighted by their scales and summed in int64."""
+    the parts weighted by their scales and summed in int64 (one part within int32: in int32)."""
     if "linear" not in lowering.packed:
         w_t = _dense(lowering.weight.t())
         lowering.packed["linear"] = (w_t, w_t.to(torch.int32).sum(dim=0) * (128 - lowering.zero_point))
     w_t, offset = lowering.packed["linear"]
-    signed = (stacked.view(torch.int8) ^ -128)  # the byte u8 - 128, reinterpreted
-    parts = (torch._int_mm(_dense(signed), w_t) + offset).to(torch.int64)
+    parts = torch._int_mm(_dense(signed), w_t).add_(offset)
+    if lowering.parts == 1 and lowering.total_bound <= INT32_SAFE:  # the scaled sum fits int32 too
+        return parts if lowering.part_scales[0] == 1 else parts.mul_(lowering.part_scales[0])
+    parts = parts.to(torch.int64)
     scales = torch.tensor(lowering.part_scales, dtype=torch.int64)
     return (parts.reshape(parts.shape[0], -1, lowering.parts) * scales).sum(dim=2)
 

@@ -300,8 +300,8 @@ def int8_conv2d_from(x: torch.Tensor, scale: float, zero: int, plan: KernelPlan,
 def int8_linear_from(x: torch.Tensor, scale: float, zero: int, plan: KernelPlan) -> torch.Tensor:
     """Accumulators of an int8 plan for a linear layer's float input ``x`` [M, K] (see above)."""
     assert plan.lowering is not None
-    stacked = lookup_rows(x, scale, zero, _code_range(plan), vmin(plan.multiplier), plan.lowering.act_table)
-    return int8.linear(stacked, plan.lowering)
+    signed = lookup_rows(x, scale, zero, _code_range(plan), vmin(plan.multiplier), int8.signed_act_table(plan.lowering))
+    return int8.linear(signed.view(torch.int8), plan.lowering)
 
 
 def gather_conv2d_from(x: torch.Tensor, scale: float, zero: int, plan: KernelPlan, stride, dilation,

@@ -75,12 +75,22 @@ class ApproxLayer(nn.Module):
         return self._weight_state()[1]
 
     def _weight_state(self) -> tuple[QuantParams, torch.Tensor]:
+        return self._weight_record()[1:3]
+
+    def _weight_record(self) -> tuple:
+        """(key, weight parameters, weight codes, whether a weight zero-point is not 0), cached
+        until the weights, their signedness or their device change."""
         key = (self.multiplier.signed, self.weight._version, self.per_channel, self.weight.device)  # .to() keeps _version
         if self._weight_cache is None or self._weight_cache[0] != key:
             params = weight_params(self.weight, self.multiplier.signed, self.per_channel)
             codes = quantize(self.weight.detach(), params, channel_dim_first=True)
-            self._weight_cache = (key, params, codes)
-        return self._weight_cache[1], self._weight_cache[2]
+            self._weight_cache = (key, params, codes, bool(torch.any(params.zero_point != 0)))
+        return self._weight_cache
+
+    def _weight_zero_points(self) -> bool:
+        """Whether some weight zero-point is not 0 (unsigned offset mapping): the fused kernels then
+        do not apply."""
+        return self._weight_record()[3]
 
     def weight_histogram(self) -> torch.Tensor:
         """Counts of each weight bit pattern (int64[256], table indexing)."""
@@ -99,7 +109,7 @@ class ApproxLayer(nn.Module):
         """Raw accumulators ``sum_k T[a_k, w_k]`` via a fused quantize-and-lookup front end, or None
         where it does not apply. It needs weight zero-points of 0 (their correction needs the codes);
         the float path also needs an input zero-point of 0 and factors that map code 0 to 0."""
-        if bool(torch.any(self.weight_params.zero_point != 0)):
+        if self._weight_zero_points():
             return None
         if plan.path == "int8":
             return self._int8_op(x, plan) if x.device.type == "cpu" else None
@@ -186,9 +196,9 @@ class ApproxLayer(nn.Module):
             if y is None:
                 acc = self._accumulators(x)
                 # Integers below 2^24 convert to float32 exactly, larger ones round to nearest.
-                y = acc.to(torch.float32).mul_(self._per_output_channel(self._output_scale(), acc))  # acc is fresh
+                y = per_channel_(acc.to(torch.float32), self._output_scale(), torch.Tensor.mul_)  # acc is fresh
             if self.bias is not None:
-                y.add_(self._per_output_channel(self.bias.detach(), y))
+                per_channel_(y, self.bias.detach(), torch.Tensor.add_)
         if not (self.training and torch.is_grad_enabled()):
             return y
         w_fq = fake_quantize(self.weight, self.weight_params, channel_dim_first=True)
@@ -197,6 +207,20 @@ class ApproxLayer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"multiplier={self.multiplier.name}, input_range={self.input_range}"
+
+
+def per_channel_(y: torch.Tensor, values: torch.Tensor, op) -> torch.Tensor:
+    """``op(y, values)`` in place with one value per output channel (dim 1; a 0-dim ``values``
+    applies to all). A channels-last 4-D ``y`` [N, C, H, W] is treated as rows of ``W * C`` with
+    ``values`` tiled ``W`` times: the same element-wise operation, but with few channels an
+    innermost dimension of ``C`` vectorizes poorly (LeNet's 6 channels: 5x slower)."""
+    if values.dim() == 0 or y.dim() == 2:
+        return op(y, values)
+    if y.dim() == 4 and not y.is_contiguous() and y.is_contiguous(memory_format=torch.channels_last):
+        n, c, h, w = y.shape
+        op(y.permute(0, 2, 3, 1).view(n * h, w * c), values.to(y.dtype).repeat(w))
+        return y
+    return op(y, values.reshape(-1, *([1] * (y.dim() - 2))))
 
 
 class ApproxConv2d(ApproxLayer):
@@ -238,7 +262,7 @@ class ApproxConv2d(ApproxLayer):
         if self.record_histograms or plan.path != "int8" or x.device.type != "cpu" \
                 or not dequantize_in_kernel(plan.lowering) \
                 or left != right or top != bottom or int(self.input_params.zero_point) != 0 \
-                or bool(torch.any(self.weight_params.zero_point != 0)):
+                or self._weight_zero_points():
             return None
         scales = self._output_scale().to(torch.float32).expand(self.weight.shape[0]).contiguous()
         return int8_conv2d_from(x, float(self.input_params.scale), 0, plan, self.stride, self.dilation, (top, left),

@@ -100,14 +100,20 @@ def _executor(workers: int) -> ThreadPoolExecutor:
     return _POOL[0]
 
 
-def run_split(count: int, call: Callable[[int, int], None]) -> None:
+SERIAL_WORK = 1 << 17  # elements below which handing work to the pool costs more than it saves
+
+
+def run_split(count: int, call: Callable[[int, int], None], work: int | None = None) -> None:
     """``call(first, last)`` on one contiguous range of ``count`` items per torch thread, in parallel:
     the C calls drop the GIL, and the work runs on as many threads as torch uses, so the two pools
-    never ask for more cores than torch was given."""
+    never ask for more cores than torch was given. ``work`` (elements touched, where known) below
+    :data:`SERIAL_WORK` runs in this thread: a small layer's lookup takes less time than the handoff."""
     import numpy as np
     import torch
 
     workers = max(1, min(torch.get_num_threads(), count))
+    if work is not None and work < SERIAL_WORK:
+        workers = 1
     if workers == 1:
         call(0, count)
         return
