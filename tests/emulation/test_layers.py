@@ -142,3 +142,18 @@ def test_finetune_recovers_accuracy(catalogue):
     assert after[1] < before[1] - 0.01  # the bit-exact approximate model's cross-entropy falls
     assert after[0] >= before[0]
     assert not ax.training
+
+
+@pytest.mark.parametrize("multiplier", ["mul8s_1L2N", "mul8s_1KV8", "mul8u_ZB3", "mitchell_s8"])
+def test_linear_over_tokens_is_the_linear_of_each_token(catalogue, multiplier):
+    """An nn.Linear applied to [B, T, K] (a transformer's feed-forward) gives, for every token,
+    what the same layer gives that token as a row: every path flattens the leading dimensions."""
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Linear(8, 5), nn.ReLU(), nn.Linear(5, 3)).eval()
+    x = torch.randn(4, 6, 8)
+    ax = approximate(model, multiplier, catalogue, calibrate(model, x))
+    naive = approximate(model, multiplier, catalogue, calibrate(model, x), path="naive")
+    out = ax(x)
+    assert out.shape == (4, 6, 3)
+    assert torch.equal(out, naive(x))
+    assert torch.equal(out.reshape(-1, 3), ax(x.reshape(-1, 8)))

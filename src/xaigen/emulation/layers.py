@@ -196,31 +196,28 @@ class ApproxLayer(nn.Module):
             if y is None:
                 acc = self._accumulators(x)
                 # Integers below 2^24 convert to float32 exactly, larger ones round to nearest.
-                y = per_channel_(acc.to(torch.float32), self._output_scale(), torch.Tensor.mul_)  # acc is fresh
+                y = self._per_channel_(acc.to(torch.float32), self._output_scale(), torch.Tensor.mul_)  # acc is fresh
             if self.bias is not None:
-                per_channel_(y, self.bias.detach(), torch.Tensor.add_)
+                self._per_channel_(y, self.bias.detach(), torch.Tensor.add_)
         if not (self.training and torch.is_grad_enabled()):
             return y
         w_fq = fake_quantize(self.weight, self.weight_params, channel_dim_first=True)
         y_fq = self._float_forward(fake_quantize(x, self.input_params), w_fq)
         return y_fq + (y - y_fq).detach()
 
+    def _per_channel_(self, y: torch.Tensor, values: torch.Tensor, op) -> torch.Tensor:
+        """``op(y, values)`` in place with one value per output channel (or one for all). A
+        channels-last conv output [N, C, H, W] is treated as rows of ``W * C`` with ``values``
+        tiled ``W`` times: the same element-wise operation, but an innermost dimension of few
+        channels vectorizes poorly (LeNet's 6 channels: 5x slower)."""
+        if values.dim() and y.dim() == 4 and not y.is_contiguous() and y.is_contiguous(memory_format=torch.channels_last):
+            n, c, h, w = y.shape
+            op(y.permute(0, 2, 3, 1).view(n * h, w * c), values.to(y.dtype).repeat(w))
+            return y
+        return op(y, self._per_output_channel(values, y))
+
     def extra_repr(self) -> str:
         return f"multiplier={self.multiplier.name}, input_range={self.input_range}"
-
-
-def per_channel_(y: torch.Tensor, values: torch.Tensor, op) -> torch.Tensor:
-    """``op(y, values)`` in place with one value per output channel (dim 1; a 0-dim ``values``
-    applies to all). A channels-last 4-D ``y`` [N, C, H, W] is treated as rows of ``W * C`` with
-    ``values`` tiled ``W`` times: the same element-wise operation, but with few channels an
-    innermost dimension of ``C`` vectorizes poorly (LeNet's 6 channels: 5x slower)."""
-    if values.dim() == 0 or y.dim() == 2:
-        return op(y, values)
-    if y.dim() == 4 and not y.is_contiguous() and y.is_contiguous(memory_format=torch.channels_last):
-        n, c, h, w = y.shape
-        op(y.permute(0, 2, 3, 1).view(n * h, w * c), values.to(y.dtype).repeat(w))
-        return y
-    return op(y, values.reshape(-1, *([1] * (y.dim() - 2))))
 
 
 class ApproxConv2d(ApproxLayer):
@@ -299,6 +296,10 @@ class ApproxConv2d(ApproxLayer):
 
 class ApproxLinear(ApproxLayer):
     """Approximate :class:`torch.nn.Linear`; leading input dimensions are flattened and restored."""
+
+    def forward(self, x):
+        lead = x.shape[:-1]  # the kernels take [M, K]: a Linear over tokens [B, T, K] is [B*T, K]
+        return super().forward(x.reshape(-1, x.shape[-1])).reshape(*lead, -1)
 
     def accumulators(self, x):
         lead = x.shape[:-1]
