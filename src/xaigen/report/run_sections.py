@@ -287,10 +287,6 @@ def finetune_section(runs: list[RunResults]) -> Section:
     return Section("finetune", "Fine-tuning effect", parts)
 
 
-def _bare(budget: str, field: str):
-    return lambda x: getattr(x.methods[XAIGEN].by_budget[budget], field)
-
-
 def _tuned(budget: str, field: str):
     return lambda x: getattr(x.methods[XAIGEN].retrained.by_budget[budget], field)
 
@@ -300,8 +296,9 @@ def _in_loop_table(runs: list[RunResults]) -> Table:
     std over seeds where several runs are reported)."""
     rows = []
     for b in runs[0].methods[XAIGEN].by_budget:
-        change = lambda x, b=b: _tuned(b, "test_accuracy")(x) - _bare(b, "test_accuracy")(x)  # noqa: E731
-        rows.append([float(b), over(runs, _bare(b, "multiplier_energy_reduction")), over(runs, _bare(b, "test_accuracy")),
+        change = lambda x, b=b: _tuned(b, "test_accuracy")(x) - _choice(XAIGEN, b, "test_accuracy")(x)  # noqa: E731
+        rows.append([float(b), over(runs, _choice(XAIGEN, b, "multiplier_energy_reduction")),
+                     over(runs, _choice(XAIGEN, b, "test_accuracy")),
                      over(runs, _tuned(b, "multiplier_energy_reduction")), over(runs, _tuned(b, "test_accuracy")),
                      over(runs, change), over(runs, _tuned(b, "heldout_loss")), over(runs, _tuned(b, "epochs"))])
     columns = [Column("loss budget (points)", "points", 1), Column("mult. reduction, no retraining", "ratio", 2),
@@ -320,9 +317,13 @@ def _retrained_warnings(r: RunResults, seed: str) -> list[str]:
     retrained = r.methods[XAIGEN].retrained if XAIGEN in r.methods else None
     if retrained is None:
         return []
-    return [f"{seed}xai-gen's fine-tuned choice for the {100 * float(b):g}-point budget loses "
-            f"{show(c.heldout_loss, 'points', 2)} points on the held-out half (budget broken)."
-            for b, c in retrained.by_budget.items() if c is not None and c.heldout_breaks_budget]
+    return [_broken(f"{seed}xai-gen's fine-tuned choice", b, c) for b, c in retrained.by_budget.items()
+            if c is not None and c.heldout_breaks_budget]
+
+
+def _broken(who: str, budget: str, choice) -> str:
+    return (f"{who} for the {100 * float(budget):g}-point budget loses {show(choice.heldout_loss, 'points', 2)} "
+            "points on the held-out half (budget broken).")
 
 
 def warnings_list(runs: list[RunResults]) -> list[str]:
@@ -336,8 +337,7 @@ def warnings_list(runs: list[RunResults]) -> list[str]:
                 if c is None:
                     out.append(f"{seed}{name} found no assignment within the {100 * float(b):g}-point budget.")
                 elif c.heldout_breaks_budget:
-                    out.append(f"{seed}{name}'s choice for the {100 * float(b):g}-point budget loses "
-                               f"{show(c.heldout_loss, 'points', 2)} points on the held-out half (budget broken).")
+                    out.append(_broken(f"{seed}{name}'s choice", b, c))
         out += _retrained_warnings(r, seed)
         for n in (r.coverage_detail or {}).get("not_approximated") or []:
             out.append(f"{seed}not approximated (charged at exact energy): {n.get('site')} ({n.get('reason')}).")
