@@ -4,7 +4,10 @@ budget as quantized but meets it after fine-tuning."""
 from xaigen.emulation import accuracy_and_loss, approximate, set_assignment
 from xaigen.hardware import PRESETS, layers_from_model
 from xaigen.search import AssignmentProblem, Run
-from xaigen.search.retrain import RetrainSettings, bracket, fine_tuned, retrained_choices
+import torch
+
+from xaigen.search import retrain
+from xaigen.search.retrain import RetrainSettings, bracket, early_stop_split, fine_tuned, retrained_choices
 
 
 def _setting(d):
@@ -33,3 +36,29 @@ def test_fine_tuning_lifts_an_aggressive_assignment_over_its_budget(digits_train
     choice = found["choices"][f"{budget:g}"]
     assert choice is not None and choice["evaluation"] is aggressive and found["finetunes"] == 1
     assert p.exact_accuracy - choice["accuracy"] <= budget
+
+
+def test_the_early_stopping_slice_is_a_seeded_tenth_of_the_training_data_and_disjoint_from_the_fit():
+    x, y = torch.arange(50.0).reshape(25, 2), torch.arange(25)
+    (x_fit, y_fit), (x_stop, y_stop) = early_stop_split(x, y, seed=3)
+    assert len(x_stop) == 2 and len(x_fit) == 23
+    assert sorted(torch.cat([y_fit, y_stop]).tolist()) == list(range(25))  # a partition, rows kept paired
+    assert torch.equal(x_stop[:, 0], 2.0 * y_stop)
+    assert torch.equal(early_stop_split(x, y, seed=3)[1][1], y_stop)  # deterministic
+    assert len(early_stop_split(x[:3], y[:3], seed=0)[1][0]) == 1  # never empty
+
+
+def test_early_stopping_never_reads_the_validation_half_that_judges_the_budget(digits_trained, monkeypatch):
+    data, model, calibration, p = _setting(digits_trained)
+    seen, measure = [], retrain.accuracy_and_loss
+
+    def spy(m, x, y, **kw):
+        seen.append(x)
+        return measure(m, x, y, **kw)
+
+    monkeypatch.setattr(retrain, "accuracy_and_loss", spy)
+    assignment = {n: "trunc_s8_c8" for n in p.layers}
+    fine_tuned(p, model, calibration, assignment, data.x_train, data.y_train, RetrainSettings(epochs=2, lr=3e-3))
+    stop = early_stop_split(data.x_train, data.y_train, 0)[1][0]
+    assert len(seen) >= 2 and all(torch.equal(x, stop) for x in seen)
+    assert not any(len(x) == len(p.x) and torch.equal(x, p.x) for x in seen)

@@ -7,9 +7,12 @@ assignment would cost far more than the search, so only the bracket at each budg
 retrained: the cheapest evaluated assignments whose loss exceeds the budget by at most ``margin``
 and that would save energy over the budget's choice without retraining. Fine-tuning uses the
 straight-through estimator (:func:`xaigen.emulation.finetune`), one epoch at a time, keeping the
-epoch with the lowest validation loss (early stop when it rises). The cheapest assignment within
-budget after fine-tuning is the budget's retrained choice; its held-out accuracy is measured by the
-caller. Every fine-tune is counted (``finetunes``) and timed.
+epoch with the lowest loss on a slice of the training data held back from the fine-tune (early stop
+when it rises). The validation half judges the budget and nothing else: early stopping on it too
+would pick the epoch that flatters the judge, and a choice would hold on the validation half but
+not on data the search never saw. The cheapest assignment within budget after fine-tuning is the
+budget's retrained choice; its held-out accuracy is measured by the caller. Every fine-tune is
+counted (``finetunes``) and timed.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import torch
 
 from xaigen.emulation import EmulationOptions, accuracy_and_loss, finetune, score_examples
 from xaigen.search.problem import AssignmentProblem, Evaluation, Run
+
+STOP_EXAMPLES = 2000  # early-stopping slice of the training data: enough for a stable mean loss
 
 
 @dataclass(frozen=True)
@@ -47,16 +52,26 @@ def bracket(run: Run, limit: float, settings: RetrainSettings) -> list[Evaluatio
     return sorted(near, key=lambda e: (e.energy_pj, -e.accuracy))[: settings.candidates]
 
 
+def early_stop_split(x_train: torch.Tensor, y_train: torch.Tensor, seed: int) -> tuple[tuple, tuple]:
+    """``(fit, stop)``: a seeded tenth of the training data (at most ``STOP_EXAMPLES``, at least
+    one example) is held back from the fine-tune to decide when it stops."""
+    order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(seed))
+    held = max(1, min(STOP_EXAMPLES, len(x_train) // 10))
+    fit, stop = order[held:], order[:held]
+    return (x_train[fit], y_train[fit]), (x_train[stop], y_train[stop])
+
+
 def fine_tuned(problem: AssignmentProblem, float_model: torch.nn.Module, calibration: dict, assignment: dict,
                x_train: torch.Tensor, y_train: torch.Tensor, settings: RetrainSettings) -> tuple[torch.nn.Module, int]:
-    """The approximate model of ``assignment`` fine-tuned with early stopping on the validation
-    loss; returns it and the number of epochs kept."""
+    """The approximate model of ``assignment`` fine-tuned with early stopping on training data
+    held back from the fine-tune (never the validation half); returns it and the epochs kept."""
+    (x_fit, y_fit), (x_stop, y_stop) = early_stop_split(x_train, y_train, settings.seed)
     model = settings.options.approximate(float_model, assignment, problem.catalogue, calibration)
-    best_loss = accuracy_and_loss(model, problem.x, problem.y, task=problem.task)[1]
+    best_loss = accuracy_and_loss(model, x_stop, y_stop, task=problem.task)[1]
     best_state, kept = copy.deepcopy(model.state_dict()), 0
     for epoch in range(1, settings.epochs + 1):
-        finetune(model, x_train, y_train, 1, settings.lr, seed=settings.seed + epoch, task=problem.task)
-        loss = accuracy_and_loss(model, problem.x, problem.y, task=problem.task)[1]
+        finetune(model, x_fit, y_fit, 1, settings.lr, seed=settings.seed + epoch, task=problem.task)
+        loss = accuracy_and_loss(model, x_stop, y_stop, task=problem.task)[1]
         if loss >= best_loss:
             break  # it hurts from here on: keep the best epoch
         best_loss, best_state, kept = loss, copy.deepcopy(model.state_dict()), epoch
