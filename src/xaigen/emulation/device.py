@@ -53,6 +53,27 @@ def exact_conv2d(x: torch.Tensor, weight: torch.Tensor, input_bound: float, stri
         return F.conv2d(x, weight, **conv)
 
 
+def exact_matmul(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``x @ weight.t()`` of integer-valued float tensors whose partial sums are proven below the
+    float's exact-integer limit: on ``x``'s device where its float kernels are exact, else on the CPU."""
+    def matmul(x, weight):
+        with exact_float_kernels(x.device):
+            return x @ weight.t()
+    return matmul(x, weight) if float_kernels_exact(x.device) else on_cpu(matmul, x, weight)
+
+
+def window_sums(x: torch.Tensor, weight_shape: torch.Size, stride, dilation, groups: int = 1) -> torch.Tensor:
+    """``sum_k x_k`` over each output's window of a conv with weights shaped ``weight_shape``
+    ([C_out, C_in / groups, kh, kw]) on the already padded integer-valued ``x``, per output channel
+    (int64). The zero-point correction of a weight needs it. Summed as a float64 conv: exact while
+    the sums stay below 2^53, provided no FFT algorithm rounds them."""
+    cout, cin_g, kh, kw = weight_shape
+    ones = torch.ones((groups, cin_g, kh, kw), dtype=torch.float64, device=x.device)
+    with exact_float_kernels(x.device):
+        sums = F.conv2d(x.to(torch.float64), ones, stride=stride, dilation=dilation, groups=groups)
+    return sums.repeat_interleave(cout // groups, dim=1).to(torch.int64)
+
+
 def unfolded_conv2d(x: torch.Tensor, weight: torch.Tensor, stride, padding, dilation, groups: int = 1) -> torch.Tensor:
     """``F.conv2d`` (``groups = 1``) as im2col and one matrix product per chunk of images (the
     columns of a chunk stay under ~256 MB): exact on integers whose partial sums are proven below

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xaigen.emulation.device import exact_float_kernels
+from xaigen.emulation.device import window_sums
 from xaigen.emulation.factorization import any_operand_bound, low_rank_factors
 from xaigen.emulation.kernels import choose_path, conv2d_accumulators, linear_accumulators
 from xaigen.emulation.quantization import QuantParams, activation_params, fake_quantize, quantize, weight_params
@@ -125,10 +125,7 @@ def conv_accumulators(call: Call, a: torch.Tensor, w: torch.Tensor, multiplier: 
     cout, cin_g, kh, kw = w4.shape
     per_channel = zw.reshape(1, -1, 1, 1) if zw.dim() else zw
     if bool(torch.any(zw != 0)):
-        ones = torch.ones((call.groups, cin_g, kh, kw), dtype=torch.float64, device=x.device)
-        with exact_float_kernels(x.device):  # float64 sums of codes are exact unless an FFT conv rounds them
-            sums = F.conv2d(x.to(torch.float64), ones, stride=stride, dilation=dilation, groups=call.groups)
-        acc = acc - per_channel * sums.repeat_interleave(cout // call.groups, dim=1).to(torch.int64)
+        acc = acc - per_channel * window_sums(x, w4.shape, stride, dilation, call.groups)
     if za:
         acc = acc - za * w4.reshape(cout, -1).sum(dim=1).reshape(1, -1, 1, 1) + cin_g * kh * kw * za * per_channel
     acc = acc.squeeze(2) if call.op == "conv1d" else acc

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from xaigen.emulation import gather, int8
-from xaigen.emulation.device import exact_conv2d, exact_float_kernels, float_kernels_exact, on_cpu
+from xaigen.emulation.device import exact_conv2d, exact_matmul, on_cpu
 from xaigen.emulation.factorization import LowRankFactors, accumulation_bound, low_rank_factors
 from xaigen.emulation.frontend import lookup_conv_input, lookup_rows
 from xaigen.emulation.reference import naive_conv2d_accumulators, naive_linear_accumulators
@@ -134,18 +134,12 @@ def _float_factors(factors: LowRankFactors) -> np.ndarray:
 def stacked_conv2d(stacked: torch.Tensor, plan: KernelPlan, stride=(1, 1), dilation=(1, 1), padding=(0, 0)) -> torch.Tensor:
     """The lowrank conv on an already stacked input (see :func:`quantize_and_stack`), exact by
     :func:`~xaigen.emulation.device.exact_conv2d` (no Winograd/FFT/TF32, cuDNN only where checked)."""
-    input_bound = float(np.abs(plan.factors.u).max()) if plan.factors.u.size else 0.0
-    return exact_conv2d(stacked, plan.stacked_weight, input_bound, stride, padding, dilation, plan.groups)
+    return exact_conv2d(stacked, plan.stacked_weight, plan.factors.input_bound, stride, padding, dilation, plan.groups)
 
 
 def stacked_linear(stacked: torch.Tensor, plan: KernelPlan) -> torch.Tensor:
     """The lowrank matmul on an already stacked input (on the CPU where the device is not exact)."""
-    def matmul(stacked, weight):
-        with exact_float_kernels(stacked.device):
-            return stacked @ weight.t()
-    if float_kernels_exact(stacked.device):
-        return matmul(stacked, plan.stacked_weight)
-    return on_cpu(matmul, stacked, plan.stacked_weight)
+    return exact_matmul(stacked, plan.stacked_weight)
 
 
 def _stack_inputs(a_values: torch.Tensor, plan: KernelPlan) -> torch.Tensor:

@@ -32,7 +32,7 @@ from xaigen.emulation.kernels import (
     stacked_conv2d,
     stacked_linear,
 )
-from xaigen.emulation.device import exact_float_kernels
+from xaigen.emulation.device import window_sums
 from xaigen.emulation.int8 import dequantize_in_kernel
 from xaigen.emulation.quantization import (
     QuantParams,
@@ -282,12 +282,7 @@ class ApproxConv2d(ApproxLayer):
         return values.reshape(-1, 1, 1) if values.dim() else values
 
     def _fan_in_sums(self, a):
-        cout, cin_g, kh, kw = self.weight.shape
-        ones = torch.ones((self.groups, cin_g, kh, kw), dtype=torch.float64, device=a.device)
-        with exact_float_kernels(a.device):  # float64 sums of codes are exact unless an FFT conv rounds them
-            sums = F.conv2d(self._padded(a).to(torch.float64), ones, stride=self.stride, dilation=self.dilation,
-                            groups=self.groups)
-        return sums.repeat_interleave(cout // self.groups, dim=1).to(torch.int64)  # exact: |sum| < 2^53
+        return window_sums(self._padded(a), self.weight.shape, self.stride, self.dilation, self.groups)
 
     def _float_forward(self, x, weight):
         x = F.pad(x, self.pad) if any(self.pad) else x
