@@ -54,7 +54,8 @@ def bracket(run: Run, limit: float, settings: RetrainSettings) -> list[Evaluatio
 
 def early_stop_split(x_train: torch.Tensor, y_train: torch.Tensor, seed: int) -> tuple[tuple, tuple]:
     """``(fit, stop)``: a seeded tenth of the training data (at most ``STOP_EXAMPLES``, at least
-    one example) is held back from the fine-tune to decide when it stops."""
+    one example) is held back from the fine-tune to decide when it stops. The float model was
+    trained on it, so its loss is optimistic; it only ranks epochs against each other."""
     order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(seed))
     held = max(1, min(STOP_EXAMPLES, len(x_train) // 10))
     fit, stop = order[held:], order[:held]
