@@ -386,7 +386,7 @@ def retrain_in_loop(config: RunConfig, s: Setup, runs: dict[str, Run], summaries
             "epochs": choice["epochs"],
             **held_out(exact_test_accuracy, accuracy_and_loss(choice["model"], *s.test, task=s.task)[0], budget)}
     summaries["xai-gen"]["retrained"] = {"finetunes": found["finetunes"], "wall_s": found["wall_s"],
-                                         "by_budget": by_budget}
+                                         "by_budget": by_budget, "attempts": found["attempts"]}
 
 
 def headline(summary: dict | None, primary: str) -> dict | None:

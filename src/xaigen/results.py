@@ -57,10 +57,23 @@ class RetrainedChoice(_Record):
     heldout_breaks_budget: bool | None = None  # heldout_loss exceeds the budget it was chosen for
 
 
+class FineTuneAttempt(_Record):
+    """One bracketed assignment judged against one budget after fine-tuning, met or not."""
+
+    budget: str
+    assignment: dict[str, str]
+    multiplier_energy_reduction: float
+    accuracy_before: float  # validation half, as quantized
+    accuracy_after: float  # validation half, after fine-tuning
+    epochs: int  # fine-tuning epochs kept (early stop)
+    within_budget: bool  # after fine-tuning, by the search's rule (margin included)
+
+
 class RetrainSummary(_Record):
     finetunes: int
     wall_s: float
     by_budget: dict[str, RetrainedChoice | None]
+    attempts: list[FineTuneAttempt] = Field(default_factory=list)  # empty in files written before attempts were recorded
 
 
 class Point(_Record):

@@ -204,6 +204,10 @@ def test_a_fine_tuned_choice_that_breaks_its_budget_is_warned_and_seeds_are_merg
             "multiplier_energy_reduction": 2 * before["multiplier_energy_reduction"],
             "test_accuracy": changed["exact"]["test_accuracy"] - lost, "heldout_loss": lost,
             "heldout_breaks_budget": lost > 0.02}}}
+        attempt = {"assignment": before["assignment"], "multiplier_energy_reduction": 3.0, "accuracy_before": 0.9,
+                   "epochs": 1}
+        xg["retrained"]["attempts"] = [{**attempt, "budget": "0.01", "accuracy_after": 0.93, "within_budget": False},
+                                       {**attempt, "budget": "0.02", "accuracy_after": 0.95, "within_budget": True}]
         runs.append(changed)
     write_report(runs, tmp_path)
     text = html.unescape(visible_text((tmp_path / "report.html").read_text()))
@@ -211,6 +215,9 @@ def test_a_fine_tuned_choice_that_breaks_its_budget_is_warned_and_seeds_are_merg
     assert "seed 1: xai-gen's fine-tuned choice" not in text
     rows = list(csv.DictReader((tmp_path / "tables" / "finetune_in_loop.csv").open()))
     assert float(rows[1]["held-out loss, fine-tuned (points)"]) == pytest.approx(1.75)  # the mean of 3.1 and 0.4
+    attempts = list(csv.DictReader((tmp_path / "tables" / "finetune_attempts.csv").open()))
+    assert [(r["seed"], r["within budget"]) for r in attempts] == [("0", "no"), ("0", "yes"), ("1", "no"), ("1", "yes")]
+    assert float(attempts[0]["change (points)"]) == pytest.approx(3.0)
 
 
 def test_a_users_model_with_failed_xai_and_partial_coverage_renders_without_gaps(tiny_run, tmp_path):

@@ -35,6 +35,9 @@ def test_fine_tuning_lifts_an_aggressive_assignment_over_its_budget(digits_train
     found = retrained_choices(run, model, calibration, data.x_train, data.y_train, [budget], settings)
     choice = found["choices"][f"{budget:g}"]
     assert choice is not None and choice["evaluation"] is aggressive and found["finetunes"] == 1
+    [attempt] = found["attempts"]  # the one fine-tune, judged once: it met the budget
+    assert attempt["within_budget"] and attempt["accuracy_after"] == choice["accuracy"]
+    assert attempt["accuracy_before"] == aggressive.accuracy and attempt["budget"] == f"{budget:g}"
     assert p.exact_accuracy - choice["accuracy"] <= budget
 
 

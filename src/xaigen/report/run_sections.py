@@ -281,7 +281,7 @@ def finetune_section(runs: list[RunResults]) -> Section:
                                         Column("held-out accuracy after", "percent", 2),
                                         Column("change (points)", "points", 2), Column("epochs", "int")], rows))
     if any(XAIGEN in x.methods and x.methods[XAIGEN].retrained is not None for x in runs):
-        parts.append(_in_loop_table(runs))
+        parts += [_in_loop_table(runs), _attempts_table(runs)]
     if not parts:
         parts.append(paragraph("Fine-tuning: not run (not enabled in [finetune])."))
     return Section("finetune", "Fine-tuning effect", parts)
@@ -311,6 +311,21 @@ def _in_loop_table(runs: list[RunResults]) -> Table:
                  f"{show(wall, digits=1)} s. The fine-tuned choice may be a cheaper assignment than the one without "
                  "retraining; a negative change is held-out accuracy lost against it; the held-out loss is "
                  "against the exact model (a fine-tuned choice whose loss exceeds its budget is in the warnings)")
+
+
+def _attempts_table(runs: list[RunResults]) -> Table:
+    """Every fine-tune judged against a budget, met or not (validation half, each seed)."""
+    rows = [[x.seed, float(a.budget), a.multiplier_energy_reduction, a.accuracy_before, a.accuracy_after,
+             a.accuracy_after - a.accuracy_before, a.epochs, "yes" if a.within_budget else "no"]
+            for x in runs if XAIGEN in x.methods and x.methods[XAIGEN].retrained is not None
+            for a in x.methods[XAIGEN].retrained.attempts]
+    columns = [Column("seed", "int"), Column("loss budget (points)", "points", 1),
+               Column("mult. reduction", "ratio", 2), Column("val. acc. as quantized", "percent", 2),
+               Column("val. acc. fine-tuned", "percent", 2), Column("change (points)", "points", 2),
+               Column("epochs", "int"), Column("within budget", "text")]
+    return Table("finetune_attempts", columns, rows, "Each assignment fine-tuned in the loop, against each budget it "
+                 "was tried for, on the validation half that judges the budgets (empty: results written before "
+                 "attempts were recorded)")
 
 
 def _retrained_warnings(r: RunResults, seed: str) -> list[str]:

@@ -104,4 +104,6 @@ def csv_value(value: Any, kind: str = "number") -> Any:
     if value is None or isinstance(value, (str, bool)):
         return "" if value is None else value
     number = finite(value)
+    if number is not None and kind == "int" and number.is_integer():
+        return int(number)  # a count or a seed reads 3, not 3.0
     return "" if number is None else number * SCALE.get(kind, 1.0)

@@ -82,8 +82,9 @@ def fine_tuned(problem: AssignmentProblem, float_model: torch.nn.Module, calibra
 
 def retrained_choices(run: Run, float_model: torch.nn.Module, calibration: dict, x_train: torch.Tensor,
                       y_train: torch.Tensor, loss_budgets: Sequence[float], settings: RetrainSettings) -> dict:
-    """Per budget: the cheapest bracketed assignment within budget after fine-tuning, or None."""
-    problem, choices, started, count = run.problem, {}, time.perf_counter(), 0
+    """Per budget: the cheapest bracketed assignment within budget after fine-tuning, or None; and
+    every (budget, assignment) tried, met or not, so a budget no fine-tune reached is explained."""
+    problem, choices, attempts, started, count = run.problem, {}, [], time.perf_counter(), 0
     tuned_cache: dict[tuple, tuple] = {}
     for limit in sorted(loss_budgets, reverse=True):
         choices[f"{limit:g}"] = None
@@ -94,7 +95,11 @@ def retrained_choices(run: Run, float_model: torch.nn.Module, calibration: dict,
                 tuned_cache[key] = (model, kept, score_examples(model, problem.x, problem.y, task=problem.task))
                 count += 1
             model, kept, scores = tuned_cache[key]
-            if problem.within_budget(scores, limit):
+            met = problem.within_budget(scores, limit)
+            attempts.append({"budget": f"{limit:g}", "assignment": e.assignment, "accuracy_before": e.accuracy,
+                             "accuracy_after": scores.accuracy, "epochs": kept, "within_budget": met,
+                             "multiplier_energy_reduction": problem.reductions(e.assignment)["multiplier_energy_reduction"]})
+            if met:
                 choices[f"{limit:g}"] = {"evaluation": e, "model": model, "accuracy": scores.accuracy, "epochs": kept}
                 break
-    return {"choices": choices, "finetunes": count, "wall_s": time.perf_counter() - started}
+    return {"choices": choices, "finetunes": count, "attempts": attempts, "wall_s": time.perf_counter() - started}
