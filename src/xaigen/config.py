@@ -181,7 +181,8 @@ class FinetuneConfig(_Section):
     ``final``: after the search, XAI-Gen's choice at the loosest budget, held-out before/after.
     ``in-loop``: the budget is judged again on fine-tuned accuracy: per budget, the cheapest
     ``candidates`` evaluated assignments that miss it by at most ``margin`` are fine-tuned (early
-    stop on the validation loss) and the cheapest one within budget after fine-tuning is reported
+    stop on a tenth of the training data held back from the fine-tune, never on the validation
+    half that judges the budget) and the cheapest one within budget after fine-tuning is reported
     beside the choice without retraining, never in its place.
     """
 
