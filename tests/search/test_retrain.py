@@ -1,12 +1,11 @@
 """In-loop fine-tuning: the bracket at a budget edge, early stopping, and a point that misses its
 budget as quantized but meets it after fine-tuning."""
 
-from xaigen.emulation import accuracy_and_loss, approximate, set_assignment
-from xaigen.hardware import PRESETS, layers_from_model
-from xaigen.search import AssignmentProblem, Run
 import torch
 
-from xaigen.search import retrain
+from xaigen.emulation import accuracy_and_loss, approximate, set_assignment
+from xaigen.hardware import PRESETS, layers_from_model
+from xaigen.search import AssignmentProblem, Run, retrain
 from xaigen.search.retrain import RetrainSettings, bracket, early_stop_split, fine_tuned, retrained_choices
 
 

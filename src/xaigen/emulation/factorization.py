@@ -22,9 +22,8 @@ so every row of E is an integer combination ``E = C B`` of the R basis rows.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -49,13 +48,13 @@ class LowRankFactors:
     def rank(self) -> int:
         return self.u.shape[1]
 
-    @functools.cached_property  # asked on every forward: computed once per factorization
+    @cached_property  # asked on every forward: computed once per factorization
     def is_identity(self) -> bool:
         """True when ``T[a, w] = a * w`` with ``u = a`` and ``v = w`` (no lookup needed)."""
         vals = np.arange(256) + self.vmin
         return self.rank == 1 and np.array_equal(self.u[:, 0], vals) and np.array_equal(self.v[:, 0], vals)
 
-    @functools.cached_property
+    @cached_property
     def input_bound(self) -> float:
         """The largest ``|u[i, r]|``: the bound on a stacked input the exactness checks need."""
         return float(np.abs(self.u).max()) if self.u.size else 0.0

@@ -280,7 +280,7 @@ def finetune_section(runs: list[RunResults]) -> Section:
                                         Column("held-out accuracy before", "percent", 2),
                                         Column("held-out accuracy after", "percent", 2),
                                         Column("change (points)", "points", 2), Column("epochs", "int")], rows))
-    if any(XAIGEN in x.methods and x.methods[XAIGEN].retrained is not None for x in runs):
+    if any(_retrained(x) is not None for x in runs):
         parts += [_in_loop_table(runs), _attempts_table(runs)]
     if not parts:
         parts.append(paragraph("Fine-tuning: not run (not enabled in [finetune])."))
@@ -315,10 +315,12 @@ def _in_loop_table(runs: list[RunResults]) -> Table:
 
 def _attempts_table(runs: list[RunResults]) -> Table:
     """Every fine-tune judged against a budget, met or not (validation half, each seed)."""
-    rows = [[x.seed, float(a.budget), a.multiplier_energy_reduction, a.accuracy_before, a.accuracy_after,
-             a.accuracy_after - a.accuracy_before, a.epochs, "yes" if a.within_budget else "no"]
-            for x in runs if XAIGEN in x.methods and x.methods[XAIGEN].retrained is not None
-            for a in x.methods[XAIGEN].retrained.attempts]
+    rows = []
+    for x in runs:
+        tuned = _retrained(x)
+        rows += [[x.seed, float(a.budget), a.multiplier_energy_reduction, a.accuracy_before, a.accuracy_after,
+                  a.accuracy_after - a.accuracy_before, a.epochs, "yes" if a.within_budget else "no"]
+                 for a in (tuned.attempts if tuned is not None else [])]
     columns = [Column("seed", "int"), Column("loss budget (points)", "points", 1),
                Column("mult. reduction", "ratio", 2), Column("val. acc. as quantized", "percent", 2),
                Column("val. acc. fine-tuned", "percent", 2), Column("change (points)", "points", 2),
@@ -328,8 +330,13 @@ def _attempts_table(runs: list[RunResults]) -> Table:
                  "attempts were recorded)")
 
 
+def _retrained(r: RunResults):
+    """XAI-Gen's in-loop fine-tuning summary, or None where the run has none."""
+    return r.methods[XAIGEN].retrained if XAIGEN in r.methods else None
+
+
 def _retrained_warnings(r: RunResults, seed: str) -> list[str]:
-    retrained = r.methods[XAIGEN].retrained if XAIGEN in r.methods else None
+    retrained = _retrained(r)
     if retrained is None:
         return []
     return [_broken(f"{seed}xai-gen's fine-tuned choice", b, c) for b, c in retrained.by_budget.items()
