@@ -179,18 +179,19 @@ class FinetuneConfig(_Section):
     """Approximation-aware fine-tuning (straight-through estimator).
 
     ``final``: after the search, XAI-Gen's choice at the loosest budget, held-out before/after.
-    ``in-loop``: the budget is judged again on fine-tuned accuracy: per budget, the cheapest
-    ``candidates`` evaluated assignments that miss it by at most ``margin`` are fine-tuned (early
-    stop on a tenth of the training data held back from the fine-tune, never on the validation
-    half that judges the budget) and the cheapest one within budget after fine-tuning is reported
-    beside the choice without retraining, never in its place.
+    ``in-loop``: the budget is judged again on fine-tuned accuracy: per budget, the evaluated
+    assignments that miss it by at most ``margin`` (XAI-Gen bisects its path for budget + margin
+    to have some) are bisected for the cheapest one within budget after fine-tuning, with at most
+    ``candidates`` fine-tunes (early stop on a tenth of the training data held back from the
+    fine-tune, never on the validation half that judges the budget); it is reported beside the
+    choice without retraining, never in its place.
     """
 
     mode: Literal["off", "final", "in-loop"] = "off"
     enabled: bool | None = Field(None, description="Deprecated: true means mode = 'final'")
     epochs: int = Field(2, gt=0)
     lr: float = Field(1e-3, gt=0)
-    candidates: int = Field(3, gt=0, description="in-loop: fine-tuned assignments per budget at most")
+    candidates: int = Field(3, gt=0, description="in-loop: fine-tunes per budget at most (a bisection)")
     margin: float = Field(0.05, ge=0, lt=1, description="in-loop: how far beyond a budget a candidate may be")
 
     @model_validator(mode="after")

@@ -270,9 +270,10 @@ def search_context(config: RunConfig, s: Setup, out: Path, method: str, relevanc
     seed = config.search.seed
     storage = config.search.storage or f"sqlite:///{(Path(out) / 'optuna.db').resolve()}"
     study_name = f"{method}-seed{seed}-{s.prepared.problem.fingerprint}"  # replay only the same problem
+    in_loop = config.finetune.mode == "in-loop"
     return SearchContext(seed=seed, loss_budgets=config.search.loss_budgets, probe=s.probe, relevance=relevance,
                          histograms=s.prepared.histograms, storage=storage, study_name=study_name,
-                         damage=damage)
+                         damage=damage, retrain_margin=config.finetune.margin if in_loop else 0.0)
 
 
 def join_search(config: RunConfig, out: Path, advance=None) -> None:

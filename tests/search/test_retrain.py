@@ -6,7 +6,14 @@ import torch
 from xaigen.emulation import accuracy_and_loss, approximate, set_assignment
 from xaigen.hardware import PRESETS, layers_from_model
 from xaigen.search import AssignmentProblem, Run, retrain
-from xaigen.search.retrain import RetrainSettings, bracket, early_stop_split, fine_tuned, retrained_choices
+from xaigen.search.retrain import (
+    RetrainSettings,
+    bisect_bracket,
+    bracket,
+    early_stop_split,
+    fine_tuned,
+    retrained_choices,
+)
 
 
 def _setting(d):
@@ -64,3 +71,19 @@ def test_early_stopping_never_reads_the_validation_half_that_judges_the_budget(d
     stop = early_stop_split(data.x_train, data.y_train, 0)[1][0]
     assert len(seen) >= 2 and all(torch.equal(x, stop) for x in seen)
     assert not any(len(x) == len(p.x) and torch.equal(x, p.x) for x in seen)
+
+
+def test_the_bracket_is_bisected_for_the_cheapest_point_that_meets_its_budget_after_fine_tuning():
+    near = list(range(10))  # cheapest first; after fine-tuning, 6 and everything dearer meets the budget
+    tried = []
+
+    def meets(i):
+        tried.append(i)
+        return i >= 6
+
+    assert bisect_bracket(near, meets, lambda i: True) == 6
+    assert len(tried) <= 4 and tried[0] == 5  # log2(10) fine-tunes, the middle first
+    tried.clear()
+    assert bisect_bracket(near, meets, lambda i: len(tried) < 2) == 8  # 5 misses, 8 meets, no tries left
+    assert bisect_bracket(near, lambda i: False, lambda i: True) is None
+    assert bisect_bracket([], meets, lambda i: True) is None

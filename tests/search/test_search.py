@@ -185,6 +185,27 @@ def test_refined_path_moves_one_layer_at_a_time():
     assert sav == sorted(sav)
 
 
+@pytest.mark.parametrize("margin", [0.165, 0.0])
+def test_xai_gen_finds_the_path_edge_of_each_budget_plus_the_retrain_margin(problem, margin):
+    """In-loop fine-tuning retrains what misses a budget by at most its margin: XAI-Gen bisects for
+    budget + margin too, so it evaluates a path point within that limit and the next one beyond."""
+    from xaigen.search import refine_path
+    from xaigen.search.methods.xai_gen import damage_tables, given_damage
+
+    p, hist = problem
+    rng = np.random.default_rng(0)  # an error model with noise: a longer path than the model's own
+    _, base, _ = damage_tables(p, {}, hist, use_relevance=False)
+    table = {n: {m: base[n][m] * rng.uniform(0.5, 2) for m in base[n]} for n in p.layers}
+    savings, damage = given_damage(p, table)
+    path = [tuple(a[n] for n in p.layers) for a in refine_path(lagrangian_path(savings, damage, p.exact_name),
+                                                               savings, damage)]
+    run = xai_gen(p, {}, hist, 6, loss_budgets=[0.01], damage=table, retrain_margin=margin)
+    seen = {tuple(e.assignment[n] for n in p.layers): e for e in run.history}
+    edge = [i for i in range(len(path) - 1) if path[i] in seen and path[i + 1] in seen
+            and p.within_budget(seen[path[i]], 0.175) and not p.within_budget(seen[path[i + 1]], 0.175)]
+    assert bool(edge) == (margin > 0)  # without the margin, 6 evaluations never look that far
+
+
 def test_xai_gen_takes_a_damage_table_or_callable(problem):
     p, hist = problem
     # A damage model that forbids every approximation in all but the last layer.

@@ -33,6 +33,9 @@ class SearchContext:
     # layer -> multiplier -> predicted loss increase (nats) from the guide's damage model; None:
     # XAI-Gen weights its error model by ``relevance`` instead
     damage: Mapping[str, Mapping[str, float]] | None = None
+    # in-loop fine-tuning follows the search and retrains assignments that miss a budget by at most
+    # this much (0: none follows); a method may spend evaluations across that bracket
+    retrain_margin: float = 0.0
     storage: str | None = None  # Optuna storage URL for study-backed methods (None: in memory)
     study_name: str = "study"
     worker: bool = False  # one of several processes completing one study together

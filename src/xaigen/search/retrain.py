@@ -4,8 +4,12 @@ A search judges each assignment by its accuracy as quantized, without retraining
 the weights to the chosen multipliers and TorchApprox trains with them (QAT); an assignment that
 misses a budget by a few points may meet it after a short fine-tune. Fine-tuning every evaluated
 assignment would cost far more than the search, so only the bracket at each budget edge is
-retrained: the cheapest evaluated assignments whose loss exceeds the budget by at most ``margin``
-and that would save energy over the budget's choice without retraining. Fine-tuning uses the
+retrained: the evaluated assignments whose loss exceeds the budget by at most ``margin`` and that
+would save energy over the budget's choice without retraining (XAI-Gen spends part of its
+evaluations across this bracket when told the margin). The loss as quantized grows with the saving
+along the bracket and, roughly, so does the loss after fine-tuning, so the cheapest assignment that
+meets the budget after fine-tuning is found by bisection, with at most ``candidates`` fine-tunes
+per budget (:func:`bisect_bracket`). Fine-tuning uses the
 straight-through estimator (:func:`xaigen.emulation.finetune`), one epoch at a time, keeping the
 epoch with the lowest loss on a slice of the training data held back from the fine-tune (early stop
 when it rises). The validation half judges the budget and nothing else: early stopping on it too
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import KW_ONLY, dataclass
 
 import torch
@@ -42,14 +46,31 @@ class RetrainSettings:
 
 
 def bracket(run: Run, limit: float, settings: RetrainSettings) -> list[Evaluation]:
-    """The cheapest evaluations that miss ``limit`` by at most ``margin`` and are cheaper than the
-    cheapest one that meets it."""
+    """The evaluations that miss ``limit`` by at most ``margin`` and are cheaper than the cheapest
+    one that meets it, cheapest first."""
     problem = run.problem
     feasible = [e for e in run.history if problem.within_budget(e, limit)]
     ceiling = min((e.energy_pj for e in feasible), default=float("inf"))
     near = [e for e in run.history if problem.exact_accuracy - e.accuracy <= limit + settings.margin
             and not problem.within_budget(e, limit) and e.energy_pj < ceiling]
-    return sorted(near, key=lambda e: (e.energy_pj, -e.accuracy))[: settings.candidates]
+    return sorted(near, key=lambda e: (e.energy_pj, -e.accuracy))
+
+
+def bisect_bracket(near: Sequence[Evaluation], meets: Callable[[Evaluation], bool],
+                   can_try: Callable[[Evaluation], bool]) -> Evaluation | None:
+    """The cheapest of ``near`` (cheapest first) that ``meets`` its budget after fine-tuning, by
+    bisection: a miss moves the search to dearer assignments, a hit to cheaper ones. It stops
+    when ``can_try`` refuses the next one (no fine-tunes left) and returns the cheapest hit so far."""
+    lo, hi, best = 0, len(near), None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if not can_try(near[mid]):
+            break
+        if meets(near[mid]):
+            hi, best = mid, near[mid]
+        else:
+            lo = mid + 1
+    return best
 
 
 def early_stop_split(x_train: torch.Tensor, y_train: torch.Tensor, seed: int) -> tuple[tuple, tuple]:
@@ -82,24 +103,37 @@ def fine_tuned(problem: AssignmentProblem, float_model: torch.nn.Module, calibra
 
 def retrained_choices(run: Run, float_model: torch.nn.Module, calibration: dict, x_train: torch.Tensor,
                       y_train: torch.Tensor, loss_budgets: Sequence[float], settings: RetrainSettings) -> dict:
-    """Per budget: the cheapest bracketed assignment within budget after fine-tuning, or None; and
-    every (budget, assignment) tried, met or not, so a budget no fine-tune reached is explained."""
-    problem, choices, attempts, started, count = run.problem, {}, [], time.perf_counter(), 0
-    tuned_cache: dict[tuple, tuple] = {}
+    """Per budget: the cheapest bracketed assignment within budget after fine-tuning (bisection, at
+    most ``settings.candidates`` new fine-tunes per budget), or None; and every (budget, assignment)
+    tried, met or not, so a budget no fine-tune reached is explained."""
+    problem, choices, attempts, started = run.problem, {}, [], time.perf_counter()
+    tuned_cache: dict[tuple, tuple] = {}  # a model fine-tuned for one budget is judged for the others free
+
+    def key(e: Evaluation) -> tuple:
+        return tuple(e.assignment[n] for n in problem.layers)
+
     for limit in sorted(loss_budgets, reverse=True):
-        choices[f"{limit:g}"] = None
-        for e in bracket(run, limit, settings):
-            key = tuple(e.assignment[n] for n in problem.layers)
-            if key not in tuned_cache:
+        fresh = []  # fine-tunes spent on this budget
+
+        def can_try(e: Evaluation) -> bool:
+            return key(e) in tuned_cache or len(fresh) < settings.candidates
+
+        def meets(e: Evaluation) -> bool:
+            if key(e) not in tuned_cache:
                 model, kept = fine_tuned(problem, float_model, calibration, e.assignment, x_train, y_train, settings)
-                tuned_cache[key] = (model, kept, score_examples(model, problem.x, problem.y, task=problem.task))
-                count += 1
-            model, kept, scores = tuned_cache[key]
+                tuned_cache[key(e)] = (model, kept, score_examples(model, problem.x, problem.y, task=problem.task))
+                fresh.append(e)
+            model, kept, scores = tuned_cache[key(e)]
             met = problem.within_budget(scores, limit)
             attempts.append({"budget": f"{limit:g}", "assignment": e.assignment, "accuracy_before": e.accuracy,
                              "accuracy_after": scores.accuracy, "epochs": kept, "within_budget": met,
                              "multiplier_energy_reduction": problem.reductions(e.assignment)["multiplier_energy_reduction"]})
-            if met:
-                choices[f"{limit:g}"] = {"evaluation": e, "model": model, "accuracy": scores.accuracy, "epochs": kept}
-                break
-    return {"choices": choices, "finetunes": count, "attempts": attempts, "wall_s": time.perf_counter() - started}
+            return met
+
+        best = bisect_bracket(bracket(run, limit, settings), meets, can_try)
+        choices[f"{limit:g}"] = None
+        if best is not None:
+            model, kept, scores = tuned_cache[key(best)]
+            choices[f"{limit:g}"] = {"evaluation": best, "model": model, "accuracy": scores.accuracy, "epochs": kept}
+    return {"choices": choices, "finetunes": len(tuned_cache), "attempts": attempts,
+            "wall_s": time.perf_counter() - started}

@@ -22,7 +22,10 @@ model evaluation. Where consecutive path points differ in several layers (one pr
 layers at once: e.g. 2.8x straight to 6x), :func:`refine_path` puts in between the assignments that
 move one layer at a time, the best saving per predicted damage first. Full evaluations are then
 spent on (1) a bisection of the path for the most aggressive assignment within each accuracy-loss
-budget, (2) points spread along the path for the Pareto front, and (3) a hill climb from the best feasible assignments (one layer to a cheaper
+budget (and, when in-loop fine-tuning follows, for the last one within each budget plus its
+``retrain_margin``, so that the bracket the fine-tune bisects holds assignments across that margin
+rather than only the path's coarse points), (2) points spread along the path for the Pareto
+front, and (3) a hill climb from the best feasible assignments (one layer to a cheaper
 multiplier, best saving per predicted damage first), until the budget is spent.
 """
 
@@ -231,13 +234,15 @@ def hill_climb(run: Run, bases: list[tuple[float, dict]], savings: dict, damage:
 
 def xai_gen(problem: AssignmentProblem, relevance: Mapping[str, float], histograms: Mapping[str, Mapping],
             budget: int, loss_budgets: Sequence[float] = (0.01, 0.02), front_points: int = 6,
-            use_relevance: bool = True, damage: DamageSource | None = None, refine: bool = True) -> Run:
+            use_relevance: bool = True, damage: DamageSource | None = None, refine: bool = True,
+            retrain_margin: float = 0.0) -> Run:
     """Run XAI-Gen within ``budget`` full evaluations (see the module docstring).
 
     ``histograms[layer][signed]`` is ``(activation_hist, weight_hist)`` for quantization of that
     signedness. ``use_relevance=False`` sets every ``r_l = 1`` (the ablation without XAI);
     ``damage`` (a table or callable in loss units) replaces relevance x error model; ``refine``
-    walks the path one layer at a time between its Lagrangian points. The returned run's
+    walks the path one layer at a time between its Lagrangian points; ``retrain_margin`` > 0 (the
+    in-loop fine-tune's margin) also bisects for each budget + margin. The returned run's
     ``diagnostics`` hold the path lengths, the weights and the predicted damage.
     """
     run = Run(problem, budget, "xai-gen" if use_relevance else "error-model")
@@ -250,7 +255,9 @@ def xai_gen(problem: AssignmentProblem, relevance: Mapping[str, float], histogra
     run.diagnostics = {"path_length": len(path), "lagrangian_points": len(lagrangian), "weights": weight,
                        "predicted_damage": {n: dict(d) for n, d in damage.items()}}
     search = _PathSearch(run, path)
-    # Loosest budget first: its bisection brackets the tighter ones.
+    # Loosest limit first: its bisection brackets the tighter ones.
+    for limit in sorted({b + retrain_margin for b in loss_budgets if retrain_margin > 0}, reverse=True):
+        search.last_feasible(limit)
     feasible = {limit: search.last_feasible(limit) for limit in sorted(loss_budgets, reverse=True)}
     search.spread(front_points)
     hill_climb(run, [(limit, path[i]) for limit, i in sorted(feasible.items())], savings, damage, loss_budgets)
@@ -261,7 +268,7 @@ def xai_gen(problem: AssignmentProblem, relevance: Mapping[str, float], histogra
 def xai_gen_method(problem: AssignmentProblem, budget: int, context: SearchContext) -> Run:
     """XAI-Gen: the guide's damage in loss units (or error model x XAI relevance) x hardware saving."""
     return xai_gen(problem, context.relevance, context.histograms, budget, context.loss_budgets,
-                   damage=context.damage)
+                   damage=context.damage, retrain_margin=context.retrain_margin)
 
 
 @register("error-model")
