@@ -153,6 +153,8 @@ class SearchConfig(_Section):
         description="Registered search methods (xaigen.search.registry); `exact` always runs")
     storage: str | None = Field(None, description="Optuna storage URL (default: SQLite in the output dir)")
     seed: int = Field(0, ge=0, lt=2**32, description="Seeds data splits, training and every search")
+    path_repairs: int = Field(0, ge=0, description="XAI-Gen: at most this many (layer, multiplier) moves after "
+                                                  "which the measured loss leaps are taken out of its path")
     seeds: list[int] | None = Field(None, description="Repeat the run with each seed (model, split, search); "
                                                       "mean and spread in seeds.json")
 

@@ -273,7 +273,8 @@ def search_context(config: RunConfig, s: Setup, out: Path, method: str, relevanc
     in_loop = config.finetune.mode == "in-loop"
     return SearchContext(seed=seed, loss_budgets=config.search.loss_budgets, probe=s.probe, relevance=relevance,
                          histograms=s.prepared.histograms, storage=storage, study_name=study_name,
-                         damage=damage, retrain_margin=config.finetune.margin if in_loop else 0.0)
+                         damage=damage, retrain_margin=config.finetune.margin if in_loop else 0.0,
+                         path_repairs=config.search.path_repairs)
 
 
 def join_search(config: RunConfig, out: Path, advance=None) -> None:
@@ -310,6 +311,9 @@ def run_methods(config: RunConfig, s: Setup, out: Path, relevance: dict[str, flo
                 only_this = config.model_copy(update={"search": config.search.model_copy(update={"methods": [name]})})
                 run_workers(_method_worker, (only_this.model_dump_json(), str(out)), workers, name)
             runs[name] = method.run(s.prepared.problem, budget, context).stop()
+        for layer, multiplier in runs[name].diagnostics.get("removed_moves", []):
+            log.info("%s: took %s in layer %s out of its path (the measured loss leapt after it)",
+                     name, multiplier, layer)
     return runs
 
 
@@ -478,7 +482,7 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) 
         "sensitivity": {"probe": s.probe, "accuracy_drop": sens.accuracy_drop, "loss_increase": sens.loss_increase},
         "hardware": hardware_figures(s, (summaries.get("xai-gen") or {}).get("by_budget", {}).get(primary)),
         "methods": summaries,
-        "xaigen_diagnostics": {n: {k: r.diagnostics[k] for k in ("path_length", "lagrangian_points")
+        "xaigen_diagnostics": {n: {k: r.diagnostics[k] for k in ("path_length", "lagrangian_points", "removed_moves")
                                    if k in r.diagnostics} for n, r in runs.items() if "path_length" in r.diagnostics},
         "finetune": finetuned,
         "multipliers": {n: s.catalogue[n].summary() for n in s.candidates},

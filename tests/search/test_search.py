@@ -206,6 +206,30 @@ def test_xai_gen_finds_the_path_edge_of_each_budget_plus_the_retrain_margin(prob
     assert bool(edge) == (margin > 0)  # without the margin, 6 evaluations never look that far
 
 
+def test_path_repair_takes_the_move_after_which_the_loss_leaps_out_of_the_path(problem):
+    from xaigen.search import refine_path
+    from xaigen.search.methods.xai_gen import _PathSearch, cliff_move, damage_tables, given_damage
+
+    p, hist = problem
+    rng = np.random.default_rng(0)
+    _, base, _ = damage_tables(p, {}, hist, use_relevance=False)
+    table = {n: {m: base[n][m] * rng.uniform(0.5, 2) for m in base[n]} for n in p.layers}
+    savings, damage = given_damage(p, table)
+    path = refine_path(lagrangian_path(savings, damage, p.exact_name), savings, damage)
+    search = _PathSearch(Run(p, 12, "probe"), path)
+    layer, multiplier = cliff_move(search, 0.02)
+    lo = search.last_feasible(0.02)
+    assert path[lo + 1] == {**path[lo], layer: multiplier}  # one layer moved ...
+    leap = search.evaluated[lo].accuracy - search.evaluated[lo + 1].accuracy
+    assert leap > 0.02  # ... and the loss leapt by more than the whole budget
+    plain = xai_gen(p, {}, hist, 12, loss_budgets=[0.02], damage=table)
+    repaired = xai_gen(p, {}, hist, 12, loss_budgets=[0.02], damage=table, repairs=2)
+    assert plain.diagnostics["removed_moves"] == [] and len(repaired.history) <= 12
+    removed = repaired.diagnostics["removed_moves"]
+    assert 1 <= len(removed) <= 2 and removed[0] == [layer, multiplier]
+    assert all(multiplier not in d for n, d in repaired.diagnostics["predicted_damage"].items() if n == layer)
+
+
 def test_xai_gen_takes_a_damage_table_or_callable(problem):
     p, hist = problem
     # A damage model that forbids every approximation in all but the last layer.

@@ -36,6 +36,7 @@ class SearchContext:
     # in-loop fine-tuning follows the search and retrains assignments that miss a budget by at most
     # this much (0: none follows); a method may spend evaluations across that bracket
     retrain_margin: float = 0.0
+    path_repairs: int = 0  # XAI-Gen: cliff moves it may take out of its path (search.methods.xai_gen)
     storage: str | None = None  # Optuna storage URL for study-backed methods (None: in memory)
     study_name: str = "study"
     worker: bool = False  # one of several processes completing one study together

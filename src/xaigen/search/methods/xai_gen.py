@@ -27,6 +27,14 @@ budget (and, when in-loop fine-tuning follows, for the last one within each budg
 rather than only the path's coarse points), (2) points spread along the path for the Pareto
 front, and (3) a hill climb from the best feasible assignments (one layer to a cheaper
 multiplier, best saving per predicted damage first), until the budget is spent.
+
+*Path repair* (``repairs`` > 0): a damage model can badly underrate one (layer, multiplier) pair;
+the path then has a cliff, one move after which the measured loss leaps by more than the loosest
+limit searched (e.g. 5 points to 42 on ResNet-20). Such a move can be part of no assignment within
+budget that the path reaches, so the pair is taken out, the path recomputed without it and the
+bisections repeated (evaluations already made are reused) — at most ``repairs`` times, and never
+with less than a quarter of the budget left for the front and the hill climb. The pairs taken out
+are in the run's ``diagnostics``.
 """
 
 from __future__ import annotations
@@ -183,6 +191,33 @@ class _PathSearch:
                 break
 
 
+def _without(table: Mapping[str, Mapping[str, float]], move: tuple[str, str]) -> dict:
+    """``table`` without the option ``move`` = (layer, multiplier)."""
+    layer, name = move
+    return {n: {m: v for m, v in row.items() if (n, m) != (layer, name)} for n, row in table.items()}
+
+
+def _edges(search: _PathSearch, limits: Sequence[float]) -> None:
+    """Bisect the path for each limit, loosest first: its bisection brackets the tighter ones."""
+    for limit in sorted(set(limits), reverse=True):
+        search.last_feasible(limit)
+
+
+def cliff_move(search: _PathSearch, limit: float) -> tuple[str, str] | None:
+    """The (layer, multiplier) of the one-layer path move at the edge of ``limit`` after which the
+    measured loss rises by more than ``limit`` itself, or None (no such edge, or not one layer)."""
+    problem, path = search.run.problem, search.path
+    lo = search.last_feasible(limit)
+    before, after = search.evaluated.get(lo), search.evaluated.get(lo + 1)
+    if after is None or lo + 1 >= len(path):
+        return None
+    loss_before = 0.0 if before is None else problem.exact_accuracy - before.accuracy
+    moved = [n for n in path[lo] if path[lo][n] != path[lo + 1][n]]
+    if len(moved) != 1 or problem.exact_accuracy - after.accuracy - loss_before <= limit:
+        return None
+    return moved[0], path[lo + 1][moved[0]]
+
+
 def _moves(base: Mapping[str, str], savings: dict, damage: dict, min_gain: float) -> list[tuple[str, str]]:
     """One layer to a cheaper multiplier, most energy saved per unit of predicted damage first."""
     moves = []
@@ -235,14 +270,15 @@ def hill_climb(run: Run, bases: list[tuple[float, dict]], savings: dict, damage:
 def xai_gen(problem: AssignmentProblem, relevance: Mapping[str, float], histograms: Mapping[str, Mapping],
             budget: int, loss_budgets: Sequence[float] = (0.01, 0.02), front_points: int = 6,
             use_relevance: bool = True, damage: DamageSource | None = None, refine: bool = True,
-            retrain_margin: float = 0.0) -> Run:
+            retrain_margin: float = 0.0, repairs: int = 0) -> Run:
     """Run XAI-Gen within ``budget`` full evaluations (see the module docstring).
 
     ``histograms[layer][signed]`` is ``(activation_hist, weight_hist)`` for quantization of that
     signedness. ``use_relevance=False`` sets every ``r_l = 1`` (the ablation without XAI);
     ``damage`` (a table or callable in loss units) replaces relevance x error model; ``refine``
     walks the path one layer at a time between its Lagrangian points; ``retrain_margin`` > 0 (the
-    in-loop fine-tune's margin) also bisects for each budget + margin. The returned run's
+    in-loop fine-tune's margin) also bisects for each budget + margin; ``repairs`` is the most
+    cliff moves taken out of the path (see the module docstring). The returned run's
     ``diagnostics`` hold the path lengths, the weights and the predicted damage.
     """
     run = Run(problem, budget, "xai-gen" if use_relevance else "error-model")
@@ -250,15 +286,24 @@ def xai_gen(problem: AssignmentProblem, relevance: Mapping[str, float], histogra
         (savings, damage), weight = given_damage(problem, damage), {}
     else:
         savings, damage, weight = damage_tables(problem, relevance, histograms, use_relevance)
-    lagrangian = lagrangian_path(savings, damage, problem.exact_name)
-    path = refine_path(lagrangian, savings, damage) if refine else lagrangian
+    limits = list(loss_budgets) + [b + retrain_margin for b in loss_budgets if retrain_margin > 0]
+    removed: list[tuple[str, str]] = []
+    while True:
+        lagrangian = lagrangian_path(savings, damage, problem.exact_name)
+        path = refine_path(lagrangian, savings, damage) if refine else lagrangian
+        search = _PathSearch(run, path)
+        _edges(search, limits)
+        if len(removed) >= repairs or run.remaining <= budget // 4:
+            break
+        move = cliff_move(search, max(limits))
+        if move is None:
+            break
+        removed.append(move)
+        savings, damage = _without(savings, move), _without(damage, move)
     run.diagnostics = {"path_length": len(path), "lagrangian_points": len(lagrangian), "weights": weight,
-                       "predicted_damage": {n: dict(d) for n, d in damage.items()}}
-    search = _PathSearch(run, path)
-    # Loosest limit first: its bisection brackets the tighter ones.
-    for limit in sorted({b + retrain_margin for b in loss_budgets if retrain_margin > 0}, reverse=True):
-        search.last_feasible(limit)
-    feasible = {limit: search.last_feasible(limit) for limit in sorted(loss_budgets, reverse=True)}
+                       "predicted_damage": {n: dict(d) for n, d in damage.items()},
+                       "removed_moves": [list(m) for m in removed]}
+    feasible = {limit: search.last_feasible(limit) for limit in loss_budgets}
     search.spread(front_points)
     hill_climb(run, [(limit, path[i]) for limit, i in sorted(feasible.items())], savings, damage, loss_budgets)
     return run
@@ -268,7 +313,7 @@ def xai_gen(problem: AssignmentProblem, relevance: Mapping[str, float], histogra
 def xai_gen_method(problem: AssignmentProblem, budget: int, context: SearchContext) -> Run:
     """XAI-Gen: the guide's damage in loss units (or error model x XAI relevance) x hardware saving."""
     return xai_gen(problem, context.relevance, context.histograms, budget, context.loss_budgets,
-                   damage=context.damage, retrain_margin=context.retrain_margin)
+                   damage=context.damage, retrain_margin=context.retrain_margin, repairs=context.path_repairs)
 
 
 @register("error-model")
