@@ -213,7 +213,9 @@ def cliff_move(search: _PathSearch, limit: float) -> tuple[str, str] | None:
         return None
     loss_before = 0.0 if before is None else problem.exact_accuracy - before.accuracy
     moved = [n for n in path[lo] if path[lo][n] != path[lo + 1][n]]
-    if len(moved) != 1 or problem.exact_accuracy - after.accuracy - loss_before <= limit:
+    if len(moved) != 1 or problem.catalogue[path[lo + 1][moved[0]]].is_exact:
+        return None
+    if problem.exact_accuracy - after.accuracy - loss_before <= limit:
         return None
     return moved[0], path[lo + 1][moved[0]]
 
@@ -320,4 +322,4 @@ def xai_gen_method(problem: AssignmentProblem, budget: int, context: SearchConte
 def error_model_method(problem: AssignmentProblem, budget: int, context: SearchContext) -> Run:
     """XAI-Gen without relevance (every r_l = 1): the ablation that shows what XAI adds."""
     return xai_gen(problem, context.relevance, context.histograms, budget, context.loss_budgets,
-                   use_relevance=False)
+                   use_relevance=False, repairs=context.path_repairs)
