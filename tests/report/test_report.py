@@ -148,6 +148,7 @@ def test_warnings_and_a_harmful_fine_tune_are_said(tiny_run, tmp_path):
     changed["coverage_detail"]["not_approximated"] = [{"site": "head:matmul#0", "op": "matmul", "macs": 4096,
                                                       "reason": "operands are both activations"}]
     changed["circuits"]["left_out"] = [{"name": "mul8s_ZERO", "reason": "no usable power figure"}]
+    changed["xaigen_diagnostics"]["xai-gen"]["removed_moves"] = [["conv2", "mul8s_1L12"]]
     write_report(changed, tmp_path)
     page = (tmp_path / "report.html").read_text()
     warnings = page[page.index('id="section-warnings"'):]
@@ -156,6 +157,7 @@ def test_warnings_and_a_harmful_fine_tune_are_said(tiny_run, tmp_path):
     assert "random&#x27;s choice for the" in warnings and "loses 4.56 points on the held-out half" in warnings
     assert "head:matmul#0 (operands are both activations)" in warnings
     assert "circuit mul8s_ZERO left out: no usable power figure" in warnings
+    assert "xai-gen took mul8s_1L12 in layer conv2 out of its path" in warnings
     assert 'id="table-left_out"' in page and (tmp_path / "tables" / "left_out.csv").exists()
 
 

@@ -350,7 +350,8 @@ def _broken(who: str, budget: str, choice) -> str:
 
 def warnings_list(runs: list[RunResults]) -> list[str]:
     """Everything a reader must not miss: budgets broken on the held-out half, no choice within a
-    budget, layers not approximated, circuits left out, XAI methods that failed, a harmful fine-tune."""
+    budget, layers not approximated, circuits left out, XAI methods that failed, moves a path repair
+    took out, a harmful fine-tune."""
     out = []
     for r in runs:
         seed = f"seed {r.seed}: " if len(runs) > 1 else ""
@@ -366,6 +367,10 @@ def warnings_list(runs: list[RunResults]) -> list[str]:
         for c in (r.circuits.left_out if r.circuits else []):
             out.append(f"{seed}circuit {c.name} left out: {c.reason}.")
         out += [f"{seed}XAI method {m} failed: {v.error}" for m, v in r.xai.items() if v.error]
+        out += [f"{seed}{name} took {multiplier} in layer {layer} out of its path (the measured loss leapt "
+                f"after that move), so no assignment it tried afterwards uses it there."
+                for name, d in sorted(r.xaigen_diagnostics.items())
+                for layer, multiplier in d.get("removed_moves") or []]
         if r.finetune and r.finetune.test_accuracy_after < r.finetune.test_accuracy_before:
             out.append(f"{seed}fine-tuning lowered the held-out accuracy "
                        f"({show(r.finetune.test_accuracy_before, 'percent', 2)} -> "
