@@ -87,3 +87,35 @@ def test_the_bracket_is_bisected_for_the_cheapest_point_that_meets_its_budget_af
     assert bisect_bracket(near, meets, lambda i: len(tried) < 2) == 8  # 5 misses, 8 meets, no tries left
     assert bisect_bracket(near, lambda i: False, lambda i: True) is None
     assert bisect_bracket([], meets, lambda i: True) is None
+
+
+def test_a_model_fine_tuned_for_a_looser_budget_is_judged_first_for_a_tighter_one(digits_trained, monkeypatch):
+    """The bisection assumes the loss after fine-tuning grows along the bracket; an early-stopped
+    fine-tune can break that, so a model already fine-tuned that meets the budget is never missed."""
+    from xaigen.emulation import Scores
+
+    data, model, calibration, p = _setting(digits_trained)  # budget_margin_se 0: the bare loss decides
+    run = Run(p, 10, "probe")
+    run.evaluate({})
+    a, b, c = (run.evaluate({n: m for n in p.layers}) for m in ("trunc_s8_c10", "mul8s_1L2N", "trunc_s8_c8"))
+    loss = {id(e): p.exact_accuracy - e.accuracy for e in (a, b, c)}
+    assert loss[id(a)] > max(loss[id(b)], loss[id(c)]) and min(loss[id(b)], loss[id(c)]) > 0
+    assert a.energy_pj < b.energy_pj < c.energy_pj
+    loose, tight = (loss[id(a)] + max(loss[id(b)], loss[id(c)])) / 2, min(loss[id(b)], loss[id(c)]) / 2
+    recovered = {tuple(a.assignment[n] for n in p.layers)}  # only the cheapest recovers fully
+
+    def fake_fine_tune(problem, float_model, calibration, assignment, *args):
+        return assignment, 1
+
+    def fake_scores(assignment, x, y, task=None):
+        e = next(e for e in (a, b, c) if e.assignment == assignment)
+        full = tuple(assignment[n] for n in p.layers) in recovered
+        return Scores(p.exact_accuracy if full else e.accuracy, 0.0)
+
+    monkeypatch.setattr(retrain, "fine_tuned", fake_fine_tune)
+    monkeypatch.setattr(retrain, "score_examples", fake_scores)
+    settings = RetrainSettings(candidates=1, margin=1.0)
+    assert bracket(run, loose, settings) == [a] and bracket(run, tight, settings) == [a, b, c]
+    found = retrained_choices(run, model, calibration, data.x_train, data.y_train, [loose, tight], settings)
+    assert found["choices"][f"{tight:g}"]["evaluation"] is a  # bisection alone would try b, then stop
+    assert found["finetunes"] == 1 and [t["budget"] for t in found["attempts"]] == [f"{loose:g}", f"{tight:g}"]

@@ -9,7 +9,8 @@ would save energy over the budget's choice without retraining (XAI-Gen spends pa
 evaluations across this bracket when told the margin). The loss as quantized grows with the saving
 along the bracket and, roughly, so does the loss after fine-tuning, so the cheapest assignment that
 meets the budget after fine-tuning is found by bisection, with at most ``candidates`` fine-tunes
-per budget (:func:`bisect_bracket`). Fine-tuning uses the
+per budget (:func:`bisect_bracket`); models already fine-tuned for a looser budget are judged first,
+free, since an early-stopped fine-tune can break that order. Fine-tuning uses the
 straight-through estimator (:func:`xaigen.emulation.finetune`), one epoch at a time, keeping the
 epoch with the lowest loss on a slice of the training data held back from the fine-tune (early stop
 when it rises). The validation half judges the budget and nothing else: early stopping on it too
@@ -113,12 +114,14 @@ def retrained_choices(run: Run, float_model: torch.nn.Module, calibration: dict,
         return tuple(e.assignment[n] for n in problem.layers)
 
     for limit in sorted(loss_budgets, reverse=True):
-        fresh = []  # fine-tunes spent on this budget
+        fresh, judged = [], {}  # fine-tunes spent on this budget; verdicts against it
 
         def can_try(e: Evaluation) -> bool:
             return key(e) in tuned_cache or len(fresh) < settings.candidates
 
         def meets(e: Evaluation) -> bool:
+            if key(e) in judged:
+                return judged[key(e)]
             if key(e) not in tuned_cache:
                 model, kept = fine_tuned(problem, float_model, calibration, e.assignment, x_train, y_train, settings)
                 tuned_cache[key(e)] = (model, kept, score_examples(model, problem.x, problem.y, task=problem.task))
@@ -128,9 +131,14 @@ def retrained_choices(run: Run, float_model: torch.nn.Module, calibration: dict,
             attempts.append({"budget": f"{limit:g}", "assignment": e.assignment, "accuracy_before": e.accuracy,
                              "accuracy_after": scores.accuracy, "epochs": kept, "within_budget": met,
                              "multiplier_energy_reduction": problem.reductions(e.assignment)["multiplier_energy_reduction"]})
+            judged[key(e)] = met
             return met
 
-        best = bisect_bracket(bracket(run, limit, settings), meets, can_try)
+        near = bracket(run, limit, settings)
+        # Models fine-tuned for a looser budget are judged first (free): the bisection assumes the loss
+        # after fine-tuning grows along the bracket, and a fine-tune that stopped early can break that.
+        hit = next((i for i, e in enumerate(near) if key(e) in tuned_cache and meets(e)), len(near))
+        best = bisect_bracket(near[:hit], meets, can_try) or (near[hit] if hit < len(near) else None)
         choices[f"{limit:g}"] = None
         if best is not None:
             model, kept, scores = tuned_cache[key(best)]
