@@ -61,12 +61,14 @@ def test_same_behaviour_as_the_golden_run(tiny_run):
     coverage, provenance and the circuits table (issues 15, 16). Regenerated when
     the default guide became the `ig_delta` damage model and the path was refined (issue 11, 12.3),
     and when choices had to hold a margin of one standard error (`budget_margin_se`, issue 11.4:
-    `loss_se` per choice; greedy-sensitivity's and the 1% choices moved); provenance is never kept."""
+    `loss_se` per choice; greedy-sensitivity's and the 1% choices moved); provenance is never kept.
+    XAI-Gen's `removed_moves` (path repair, issue 12) was added; with repairs off nothing else moved."""
     from tests.golden.compare import differences
 
     _, results = tiny_run
     golden = json.loads((Path(__file__).parent / "golden" / "run_tiny.json").read_text())
-    assert differences(golden, results, added={"coverage", "coverage_detail", "provenance", "circuits"}) == []
+    added = {"coverage", "coverage_detail", "provenance", "circuits", "removed_moves"}
+    assert differences(golden, results, added=added) == []
 
 
 def test_results_read_back_typed(tiny_run):
