@@ -312,8 +312,8 @@ def run_methods(config: RunConfig, s: Setup, out: Path, relevance: dict[str, flo
                 run_workers(_method_worker, (only_this.model_dump_json(), str(out)), workers, name)
             runs[name] = method.run(s.prepared.problem, budget, context).stop()
         for layer, multiplier in runs[name].diagnostics.get("removed_moves", []):
-            log.info("%s: took %s in layer %s out of its path (the measured loss leapt after it)",
-                     name, multiplier, layer)
+            log.warning("%s: took %s in layer %s out of its path (the measured loss leapt after it)",
+                        name, multiplier, layer)
     return runs
 
 
