@@ -209,7 +209,7 @@ def cliff_move(search: _PathSearch, limit: float) -> tuple[str, str] | None:
     problem, path = search.run.problem, search.path
     lo = search.last_feasible(limit)
     before, after = search.evaluated.get(lo), search.evaluated.get(lo + 1)
-    if after is None or lo + 1 >= len(path):
+    if after is None:  # also past the path's end: nothing was evaluated there
         return None
     loss_before = 0.0 if before is None else problem.exact_accuracy - before.accuracy
     moved = [n for n in path[lo] if path[lo][n] != path[lo + 1][n]]
