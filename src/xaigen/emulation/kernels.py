@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from xaigen.emulation import gather, int8
+from xaigen.emulation import direct, gather, int8
 from xaigen.emulation.device import exact_conv2d, exact_matmul, on_cpu
 from xaigen.emulation.factorization import LowRankFactors, accumulation_bound, low_rank_factors
 from xaigen.emulation.frontend import lookup_conv_input, lookup_rows
@@ -280,15 +280,36 @@ def _code_range(plan: KernelPlan) -> tuple[int, int]:
 
 
 def int8_conv2d_from(x: torch.Tensor, scale: float, zero: int, plan: KernelPlan, stride=(1, 1), dilation=(1, 1),
-                     padding=(0, 0), pad_code: int = 0, output_scales: torch.Tensor | None = None) -> torch.Tensor:
+                     padding=(0, 0), pad_code: int = 0, output_scales: torch.Tensor | None = None,
+                     bias: torch.Tensor | None = None) -> torch.Tensor:
     """Accumulators of an int8 plan for float input ``x`` quantized as ``clamp(rint(x / scale) + zero)``
     (``scale = 1, zero = 0`` for inputs that already are codes), padded with ``pad_code``; with
-    ``output_scales`` (only where :func:`int8.dequantize_in_kernel`) ``float32(acc) * output_scales``."""
-    assert plan.lowering is not None
-    stacked = lookup_conv_input(x, scale, zero, _code_range(plan), vmin(plan.multiplier), plan.lowering.act_table,
-                                tuple(padding), pad_code)
-    out = int8.conv2d(stacked, plan.lowering, stride, dilation, plan.groups, output_scales)
-    return out if output_scales is not None else int8.combine_parts(out, plan.lowering)
+    ``output_scales`` (only where :func:`int8.dequantize_in_kernel`) ``float32(acc) * output_scales``,
+    plus ``bias`` per output channel where given. Layers with few input channels take the direct
+    kernel (:mod:`.direct`), the others oneDNN's convolution."""
+    lowering = plan.lowering
+    assert lowering is not None and (bias is None or output_scales is not None)
+    code_range, low = _code_range(plan), vmin(plan.multiplier)
+    if pad_code == zero and direct.applies(lowering, stride, dilation, plan.groups, x.shape[3], padding):
+        scales = lowering.kernel_scales() if output_scales is None else output_scales * lowering.part_scales[0]
+        return direct.conv2d(x, scale, zero, code_range, low, lowering, tuple(padding), scales, bias)
+    stacked = lookup_conv_input(x, scale, zero, code_range, low, lowering.act_table, tuple(padding), pad_code)
+    out = int8.conv2d(stacked, lowering, stride, dilation, plan.groups, output_scales)
+    if output_scales is None:
+        return int8.combine_parts(out, lowering)
+    return out if bias is None else per_channel_(out, bias, torch.Tensor.add_)
+
+
+def per_channel_(y: torch.Tensor, values: torch.Tensor, op) -> torch.Tensor:
+    """``op(y, values)`` in place on a conv output [N, C, H, W], one value per channel (or a scalar).
+    A channels-last ``y`` is treated as rows of ``W * C`` with ``values`` tiled ``W`` times: the same
+    element-wise operation, but an innermost dimension of few channels vectorizes poorly (LeNet's
+    6 channels: 5x slower)."""
+    if values.dim() and not y.is_contiguous() and y.is_contiguous(memory_format=torch.channels_last):
+        n, c, h, w = y.shape
+        op(y.permute(0, 2, 3, 1).view(n * h, w * c), values.to(y.dtype).repeat(w))
+        return y
+    return op(y, values.reshape(-1, 1, 1) if values.dim() else values)
 
 
 def int8_linear_from(x: torch.Tensor, scale: float, zero: int, plan: KernelPlan) -> torch.Tensor:

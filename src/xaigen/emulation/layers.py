@@ -28,6 +28,7 @@ from xaigen.emulation.kernels import (
     int8_linear_from,
     linear_accumulators,
     pads_natively,
+    per_channel_,
     quantize_and_stack,
     stacked_conv2d,
     stacked_linear,
@@ -187,7 +188,7 @@ class ApproxLayer(nn.Module):
         return self.weight_params.scale * self.input_params.scale
 
     def _dequantized_in_kernel(self, x: torch.Tensor) -> torch.Tensor | None:
-        """``float32(acc) * s_a * s_w`` straight from the int8 kernel, or None where not possible."""
+        """``float32(acc) * s_a * s_w + bias`` straight from the int8 kernel, or None where not possible."""
         return None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -197,8 +198,8 @@ class ApproxLayer(nn.Module):
                 acc = self._accumulators(x)
                 # Integers below 2^24 convert to float32 exactly, larger ones round to nearest.
                 y = self._per_channel_(acc.to(torch.float32), self._output_scale(), torch.Tensor.mul_)  # acc is fresh
-            if self.bias is not None:
-                self._per_channel_(y, self.bias.detach(), torch.Tensor.add_)
+                if self.bias is not None:
+                    self._per_channel_(y, self.bias.detach(), torch.Tensor.add_)
         if not (self.training and torch.is_grad_enabled()):
             return y
         w_fq = fake_quantize(self.weight, self.weight_params, channel_dim_first=True)
@@ -206,14 +207,9 @@ class ApproxLayer(nn.Module):
         return y_fq + (y - y_fq).detach()
 
     def _per_channel_(self, y: torch.Tensor, values: torch.Tensor, op) -> torch.Tensor:
-        """``op(y, values)`` in place with one value per output channel (or one for all). A
-        channels-last conv output [N, C, H, W] is treated as rows of ``W * C`` with ``values``
-        tiled ``W`` times: the same element-wise operation, but an innermost dimension of few
-        channels vectorizes poorly (LeNet's 6 channels: 5x slower)."""
-        if values.dim() and y.dim() == 4 and not y.is_contiguous() and y.is_contiguous(memory_format=torch.channels_last):
-            n, c, h, w = y.shape
-            op(y.permute(0, 2, 3, 1).view(n * h, w * c), values.to(y.dtype).repeat(w))
-            return y
+        """``op(y, values)`` in place with one value per output channel (or one for all)."""
+        if y.dim() == 4:
+            return per_channel_(y, values, op)
         return op(y, self._per_output_channel(values, y))
 
     def extra_repr(self) -> str:
@@ -262,8 +258,9 @@ class ApproxConv2d(ApproxLayer):
                 or self._weight_zero_points():
             return None
         scales = self._output_scale().to(torch.float32).expand(self.weight.shape[0]).contiguous()
+        bias = None if self.bias is None else self.bias.detach()
         return int8_conv2d_from(x, float(self.input_params.scale), 0, plan, self.stride, self.dilation, (top, left),
-                                pad_code=0, output_scales=scales)
+                                pad_code=0, output_scales=scales, bias=bias)
 
     def _padded(self, codes):
         """Input codes padded with the zero-point code (real value 0)."""

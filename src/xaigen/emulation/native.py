@@ -1,5 +1,6 @@
 """Run-time build of the small C kernels (``csrc/gather.c``: the table gather; ``csrc/frontend.c``:
-quantize-and-lookup front ends) with the machine's compiler, into one shared library.
+quantize-and-lookup front ends; ``csrc/direct.c``: the direct int8 convolution; ``csrc/codes.h``:
+the shared quantization) with the machine's compiler, into one shared library.
 
 The sources are compiled once per (source, compiler, flags) into a cache directory
 (``$XAIGEN_KERNEL_CACHE``, else ``~/.cache/xaigen/kernels``, else a temporary directory) with
@@ -21,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
-SOURCES = tuple(Path(__file__).with_name("csrc") / name for name in ("gather.c", "frontend.c"))
+SOURCES = tuple(Path(__file__).with_name("csrc") / name for name in ("gather.c", "frontend.c", "direct.c"))
+HEADERS = (Path(__file__).with_name("csrc") / "codes.h",)
 FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-shared", "-fPIC", "-std=c99")  # no FMA: bit-exact rounding
 BUILD_TIMEOUT_S = 120
 
@@ -48,7 +50,7 @@ def _compiler() -> str | None:
 
 
 def _build(compiler: str) -> Path:
-    source = b"".join(path.read_bytes() for path in SOURCES)
+    source = b"".join(path.read_bytes() for path in SOURCES + HEADERS)
     key = hashlib.sha256(source + compiler.encode() + " ".join(FLAGS).encode()).hexdigest()[:16]
     target = _cache_dir() / f"xaigen_gather_{key}.so"
     if not target.exists():
@@ -74,13 +76,20 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
                                        ptr]
     lib.xaigen_lookup_rows.restype = None
     lib.xaigen_gather_has_avx512bw.restype = ctypes.c_int
+    lib.xaigen_quad_planes.argtypes = [ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, f32, f32, f32,
+                                       f32, f32, ptr, i64, ptr]
+    lib.xaigen_quad_planes.restype = None
+    lib.xaigen_direct_conv.argtypes = [ptr, i64, i64, i64, i64, i64, i64, i64, ptr, i64, i64, i64, i64, ptr, ptr, ptr,
+                                       i32, ptr]
+    lib.xaigen_direct_conv.restype = None
+    lib.xaigen_direct_available.restype = ctypes.c_int
     return lib
 
 
 @lru_cache(maxsize=1)
 def gather_library() -> ctypes.CDLL | None:
     """The compiled gather kernel, or None (no compiler, build error, or disabled)."""
-    if os.environ.get("XAIGEN_NO_NATIVE") == "1" or not all(path.exists() for path in SOURCES):
+    if os.environ.get("XAIGEN_NO_NATIVE") == "1" or not all(path.exists() for path in SOURCES + HEADERS):
         return None
     compiler = _compiler()
     if compiler is None:

@@ -4,16 +4,11 @@
  * (IEEE float32 division, rint = round half to even, as torch.round(x / s); the build disables FP
  * contraction) and write the value-ordered index q - vmin or the factor bytes of that code.
  */
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-static inline int32_t code_index(float x, float scale, float zero, float qmin, float qmax, float vmin)
-{
-    float q = rintf(x / scale) + zero;
-    q = q < qmin ? qmin : (q > qmax ? qmax : q);
-    return (int32_t)(q - vmin);
-}
+#include "codes.h"
+
 
 /* codes[c, top + i, left + j] = index of x[c, i, j] for the planes [first, last) of x float32[planes, H, W];
  * the border of codes [planes, H + 2 top, W + 2 left] holds pad_index. */
@@ -36,6 +31,46 @@ void xaigen_quantize_pad(const float* x, int64_t first, int64_t last, int64_t H,
     }
 }
 
+/* R = 1, 2 or 4 with AVX-512: 16 codes at a time, their R factor bytes gathered as one 32-bit word
+ * each (table8 rows are 8 bytes) and narrowed to R bytes; for R = 1 with AVX-512BW, 32 codes at a
+ * time looked up in table16 (the factor bytes as int16) held in registers, no gather.  Returns 0
+ * where it does not apply. */
+static int lookup16(const float* src, int64_t len, float scale, float zero, float qmin, float qmax, float vmin,
+                    const uint8_t* table8, const int16_t* table16, int64_t R, uint8_t* d)
+{
+#ifdef __AVX512F__
+    if (R != 1 && R != 2 && R != 4) return 0;
+    const code_params16 p = code_params(scale, zero, qmin, qmax, vmin);
+    int64_t e = 0;
+#ifdef __AVX512BW__
+    if (R == 1 && len >= 32) {
+        __m512i t[8];
+        for (int i = 0; i < 8; ++i) t[i] = _mm512_loadu_si512((const void*)(table16 + 32 * i));
+        for (; e + 32 <= len; e += 32) {
+            const __m256i lo = _mm512_cvtepi32_epi16(code_index16(_mm512_loadu_ps(src + e), &p));
+            const __m256i hi = _mm512_cvtepi32_epi16(code_index16(_mm512_loadu_ps(src + e + 16), &p));
+            const __m512i v = lookup32(t, _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+            _mm256_storeu_si256((__m256i*)(d + e), _mm512_cvtepi16_epi8(v));
+        }
+    }
+#else
+    (void)table16;
+#endif
+    for (; e + 16 <= len; e += 16) {
+        const __m512i words = _mm512_i32gather_epi32(code_index16(_mm512_loadu_ps(src + e), &p), (const void*)table8, 8);
+        if (R == 1) _mm_storeu_si128((__m128i*)(d + e), _mm512_cvtepi32_epi8(words));
+        else if (R == 2) _mm256_storeu_si256((__m256i*)(d + 2 * e), _mm512_cvtepi32_epi16(words));
+        else _mm512_storeu_si512((void*)(d + 4 * e), words);
+    }
+    for (; e < len; ++e) memcpy(d + e * R, table8 + 8 * code_index(src[e], scale, zero, qmin, qmax, vmin), (size_t)R);
+    return 1;
+#else
+    (void)src; (void)len; (void)scale; (void)zero; (void)qmin; (void)qmax; (void)vmin; (void)table8; (void)table16;
+    (void)R; (void)d;
+    return 0;
+#endif
+}
+
 /* For the input rows [first, last) of x float32[rows, length]: row n * rows_in + i goes to byte row
  * n * rows_out + top + i of out (row_bytes bytes each), from byte offset on, element e's R factor
  * bytes table8[index, 0..R-1] at e * R.  table8 is uint8[256, 8] (rows zero-padded to 8 bytes), so
@@ -47,13 +82,16 @@ void xaigen_lookup_rows(const float* x, int64_t first, int64_t last, int64_t len
                         float qmin, float qmax, float vmin, const uint8_t* table8, int64_t R, uint8_t* out)
 {
     int32_t index[1024];
+    int16_t table16[256];
+    for (int i = 0; i < 256; ++i) table16[i] = table8[8 * i];
     for (int64_t row = first; row < last; ++row) {
         const float* src = x + row * length;
         uint8_t* dst = out + ((row / rows_in) * rows_out + top + row % rows_in) * row_bytes + offset;
         for (int64_t start = 0; start < length; start += 1024) {
             const int64_t len = length - start < 1024 ? length - start : 1024;
-            for (int64_t e = 0; e < len; ++e) index[e] = code_index(src[start + e], scale, zero, qmin, qmax, vmin);
             uint8_t* d = dst + start * R;
+            if (lookup16(src + start, len, scale, zero, qmin, qmax, vmin, table8, table16, R, d)) continue;
+            for (int64_t e = 0; e < len; ++e) index[e] = code_index(src[start + e], scale, zero, qmin, qmax, vmin);
             if (R == 1) {
                 for (int64_t e = 0; e < len; ++e) d[e] = table8[8 * index[e]];
                 continue;

@@ -13,26 +13,12 @@
  */
 #include <stdint.h>
 #include <string.h>
-#ifdef __AVX512BW__
-#include <immintrin.h>
-#endif
+
+#include "codes.h"
 
 #define TILE 512
 
 #ifdef __AVX512BW__
-static inline __m512i lookup32(const __m512i t[8], __m512i idx)
-{
-    __m512i r01 = _mm512_permutex2var_epi16(t[0], idx, t[1]);
-    __m512i r23 = _mm512_permutex2var_epi16(t[2], idx, t[3]);
-    __m512i r45 = _mm512_permutex2var_epi16(t[4], idx, t[5]);
-    __m512i r67 = _mm512_permutex2var_epi16(t[6], idx, t[7]);
-    __mmask32 b6 = _mm512_test_epi16_mask(idx, _mm512_set1_epi16(64));
-    __mmask32 b7 = _mm512_test_epi16_mask(idx, _mm512_set1_epi16(128));
-    __m512i r03 = _mm512_mask_blend_epi16(b6, r01, r23);
-    __m512i r47 = _mm512_mask_blend_epi16(b6, r45, r67);
-    return _mm512_mask_blend_epi16(b7, r03, r47);
-}
-
 static void tile16(const uint8_t* cols, int64_t K, int64_t ld, int64_t start, int len, const uint8_t* wo,
                    const int16_t* table16, int32_t* acc)
 {
