@@ -15,8 +15,8 @@
 static inline int32_t code_index(float x, float scale, float zero, float qmin, float qmax, float vmin)
 {
     float q = rintf(x / scale) + zero;
-    q = q >= qmin ? q : qmin; /* NaN -> qmin, as _mm512_max_ps(q, qmin) */
-    q = q > qmax ? qmax : q;
+    q = q > qmin ? q : qmin; /* maxss: NaN -> qmin, as _mm512_max_ps(q, qmin) */
+    q = q < qmax ? q : qmax; /* minss */
     return (int32_t)(q - vmin);
 }
 
