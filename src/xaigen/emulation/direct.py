@@ -1,9 +1,10 @@
-"""Direct int8 convolution for layers with few input channels, vectorized over output columns.
+"""Direct int8 convolution for layers with few input channels, vectorized over outputs.
 
 oneDNN's int8 convolution (:mod:`.int8`) puts input channels in the SIMD lanes. With ``C * R``
 stacked channels of 3 or 6 (LeNet's first layers, rank 1) most lanes are idle and the int8
 convolution is no faster than float32. ``csrc/direct.c`` instead puts 16 neighbouring output
-columns in the lanes of one VNNI instruction:
+columns (or, where they fill the lanes better, 16 output channels) in the lanes of one VNNI
+instruction:
 
     acc[o, oh, ow] = sum_{p, kh, g} dot4(quad[p, oh + kh, ow + 4g], wq[p, kh, g, o]) - z sum_k w[o, k]
 
@@ -32,9 +33,9 @@ LANES = 16
 
 def applies(lowering: Int8Lowering, stride, dilation, groups: int, width: int, padding) -> bool:
     """Whether the direct kernel computes this layer (see the module doc)."""
-    if lowering.parts != 1 or not lowering.scaled_in_kernel or groups != 1 or tuple(stride) != (1, 1) or tuple(dilation) != (1, 1):
+    if lowering.parts != 1 or not lowering.scaled_in_kernel or lowering.weight.dim() != 4:
         return False
-    if lowering.weight.dim() != 4:
+    if groups != 1 or tuple(stride) != (1, 1) or tuple(dilation) != (1, 1):
         return False
     if int(_kept_planes(lowering).size) > MAX_STACKED_CHANNELS:
         return False
@@ -96,7 +97,11 @@ def quads(x: torch.Tensor, scale: float, zero: int, code_range: tuple[int, int],
 
     ``x`` is float32 [N, C, H, W] in any memory layout; ``table`` uint8[256, R'] holds the kept factor
     bytes indexed by ``code - vmin``; the border holds the bytes of ``pad_code``."""
+    if pad_code != zero:
+        raise ValueError("the direct front end pads with the zero-point code")
     x = x.detach().to(torch.float32)
+    if x.stride(3) * LANES >= 2**31:  # the C front end gathers a row with int32 offsets
+        x = x.contiguous()
     n, c, h, w = x.shape
     rank = table.shape[1]
     top, left = padding
@@ -107,8 +112,6 @@ def quads(x: torch.Tensor, scale: float, zero: int, code_range: tuple[int, int],
     sn, sc, sh, sw = x.stride()
     args = (c, h, w, sn, sc, sh, sw, top, left, width_words, float(scale), float(zero), float(code_range[0]),
             float(code_range[1]), float(vmin), table8.ctypes.data, rank, out.ctypes.data)
-    if pad_code != zero:
-        raise ValueError("the direct front end pads with the zero-point code")
     data = x.numpy()
     base = data.ctypes.data
     run_split(n, lambda first, last: lib.xaigen_quad_planes(base, first, last, *args), work=x.numel())
