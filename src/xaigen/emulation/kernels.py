@@ -10,7 +10,8 @@ Four paths, chosen per layer by :func:`choose_path`:
   convolution / matmul with int32 accumulation (oneDNN, ``torch._int_mm``); first choice for
   every low-rank table whose byte factors fit and whose bound is proven, on CPUs where the int8
   kernels pass an exactness probe. The quantize-and-lookup front end is
-  :mod:`xaigen.emulation.frontend`.
+  :mod:`xaigen.emulation.frontend`; convolutions with few stacked input channels run on the
+  direct kernel of :mod:`xaigen.emulation.direct` instead of oneDNN.
 * ``lowrank32`` / ``lowrank64``: one float32 (float64) convolution over ``R`` stacked
   channels, using the exact integer factors of :mod:`xaigen.emulation.factorization`. Chosen only
   when :func:`~xaigen.emulation.factorization.accumulation_bound` proves every partial sum is
