@@ -2,7 +2,8 @@
  *
  * oneDNN's int8 convolution vectorizes over input channels, so LeNet's 3 or 6 (times the table's
  * rank R) leave most of each VNNI instruction idle.  This kernel vectorizes over 16 neighbouring
- * output columns instead, which needs no channel count at all:
+ * output columns instead, which needs no channel count at all (or, where they fill the lanes
+ * better, over 16 output channels, each activation word broadcast: channel_block):
  *
  *   quads[p, i, x] = the 4 bytes act[p, i, x .. x + 3] as one uint32 (p = input plane c * R + r of
  *                    the padded activation bytes, i = row, x = column),
@@ -49,7 +50,7 @@ static void row_indices(const float* src, int64_t W, int64_t sw, float scale, fl
 /* bytes[j] = table8[8 idx[j] + r] for j < W. */
 static void row_bytes(const int32_t* idx, int64_t W, const uint8_t* table8, int64_t r, uint8_t* bytes)
 {
-#ifdef __AVX512F__
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
     for (int64_t j = 0; j < W; j += 16) {
         const __mmask16 m = W - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (W - j)) - 1u);
         const __m512i i = _mm512_maskz_loadu_epi32(m, idx + j);
@@ -67,7 +68,7 @@ static void row_bytes(const int32_t* idx, int64_t W, const uint8_t* table8, int6
 static void quad_row(const uint8_t* bytes, int64_t Wq, uint32_t* dst)
 {
     int64_t j = 0;
-#ifdef __AVX512F__
+#ifdef __AVX512BW__
     const __m512i dwords = _mm512_setr_epi32(0, 1, 2, 3, 1, 2, 3, 4, 2, 3, 4, 5, 3, 4, 5, 6);
     const __m512i pick = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 1, 2, 3, 4, 2, 3, 4, 5, 3, 4, 5, 6));
     for (; j + 16 <= Wq; j += 16) {
