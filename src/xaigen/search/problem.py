@@ -154,7 +154,7 @@ class AssignmentProblem:
     def evaluation_loss_se(self, e: Evaluation) -> float | None:
         """:meth:`loss_standard_error` of an evaluation (cached; a stored trial without its
         per-example record is run once more)."""
-        key = tuple(e.assignment[n] for n in self.layers)
+        key = self.assignment_key(e.assignment)
         if key not in self._loss_se:
             correct = e.correct if e.correct is not None else self.examples_correct(e.assignment)
             self._loss_se[key] = self.loss_standard_error(correct)
@@ -178,6 +178,11 @@ class AssignmentProblem:
     def complete(self, assignment: Mapping[str, str]) -> dict[str, str]:
         """Every layer named, unassigned layers exact."""
         return {n: assignment.get(n, self.exact_name) for n in self.layers}
+
+    def assignment_key(self, assignment: Mapping[str, str]) -> tuple[str, ...]:
+        """The one hashable identity of an assignment: its multipliers in layer order (unassigned
+        layers exact), used wherever evaluations, fine-tunes or climbs are remembered."""
+        return tuple(assignment.get(n, self.exact_name) for n in self.layers)
 
     def energy(self, assignment: Mapping[str, str]) -> tuple[float, float]:
         """(whole-accelerator, multiplier-only) energy in pJ; cheap, not a full evaluation."""
@@ -237,8 +242,7 @@ class Run:
         return self.budget - len(self.history)
 
     def _key(self, assignment: Mapping[str, str]) -> tuple[dict[str, str], tuple]:
-        full = self.problem.complete(assignment)
-        return full, tuple(full[n] for n in self.problem.layers)
+        return self.problem.complete(assignment), self.problem.assignment_key(assignment)
 
     def _append(self, full: dict[str, str], key: tuple, accuracy: float, loss: float,
                 correct: np.ndarray | None = None) -> Evaluation:

@@ -109,39 +109,37 @@ def retrained_choices(run: Run, float_model: torch.nn.Module, calibration: dict,
     tried, met or not, so a budget no fine-tune reached is explained."""
     problem, choices, attempts, started = run.problem, {}, [], time.perf_counter()
     tuned_cache: dict[tuple, tuple] = {}  # a model fine-tuned for one budget is judged for the others free
-
-    def key(e: Evaluation) -> tuple:
-        return tuple(e.assignment[n] for n in problem.layers)
+    key = problem.assignment_key
 
     for limit in sorted(loss_budgets, reverse=True):
         fresh, judged = [], {}  # fine-tunes spent on this budget; verdicts against it
 
         def can_try(e: Evaluation) -> bool:
-            return key(e) in tuned_cache or len(fresh) < settings.candidates
+            return key(e.assignment) in tuned_cache or len(fresh) < settings.candidates
 
         def meets(e: Evaluation) -> bool:
-            if key(e) in judged:
-                return judged[key(e)]
-            if key(e) not in tuned_cache:
+            if key(e.assignment) in judged:
+                return judged[key(e.assignment)]
+            if key(e.assignment) not in tuned_cache:
                 model, kept = fine_tuned(problem, float_model, calibration, e.assignment, x_train, y_train, settings)
-                tuned_cache[key(e)] = (model, kept, score_examples(model, problem.x, problem.y, task=problem.task))
+                tuned_cache[key(e.assignment)] = (model, kept, score_examples(model, problem.x, problem.y, task=problem.task))
                 fresh.append(e)
-            model, kept, scores = tuned_cache[key(e)]
+            model, kept, scores = tuned_cache[key(e.assignment)]
             met = problem.within_budget(scores, limit)
             attempts.append({"budget": f"{limit:g}", "assignment": e.assignment, "accuracy_before": e.accuracy,
                              "accuracy_after": scores.accuracy, "epochs": kept, "within_budget": met,
                              "multiplier_energy_reduction": problem.reductions(e.assignment)["multiplier_energy_reduction"]})
-            judged[key(e)] = met
+            judged[key(e.assignment)] = met
             return met
 
         near = bracket(run, limit, settings)
         # Models fine-tuned for a looser budget are judged first (free): the bisection assumes the loss
         # after fine-tuning grows along the bracket, and a fine-tune that stopped early can break that.
-        hit = next((i for i, e in enumerate(near) if key(e) in tuned_cache and meets(e)), len(near))
+        hit = next((i for i, e in enumerate(near) if key(e.assignment) in tuned_cache and meets(e)), len(near))
         best = bisect_bracket(near[:hit], meets, can_try) or (near[hit] if hit < len(near) else None)
         choices[f"{limit:g}"] = None
         if best is not None:
-            model, kept, scores = tuned_cache[key(best)]
+            model, kept, scores = tuned_cache[key(best.assignment)]
             choices[f"{limit:g}"] = {"evaluation": best, "model": model, "accuracy": scores.accuracy, "epochs": kept}
     return {"choices": choices, "finetunes": len(tuned_cache), "attempts": attempts,
             "wall_s": time.perf_counter() - started}

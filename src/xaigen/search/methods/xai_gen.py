@@ -237,7 +237,7 @@ def _restart_bases(run: Run, loss_budgets: Sequence[float], used: set) -> list[t
     problem, bases = run.problem, []
     for limit in sorted(loss_budgets):
         fresh = [e for e in run.history if problem.within_budget(e, limit)
-                 and (limit, tuple(e.assignment[n] for n in problem.layers)) not in used]
+                 and (limit, problem.assignment_key(e.assignment)) not in used]
         if fresh:
             bases.append((limit, min(fresh, key=lambda e: e.energy_pj).assignment))
     return bases
@@ -256,7 +256,7 @@ def hill_climb(run: Run, bases: list[tuple[float, dict]], savings: dict, damage:
             if not bases:
                 break
         limit, base = bases.pop(0)
-        key = (limit, tuple(base[n] for n in problem.layers))
+        key = (limit, problem.assignment_key(base))
         if key in used:
             continue
         used.add(key)
