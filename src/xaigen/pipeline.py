@@ -227,7 +227,8 @@ def _evaluated(runs: dict[str, Run]) -> list[Evaluated]:
     for run in runs.values():
         p = run.problem
         for e in run.history:
-            seen.setdefault(p.assignment_key(e.assignment), Evaluated(e.assignment, e.loss - p.exact_loss, p.exact_accuracy - e.accuracy))
+            seen.setdefault(p.assignment_key(e.assignment),
+                            Evaluated(e.assignment, e.loss - p.exact_loss, p.exact_accuracy - e.accuracy))
     return list(seen.values())
 
 

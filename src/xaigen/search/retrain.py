@@ -118,18 +118,19 @@ def retrained_choices(run: Run, float_model: torch.nn.Module, calibration: dict,
             return key(e.assignment) in tuned_cache or len(fresh) < settings.candidates
 
         def meets(e: Evaluation) -> bool:
-            if key(e.assignment) in judged:
-                return judged[key(e.assignment)]
-            if key(e.assignment) not in tuned_cache:
+            k = key(e.assignment)
+            if k in judged:
+                return judged[k]
+            if k not in tuned_cache:
                 model, kept = fine_tuned(problem, float_model, calibration, e.assignment, x_train, y_train, settings)
-                tuned_cache[key(e.assignment)] = (model, kept, score_examples(model, problem.x, problem.y, task=problem.task))
+                tuned_cache[k] = (model, kept, score_examples(model, problem.x, problem.y, task=problem.task))
                 fresh.append(e)
-            model, kept, scores = tuned_cache[key(e.assignment)]
+            model, kept, scores = tuned_cache[k]
             met = problem.within_budget(scores, limit)
             attempts.append({"budget": f"{limit:g}", "assignment": e.assignment, "accuracy_before": e.accuracy,
                              "accuracy_after": scores.accuracy, "epochs": kept, "within_budget": met,
                              "multiplier_energy_reduction": problem.reductions(e.assignment)["multiplier_energy_reduction"]})
-            judged[key(e.assignment)] = met
+            judged[k] = met
             return met
 
         near = bracket(run, limit, settings)

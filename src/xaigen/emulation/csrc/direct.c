@@ -28,25 +28,6 @@
 #define XAIGEN_DIRECT 1
 #endif
 
-/* idx[j] = code index of src[j * sw] for j < W (the last partial vector masked). */
-static void row_indices(const float* src, int64_t W, int64_t sw, float scale, float zero, float qmin, float qmax,
-                        float vmin, int32_t* idx)
-{
-#ifdef __AVX512F__
-    const code_params16 p = code_params(scale, zero, qmin, qmax, vmin);
-    const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                             _mm512_set1_epi32((int32_t)sw));
-    for (int64_t j = 0; j < W; j += 16) {
-        const __mmask16 m = W - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (W - j)) - 1u);
-        const __m512 x = sw == 1 ? _mm512_maskz_loadu_ps(m, src + j)
-                                 : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, lanes, src + j * sw, 4);
-        _mm512_mask_storeu_epi32((void*)(idx + j), m, code_index16(x, &p));
-    }
-#else
-    for (int64_t j = 0; j < W; ++j) idx[j] = code_index(src[j * sw], scale, zero, qmin, qmax, vmin);
-#endif
-}
-
 /* bytes[j] = table8[8 idx[j] + r] for j < W. */
 static void row_bytes(const int32_t* idx, int64_t W, const uint8_t* table8, int64_t r, uint8_t* bytes)
 {
@@ -98,7 +79,8 @@ void xaigen_quad_planes(const float* x, int64_t first, int64_t last, int64_t C, 
             uint32_t* planes = quads + (n * C + c) * R * hp * Wq;
             for (int64_t i = 0; i < hp; ++i) {
                 const int inside = i >= top && i < top + H;
-                if (inside) row_indices(x + n * sn + c * sc + (i - top) * sh, W, sw, scale, zero, qmin, qmax, vmin, idx);
+                if (inside)
+                    row_indices(x + n * sn + c * sc + (i - top) * sh, W, sw, scale, zero, qmin, qmax, vmin, idx);
                 for (int64_t r = 0; r < R; ++r) {
                     memset(bytes, table8[8 * pad_index + r], (size_t)(Wq + 3));
                     if (inside) row_bytes(idx, W, table8, r, bytes + left);

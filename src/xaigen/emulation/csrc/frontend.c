@@ -9,7 +9,6 @@
 
 #include "codes.h"
 
-
 /* codes[c, top + i, left + j] = index of x[c, i, j] for the planes [first, last) of x float32[planes, H, W];
  * the border of codes [planes, H + 2 top, W + 2 left] holds pad_index. */
 void xaigen_quantize_pad(const float* x, int64_t first, int64_t last, int64_t H, int64_t W, int64_t top,
@@ -91,13 +90,7 @@ void xaigen_lookup_rows(const float* x, int64_t first, int64_t last, int64_t len
             const int64_t len = length - start < 1024 ? length - start : 1024;
             uint8_t* d = dst + start * R;
             if (lookup16(src + start, len, scale, zero, qmin, qmax, vmin, table8, table16, R, d)) continue;
-            int64_t vectors = 0;
-#ifdef __AVX512F__
-            const code_params16 p = code_params(scale, zero, qmin, qmax, vmin);
-            for (; vectors + 16 <= len; vectors += 16)
-                _mm512_storeu_si512((void*)(index + vectors), code_index16(_mm512_loadu_ps(src + start + vectors), &p));
-#endif
-            for (int64_t e = vectors; e < len; ++e) index[e] = code_index(src[start + e], scale, zero, qmin, qmax, vmin);
+            row_indices(src + start, len, 1, scale, zero, qmin, qmax, vmin, index);
             if (R == 1) {
                 for (int64_t e = 0; e < len; ++e) d[e] = table8[8 * index[e]];
                 continue;
