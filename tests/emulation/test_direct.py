@@ -20,18 +20,19 @@ needs_direct = pytest.mark.skipif(
     reason="needs exact int8 kernels, a C compiler and AVX-512 VNNI")
 
 shapes = st.fixed_dictionaries({
-    "n": st.integers(1, 3), "cin": st.integers(1, 3), "cout": st.sampled_from([1, 5, 16, 17, 33]),
+    "n": st.integers(1, 3), "cin": st.integers(1, 6), "cout": st.sampled_from([1, 5, 16, 17, 33]),
     "kh": st.integers(1, 5), "kw": st.integers(1, 7), "h": st.integers(1, 8), "w": st.integers(1, 40),
     "pad": st.tuples(st.integers(0, 2), st.integers(0, 2)), "seed": st.integers(0, 2**31 - 1),
 })
 
 
 @needs_direct
+@pytest.mark.parametrize("layout", ["quads", "planes"])
 @pytest.mark.parametrize("by_channel", [False, True])
 @pytest.mark.parametrize("name", TABLES)
 @SETTINGS
 @given(shape=shapes)
-def test_accumulators_equal_the_reference(catalogue, monkeypatch, name, by_channel, shape):
+def test_accumulators_equal_the_reference(catalogue, monkeypatch, name, by_channel, layout, shape):
     multiplier = catalogue[name]
     top, left = shape["pad"]
     assume(shape["h"] + 2 * top >= shape["kh"] and shape["w"] + 2 * left >= shape["kw"])
@@ -42,9 +43,11 @@ def test_accumulators_equal_the_reference(catalogue, monkeypatch, name, by_chann
     w = rng.integers(low, min(high, 127) + 1, (shape["cout"], shape["cin"], shape["kh"], shape["kw"]))
     plan = choose_path(multiplier, torch.from_numpy(w))
     assert plan.path == "int8"
-    monkeypatch.setattr(direct, "MAX_STACKED_CHANNELS", 64)  # a speed threshold, not a limit of exactness
+    assume(layout == "quads" or direct._kept_planes(plan.lowering).size <= 4 * direct.MAX_WORD_GROUPS)
+    monkeypatch.setattr(direct, "SPEED_MARGIN", 1e9)  # a speed threshold, not a limit of exactness
     assert direct.applies(plan.lowering, (1, 1), (1, 1), 1, shape["w"], (top, left))  # the path under test
     monkeypatch.setattr(direct, "_by_channel", lambda out_channels, out_width: by_channel)
+    monkeypatch.setattr(direct, "_layout", lambda planes, kw: layout)
     got = conv2d_accumulators(torch.from_numpy(a), plan, padding=(top, left))
     padded = np.pad(a, ((0, 0), (0, 0), (top, top), (left, left)))  # code 0 is the real value 0
     want = conv2d_reference(padded, w, multiplier.table, (1, 1), (1, 1), 1)
@@ -74,6 +77,30 @@ def test_quads_are_the_padded_bytes_four_at_a_time(n, c, h, w, top, left, extra,
 
 
 @needs_direct
+@SETTINGS
+@given(n=st.integers(1, 2), c=st.integers(1, 7), h=st.integers(1, 5), w=st.integers(1, 35), top=st.integers(0, 2),
+       left=st.integers(0, 2), extra=st.integers(0, 20), zero=st.integers(0, 40), signed=st.booleans(),
+       channels_last=st.booleans(), rank=st.integers(1, 5), seed=st.integers(0, 2**31 - 1))
+def test_plane_words_are_the_padded_pixels_four_planes_at_a_time(n, c, h, w, top, left, extra, zero, signed,
+                                                                 channels_last, rank, seed):
+    assume(c * rank <= 4 * direct.MAX_WORD_GROUPS)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, c, h, w, generator=gen) * 3
+    zero, vmin = (0, -128) if signed else (zero, 0)
+    table = np.random.default_rng(seed).integers(0, 256, (256, rank)).astype(np.uint8)
+    width = w + 2 * left + extra
+    xin = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    got = direct.plane_words(xin, 0.037, zero, (vmin, vmin + 255), vmin, table, (top, left), width, zero)
+    stacked = lookup_conv_input(x, 0.037, zero, (vmin, vmin + 255), vmin, table, (top, left), zero).numpy()
+    planes = -(-c * rank // 4) * 4
+    pixels = np.zeros((n, planes, stacked.shape[2], width), dtype=np.uint8)
+    pixels[:, : c * rank] = np.tile(table[zero - vmin], c)[None, :, None, None]  # the border: the pad code's bytes
+    pixels[:, : c * rank, :, : stacked.shape[3]] = stacked
+    want = sum(pixels[:, b::4].astype(np.uint32) << (8 * b) for b in range(4))
+    assert np.array_equal(got, want)
+
+
+@needs_direct
 @pytest.mark.parametrize("name", ["mul8s_1L2N", "mul8s_1KV8", "exact_s8"])
 def test_layer_outputs_equal_onednn_bit_for_bit(catalogue, monkeypatch, name):
     """The direct kernel dequantizes and adds the bias inside; no output bit may change."""
@@ -81,7 +108,7 @@ def test_layer_outputs_equal_onednn_bit_for_bit(catalogue, monkeypatch, name):
 
     from xaigen.emulation import approximable_layers, approximate, calibrate
 
-    monkeypatch.setattr(direct, "MAX_STACKED_CHANNELS", 64)  # a speed threshold; here every stride-1 layer
+    monkeypatch.setattr(direct, "SPEED_MARGIN", 1e9)  # a speed threshold; here every stride-1 layer
     torch.manual_seed(5)
     model = nn.Sequential(nn.Conv2d(3, 6, 5), nn.ReLU(), nn.Conv2d(6, 20, 3, padding=1), nn.ReLU(),
                           nn.Conv2d(20, 4, 3, stride=2)).eval()
@@ -103,6 +130,8 @@ def test_not_taken_where_it_does_not_apply(catalogue):
     plan = choose_path(catalogue["mul8s_1L2N"], torch.randint(-128, 128, (4, 3, 3, 3)))
     assert not direct.applies(plan.lowering, (2, 1), (1, 1), 1, 10, (0, 0))  # stride
     assert not direct.applies(plan.lowering, (1, 1), (1, 2), 1, 10, (0, 0))  # dilation
-    wide = choose_path(catalogue["mul8s_1L2N"], torch.randint(-128, 128, (4, direct.MAX_STACKED_CHANNELS + 1, 3, 3)))
-    assert not direct.applies(wide.lowering, (1, 1), (1, 1), 1, 10, (0, 0))  # many input channels: oneDNN
+    lenet_conv1 = choose_path(catalogue["mul8s_1L2N"], torch.randint(-128, 128, (6, 3, 5, 5)))
+    assert direct.applies(lenet_conv1.lowering, (1, 1), (1, 1), 1, 32, (0, 0))
+    lenet_conv2 = choose_path(catalogue["mul8s_1L2N"], torch.randint(-128, 128, (16, 6, 5, 5)))
+    assert not direct.applies(lenet_conv2.lowering, (1, 1), (1, 1), 1, 14, (0, 0))  # as many instructions: oneDNN
     assert not direct.applies(plan.lowering, (1, 1), (1, 1), 1, direct.MAX_ROW + 1, (0, 0))  # the row buffer

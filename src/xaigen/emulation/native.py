@@ -79,8 +79,10 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.xaigen_quad_planes.argtypes = [ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, f32, f32, f32,
                                        f32, f32, ptr, i64, ptr]
     lib.xaigen_quad_planes.restype = None
-    lib.xaigen_direct_conv.argtypes = [ptr, i64, i64, i64, i64, i64, i64, i64, ptr, i64, i64, i64, i64, ptr, ptr, ptr,
-                                       i32, ptr]
+    lib.xaigen_plane_words.argtypes = lib.xaigen_quad_planes.argtypes
+    lib.xaigen_plane_words.restype = None
+    lib.xaigen_direct_conv.argtypes = [ptr, i64, i64, i64, i64, i64, i64, i64, i64, ptr, i64, i64, i64, i64, ptr, ptr,
+                                       ptr, i32, ptr]
     lib.xaigen_direct_conv.restype = None
     lib.xaigen_direct_available.restype = ctypes.c_int
     return lib

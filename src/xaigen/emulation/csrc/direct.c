@@ -11,7 +11,14 @@
  *
  * where wq packs the weight bytes w[o, p, kh, 4 g .. 4 g + 3] (zero beyond the kernel width), so
  * one vpdpbusd (u8 x s8, four products summed into int32) serves 16 output columns of one channel
- * and the 16 activation words are ONE contiguous load.  The activation bytes are u + z (z the
+ * and the 16 activation words are ONE contiguous load.  With more planes, "plane words" fill the
+ * four bytes of a word with four planes instead of four columns (fewer words where P > KW / ceil(KW / 4)):
+ *
+ *   words[g, i, x] = the bytes act[4 g .. 4 g + 3, i, x] as one uint32 (0 past the last plane),
+ *   acc[o, oh, ow] = sum_{g, kh, kw} dot4(words[g, oh + kh, ow + kw], wq[g, kh, kw, o])
+ *
+ * The kernel is the same loop for both: word group g is read at column offset step * g (step 4
+ * for quads, 1 for plane words).  The activation bytes are u + z (z the
  * zero-point, so they are unsigned); acc - z * sum_k w is the exact accumulator, proven to fit
  * int32 and float32 by the caller.  Stride 1, dilation 1, one group; the caller checks.
  *
@@ -23,6 +30,7 @@
 
 #include "codes.h"
 #define XAIGEN_MAX_ROW 4096 /* direct.py's MAX_ROW */
+#define XAIGEN_MAX_GROUPS 8 /* direct.py's MAX_WORD_GROUPS */
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
 #include <immintrin.h>
 #define XAIGEN_DIRECT 1
@@ -90,6 +98,71 @@ void xaigen_quad_planes(const float* x, int64_t first, int64_t last, int64_t C, 
         }
 }
 
+/* Plane words of the images [first, last) of x float32 [N, C, H, W] (element strides sn, sc, sh,
+ * sw): words uint32 [N, PG, H + 2 top, Wq], PG = ceil(C R / 4); byte j of word (g, i, x) is the
+ * factor byte r of the code of x[n, c, i - top, x - left] for plane 4 g + j = c R + r, the byte of
+ * the zero-point code outside the image (also past the padded width), 0 past the last plane.
+ * table8 as for xaigen_quad_planes; R <= 8, PG <= XAIGEN_MAX_GROUPS. */
+void xaigen_plane_words(const float* x, int64_t first, int64_t last, int64_t C, int64_t H, int64_t W,
+                        int64_t sn, int64_t sc, int64_t sh, int64_t sw, int64_t top, int64_t left, int64_t Wq,
+                        float scale, float zero, float qmin, float qmax, float vmin, const uint8_t* table8,
+                        int64_t R, uint32_t* words)
+{
+    const int64_t hp = H + 2 * top, P = C * R, PG = (P + 3) / 4;
+    if (PG > XAIGEN_MAX_GROUPS || R > 8) return; /* the caller checks */
+    const int32_t pad_index = code_index(0.0f, scale, zero, qmin, qmax, vmin);
+    uint32_t pad[XAIGEN_MAX_GROUPS] = {0};
+    for (int64_t p = 0; p < P; ++p) pad[p / 4] |= (uint32_t)table8[8 * pad_index + p % R] << (8 * (p % 4));
+    for (int64_t n = first; n < last; ++n)
+        for (int64_t i = 0; i < hp; ++i) {
+            uint32_t* row = words + (n * PG * hp + i) * Wq; /* group g's row: row + g * hp * Wq */
+            for (int64_t g = 0; g < PG; ++g)
+                for (int64_t j = 0; j < Wq; ++j) row[g * hp * Wq + j] = pad[g];
+            if (i < top || i >= top + H) continue;
+            const float* src = x + n * sn + (i - top) * sh;
+#ifdef __AVX512F__
+            const code_params16 cp = code_params(scale, zero, qmin, qmax, vmin);
+            const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                                     _mm512_set1_epi32((int32_t)sw));
+            const __m512i low_byte = _mm512_set1_epi32(0xFF);
+            for (int64_t j = 0; j < W; j += 16) {
+                const __mmask16 m = W - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (W - j)) - 1u);
+                __m512i group[XAIGEN_MAX_GROUPS];
+                for (int64_t g = 0; g < PG; ++g) group[g] = _mm512_setzero_si512();
+                for (int64_t c = 0; c < C; ++c) {
+                    const float* s = src + c * sc + j * sw;
+                    const __m512 v = sw == 1 ? _mm512_maskz_loadu_ps(m, s)
+                                             : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, lanes, s, 4);
+                    const __m512i at = _mm512_slli_epi32(code_index16(v, &cp), 3);
+                    const __m512i lo = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, at, (const void*)table8, 1);
+                    const __m512i hi = R > 4 ? _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, at,
+                                                                          (const void*)(table8 + 4), 1)
+                                             : _mm512_setzero_si512();
+                    for (int64_t r = 0; r < R; ++r) {
+                        const int64_t p = c * R + r;
+                        const __m512i b = _mm512_and_si512(
+                            _mm512_srlv_epi32(r < 4 ? lo : hi, _mm512_set1_epi32((int32_t)(8 * (r % 4)))), low_byte);
+                        group[p / 4] = _mm512_or_si512(group[p / 4], _mm512_sllv_epi32(b, _mm512_set1_epi32((int32_t)(8 * (p % 4)))));
+                    }
+                }
+                for (int64_t g = 0; g < PG; ++g)
+                    _mm512_mask_storeu_epi32((void*)(row + g * hp * Wq + left + j), m, group[g]);
+            }
+#else
+            for (int64_t j = 0; j < W; ++j) {
+                for (int64_t g = 0; g < PG; ++g) row[g * hp * Wq + left + j] = 0;
+                for (int64_t c = 0; c < C; ++c) {
+                    const int32_t k = code_index(src[c * sc + j * sw], scale, zero, qmin, qmax, vmin);
+                    for (int64_t r = 0; r < R; ++r) {
+                        const int64_t p = c * R + r;
+                        row[(p / 4) * hp * Wq + left + j] |= (uint32_t)table8[8 * k + r] << (8 * (p % 4));
+                    }
+                }
+            }
+#endif
+        }
+}
+
 int xaigen_direct_available(void)
 {
 #ifdef XAIGEN_DIRECT
@@ -102,7 +175,7 @@ int xaigen_direct_available(void)
 #ifdef XAIGEN_DIRECT
 /* One block: 16 output columns [ow0, ow0 + 16) of row oh, output channels [o0, o0 + OC). */
 static inline __attribute__((always_inline)) void direct_block(
-    const int OC, const uint32_t* quads, int64_t P, int64_t hp, int64_t Wq, int64_t KH, int64_t G,
+    const int OC, const uint32_t* quads, int64_t P, int64_t hp, int64_t Wq, int64_t KH, int64_t G, int64_t step,
     const int32_t* wq, int64_t OCP, int64_t o0, int64_t oh, int64_t ow0, int64_t OW, int64_t O,
     const int32_t* zsum, const float* scale, const float* bias, float* out_row)
 {
@@ -113,7 +186,7 @@ static inline __attribute__((always_inline)) void direct_block(
             const uint32_t* src = quads + (p * hp + oh + kh) * Wq + ow0;
             const int32_t* w = wq + ((p * KH + kh) * G) * OCP + o0;
             for (int64_t g = 0; g < G; ++g) {
-                const __m512i a = _mm512_loadu_si512((const void*)(src + 4 * g));
+                const __m512i a = _mm512_loadu_si512((const void*)(src + step * g));
                 for (int o = 0; o < OC; ++o)
                     acc[o] = _mm512_dpbusd_epi32(acc[o], a, _mm512_set1_epi32(w[g * OCP + o]));
             }
@@ -133,7 +206,7 @@ static inline __attribute__((always_inline)) void direct_block(
 /* One block with output channels in the lanes: NC output columns [ow0, ow0 + NC) of row oh, output
  * channels [o0, o0 + 16) (masked past O).  Each activation word is broadcast to all 16 lanes. */
 static inline __attribute__((always_inline)) void channel_block(
-    const int NC, const uint32_t* quads, int64_t P, int64_t hp, int64_t Wq, int64_t KH, int64_t G,
+    const int NC, const uint32_t* quads, int64_t P, int64_t hp, int64_t Wq, int64_t KH, int64_t G, int64_t step,
     const int32_t* wq, int64_t OCP, int64_t o0, int64_t oh, int64_t ow0, int64_t O,
     const int32_t* zsum, const float* scale, const float* bias, float* out_row)
 {
@@ -146,7 +219,7 @@ static inline __attribute__((always_inline)) void channel_block(
             for (int64_t g = 0; g < G; ++g) {
                 const __m512i wv = _mm512_loadu_si512((const void*)(w + g * OCP));
                 for (int j = 0; j < NC; ++j)
-                    acc[j] = _mm512_dpbusd_epi32(acc[j], _mm512_set1_epi32(src[4 * g + j]), wv);
+                    acc[j] = _mm512_dpbusd_epi32(acc[j], _mm512_set1_epi32(src[step * g + j]), wv);
             }
         }
     const __mmask16 m = O - o0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (O - o0)) - 1u);
@@ -160,16 +233,19 @@ static inline __attribute__((always_inline)) void channel_block(
     }
 }
 
-#define XAIGEN_CHANNEL_CASE(n) case n: channel_block(n, q, P, hp, Wq, KH, G, wq, OCP, o0, oh, ow0, O, zsum, scale, bias, row); break;
-#define XAIGEN_CASE(n) case n: direct_block(n, q, P, hp, Wq, KH, G, wq, OCP, o0, oh, ow0, OW, O, zsum, scale, bias, row); break;
+#define XAIGEN_CHANNEL_CASE(n) case n: channel_block(n, q, P, hp, Wq, KH, G, step, wq, OCP, o0, oh, ow0, O, zsum, scale, bias, row); break;
+#define XAIGEN_CASE(n) case n: direct_block(n, q, P, hp, Wq, KH, G, step, wq, OCP, o0, oh, ow0, OW, O, zsum, scale, bias, row); break;
 #endif
 
-/* Outputs of the images [first, last): quads as above (P = C * R planes of hp rows, Wq words),
- * wq int32 [P, KH, G, OCP] (OCP >= O, a multiple of 16), out float32 [N, OH, OW, O].  by_channel
+/* Outputs of the images [first, last): quads (P = C * R planes, G = ceil(KW / 4) word groups,
+ * step 4) or plane words (P = ceil(C * R / 4) planes of words, G = KW, step 1) as above, each plane
+ * hp rows of Wq words; wq int32 [P, KH, G, OCP] (OCP >= O, a multiple of 16), out float32
+ * [N, OH, OW, O].  by_channel
  * puts 16 output channels in the lanes (each activation word broadcast) instead of 16 columns:
  * fewer instructions where O fills the lanes better than OW does, and no transposed store. */
 void xaigen_direct_conv(const uint32_t* quads, int64_t first, int64_t last, int64_t P, int64_t hp, int64_t Wq,
-                        int64_t KH, int64_t G, const int32_t* wq, int64_t OCP, int64_t O, int64_t OH, int64_t OW,
+                        int64_t KH, int64_t G, int64_t step, const int32_t* wq, int64_t OCP, int64_t O, int64_t OH,
+                        int64_t OW,
                         const int32_t* zsum, const float* scale, const float* bias, int by_channel, float* out)
 {
 #ifdef XAIGEN_DIRECT
@@ -202,7 +278,7 @@ void xaigen_direct_conv(const uint32_t* quads, int64_t first, int64_t last, int6
         }
     }
 #else
-    (void)quads; (void)first; (void)last; (void)P; (void)hp; (void)Wq; (void)KH; (void)G; (void)wq; (void)OCP;
+    (void)quads; (void)first; (void)last; (void)P; (void)hp; (void)Wq; (void)KH; (void)G; (void)step; (void)wq; (void)OCP;
     (void)O; (void)OH; (void)OW; (void)zsum; (void)scale; (void)bias; (void)by_channel; (void)out;
 #endif
 }
