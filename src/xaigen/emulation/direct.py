@@ -70,7 +70,7 @@ def _fewer_instructions(planes: int, out_channels: int, kh: int, kw: int, out_wi
 
 
 def _kept_planes(lowering: Int8Lowering) -> np.ndarray:
-    """Stacked input planes ``c * R + r`` whose weights are not all zero (a padded fourth pair is)."""
+    """Stacked input planes ``c * R + r`` whose weights are not all zero (a factor pair that the layer's weight codes never use is)."""
     if "direct_planes" not in lowering.packed:
         weight = lowering.weight
         nonzero = weight.ne(0).any(dim=0).reshape(weight.shape[1], -1).any(dim=1).numpy()

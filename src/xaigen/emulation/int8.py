@@ -123,8 +123,6 @@ def lower(factors: LowRankFactors, weight_index: np.ndarray) -> Int8Lowering | N
         return None
     used = np.unique(weight_index)
     u, v, common = _rescale(factors, used)
-    if u.shape[1] == 3:  # a zero fourth pair lets the front end move 4 bytes as one word
-        u, v = np.pad(u, ((0, 0), (0, 1))), np.pad(v, ((0, 0), (0, 1)))
     zero = _activation_window(u)
     if zero is None:
         return None

@@ -30,15 +30,32 @@ void xaigen_quantize_pad(const float* x, int64_t first, int64_t last, int64_t H,
     }
 }
 
-/* R = 1, 2 or 4 with AVX-512: 16 codes at a time, their R factor bytes gathered as one 32-bit word
- * each (table8 rows are 8 bytes) and narrowed to R bytes; for R = 1 with AVX-512BW, 32 codes at a
- * time looked up in table16 (the factor bytes as int16) held in registers, no gather.  Returns 0
- * where it does not apply. */
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+#define XAIGEN_STORE3 1
+/* The low 3 bytes of each of 16 words, packed into 48 bytes at d (vpshufb within each 128-bit lane,
+ * then one masked 12-byte store per lane: no byte past d + 48 is written). */
+static inline void store3(uint8_t* d, __m512i words)
+{
+    const __m512i pick = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1));
+    const __m512i packed = _mm512_shuffle_epi8(words, pick);
+    _mm_mask_storeu_epi8(d, 0x0FFF, _mm512_castsi512_si128(packed));
+    _mm_mask_storeu_epi8(d + 12, 0x0FFF, _mm512_extracti32x4_epi32(packed, 1));
+    _mm_mask_storeu_epi8(d + 24, 0x0FFF, _mm512_extracti32x4_epi32(packed, 2));
+    _mm_mask_storeu_epi8(d + 36, 0x0FFF, _mm512_extracti32x4_epi32(packed, 3));
+}
+#else
+#define XAIGEN_STORE3 0
+#endif
+
+/* R = 1, 2, 3 (with AVX-512BW and VL) or 4 with AVX-512: 16 codes at a time, their R factor bytes
+ * gathered as one 32-bit word each (table8 rows are 8 bytes) and narrowed to R bytes; for R = 1
+ * with AVX-512BW, 32 codes at a time looked up in table16 (the factor bytes as int16) held in
+ * registers, no gather.  Returns 0 where it does not apply. */
 static int lookup16(const float* src, int64_t len, float scale, float zero, float qmin, float qmax, float vmin,
                     const uint8_t* table8, const int16_t* table16, int64_t R, uint8_t* d)
 {
 #ifdef __AVX512F__
-    if (R != 1 && R != 2 && R != 4) return 0;
+    if (R != 1 && R != 2 && R != 4 && !(R == 3 && XAIGEN_STORE3)) return 0;
     const code_params16 p = code_params(scale, zero, qmin, qmax, vmin);
     int64_t e = 0;
 #ifdef __AVX512BW__
@@ -59,6 +76,9 @@ static int lookup16(const float* src, int64_t len, float scale, float zero, floa
         const __m512i words = _mm512_i32gather_epi32(code_index16(_mm512_loadu_ps(src + e), &p), (const void*)table8, 8);
         if (R == 1) _mm_storeu_si128((__m128i*)(d + e), _mm512_cvtepi32_epi8(words));
         else if (R == 2) _mm256_storeu_si256((__m256i*)(d + 2 * e), _mm512_cvtepi32_epi16(words));
+#if XAIGEN_STORE3
+        else if (R == 3) store3(d + 3 * e, words);
+#endif
         else _mm512_storeu_si512((void*)(d + 4 * e), words);
     }
     for (; e < len; ++e) memcpy(d + e * R, table8 + 8 * code_index(src[e], scale, zero, qmin, qmax, vmin), (size_t)R);
