@@ -16,8 +16,9 @@ the kernel width). With more planes, "plane words" hold four planes of one pixel
 
 with ``word[g, i, x] = u8[4g .. 4g + 3, i, x]`` (zero past the last plane): ``ceil(P / 4) * KW``
 instructions per output row and channel against ``P * ceil(KW / 4)`` for quads; the layer takes
-the layout with fewer (:func:`_layout`). The byte factors, the zero-point ``z`` and the proven int32 / float32 bounds are
-those of :func:`.int8.lower`, so the accumulators are the same integers as oneDNN's.
+the layout with fewer (:func:`_layout`). The byte factors, the zero-point ``z`` and the proven
+int32 / float32 bounds are those of :func:`.int8.lower`, so the accumulators are the same integers
+as oneDNN's.
 
 Used for stride 1, dilation 1, one group, one weight part, where it needs clearly fewer
 instructions than oneDNN (few output channels: LeNet-5's first layer), on CPUs with AVX-512 VNNI
@@ -70,7 +71,8 @@ def _fewer_instructions(planes: int, out_channels: int, kh: int, kw: int, out_wi
 
 
 def _kept_planes(lowering: Int8Lowering) -> np.ndarray:
-    """Stacked input planes ``c * R + r`` whose weights are not all zero (a factor pair that the layer's weight codes never use is)."""
+    """Stacked input planes ``c * R + r`` whose weights are not all zero (a factor pair that the
+    layer's weight codes never use is)."""
     if "direct_planes" not in lowering.packed:
         weight = lowering.weight
         nonzero = weight.ne(0).any(dim=0).reshape(weight.shape[1], -1).any(dim=1).numpy()

@@ -39,19 +39,37 @@ static inline __m512i code_index16(__m512 x, const code_params16* p)
 }
 #endif
 
+#ifdef __AVX512F__
+/* The mask of the first min(remaining, 16) lanes. */
+static inline __mmask16 lanes_mask(int64_t remaining)
+{
+    return remaining >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << remaining) - 1u);
+}
+
+/* Element offsets 0, sw, ..., 15 sw of 16 inputs with stride sw. */
+static inline __m512i strided_lanes(int64_t sw)
+{
+    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                              _mm512_set1_epi32((int32_t)sw));
+}
+
+/* src[j * sw] for the lanes j of m (0 elsewhere): one load where contiguous, else a gather. */
+static inline __m512 load16(const float* src, __mmask16 m, int64_t sw, __m512i lanes)
+{
+    return sw == 1 ? _mm512_maskz_loadu_ps(m, src) : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, lanes, src, 4);
+}
+#endif
+
 /* idx[j] = code index of src[j * sw] for j < W (the last partial vector masked). */
 static inline void row_indices(const float* src, int64_t W, int64_t sw, float scale, float zero, float qmin, float qmax,
                                float vmin, int32_t* idx)
 {
 #ifdef __AVX512F__
     const code_params16 p = code_params(scale, zero, qmin, qmax, vmin);
-    const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                             _mm512_set1_epi32((int32_t)sw));
+    const __m512i lanes = strided_lanes(sw);
     for (int64_t j = 0; j < W; j += 16) {
-        const __mmask16 m = W - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (W - j)) - 1u);
-        const __m512 x = sw == 1 ? _mm512_maskz_loadu_ps(m, src + j)
-                                 : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, lanes, src + j * sw, 4);
-        _mm512_mask_storeu_epi32((void*)(idx + j), m, code_index16(x, &p));
+        const __mmask16 m = lanes_mask(W - j);
+        _mm512_mask_storeu_epi32((void*)(idx + j), m, code_index16(load16(src + j * sw, m, sw, lanes), &p));
     }
 #else
     for (int64_t j = 0; j < W; ++j) idx[j] = code_index(src[j * sw], scale, zero, qmin, qmax, vmin);

@@ -41,7 +41,7 @@ static void row_bytes(const int32_t* idx, int64_t W, const uint8_t* table8, int6
 {
 #if defined(__AVX512BW__) && defined(__AVX512VL__)
     for (int64_t j = 0; j < W; j += 16) {
-        const __mmask16 m = W - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (W - j)) - 1u);
+        const __mmask16 m = lanes_mask(W - j);
         const __m512i i = _mm512_maskz_loadu_epi32(m, idx + j);
         const __m512i words = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, i, (const void*)(table8 + r), 8);
         _mm_mask_storeu_epi8(bytes + j, m, _mm512_cvtepi32_epi8(words));
@@ -122,27 +122,24 @@ void xaigen_plane_words(const float* x, int64_t first, int64_t last, int64_t C, 
             const float* src = x + n * sn + (i - top) * sh;
 #ifdef __AVX512F__
             const code_params16 cp = code_params(scale, zero, qmin, qmax, vmin);
-            const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                                     _mm512_set1_epi32((int32_t)sw));
-            const __m512i low_byte = _mm512_set1_epi32(0xFF);
+            const __m512i lanes = strided_lanes(sw), low_byte = _mm512_set1_epi32(0xFF), none = _mm512_setzero_si512();
             for (int64_t j = 0; j < W; j += 16) {
-                const __mmask16 m = W - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (W - j)) - 1u);
+                const __mmask16 m = lanes_mask(W - j);
                 __m512i group[XAIGEN_MAX_GROUPS];
-                for (int64_t g = 0; g < PG; ++g) group[g] = _mm512_setzero_si512();
+                for (int64_t g = 0; g < PG; ++g) group[g] = none;
                 for (int64_t c = 0; c < C; ++c) {
-                    const float* s = src + c * sc + j * sw;
-                    const __m512 v = sw == 1 ? _mm512_maskz_loadu_ps(m, s)
-                                             : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, lanes, s, 4);
+                    /* byte offsets of the codes' table rows; bytes 0-3 and 4-7 of each row */
+                    const __m512 v = load16(src + c * sc + j * sw, m, sw, lanes);
                     const __m512i at = _mm512_slli_epi32(code_index16(v, &cp), 3);
-                    const __m512i lo = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, at, (const void*)table8, 1);
-                    const __m512i hi = R > 4 ? _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, at,
-                                                                          (const void*)(table8 + 4), 1)
-                                             : _mm512_setzero_si512();
+                    const __m512i lo = _mm512_mask_i32gather_epi32(none, m, at, (const void*)table8, 1);
+                    const __m512i hi = R > 4 ? _mm512_mask_i32gather_epi32(none, m, at, (const void*)(table8 + 4), 1)
+                                             : none;
                     for (int64_t r = 0; r < R; ++r) {
                         const int64_t p = c * R + r;
-                        const __m512i b = _mm512_and_si512(
-                            _mm512_srlv_epi32(r < 4 ? lo : hi, _mm512_set1_epi32((int32_t)(8 * (r % 4)))), low_byte);
-                        group[p / 4] = _mm512_or_si512(group[p / 4], _mm512_sllv_epi32(b, _mm512_set1_epi32((int32_t)(8 * (p % 4)))));
+                        const __m512i shift_in = _mm512_set1_epi32((int32_t)(8 * (r % 4)));
+                        const __m512i shift_out = _mm512_set1_epi32((int32_t)(8 * (p % 4)));
+                        const __m512i b = _mm512_and_si512(_mm512_srlv_epi32(r < 4 ? lo : hi, shift_in), low_byte);
+                        group[p / 4] = _mm512_or_si512(group[p / 4], _mm512_sllv_epi32(b, shift_out));
                     }
                 }
                 for (int64_t g = 0; g < PG; ++g)
@@ -222,7 +219,7 @@ static inline __attribute__((always_inline)) void channel_block(
                     acc[j] = _mm512_dpbusd_epi32(acc[j], _mm512_set1_epi32(src[step * g + j]), wv);
             }
         }
-    const __mmask16 m = O - o0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (O - o0)) - 1u);
+    const __mmask16 m = lanes_mask(O - o0);
     const __m512i z = _mm512_maskz_loadu_epi32(m, zsum + o0);
     const __m512 s = _mm512_maskz_loadu_ps(m, scale + o0);
     const __m512 b = bias ? _mm512_maskz_loadu_ps(m, bias + o0) : _mm512_setzero_ps();
