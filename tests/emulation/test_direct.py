@@ -55,48 +55,32 @@ def test_accumulators_equal_the_reference(catalogue, monkeypatch, name, by_chann
 
 
 @needs_direct
-@SETTINGS
-@given(n=st.integers(1, 2), c=st.integers(1, 4), h=st.integers(1, 5), w=st.integers(1, 35), top=st.integers(0, 2),
-       left=st.integers(0, 2), extra=st.integers(0, 20), zero=st.integers(0, 40), signed=st.booleans(),
-       channels_last=st.booleans(), rank=st.integers(1, 5), seed=st.integers(0, 2**31 - 1))
-def test_quads_are_the_padded_bytes_four_at_a_time(n, c, h, w, top, left, extra, zero, signed, channels_last, rank,
-                                                   seed):
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, c, h, w, generator=gen) * 3
-    zero, vmin = (0, -128) if signed else (zero, 0)
-    table = np.random.default_rng(seed).integers(0, 256, (256, rank)).astype(np.uint8)
-    width = w + 2 * left + extra
-    xin = x.contiguous(memory_format=torch.channels_last) if channels_last else x
-    got = direct.quads(xin, 0.037, zero, (vmin, vmin + 255), vmin, table, (top, left), width, zero)
-    stacked = lookup_conv_input(x, 0.037, zero, (vmin, vmin + 255), vmin, table, (top, left), zero).numpy()
-    rows = np.empty(stacked.shape[:3] + (width + 3,), dtype=np.uint8)
-    rows[:] = np.tile(table[zero - vmin], c)[None, :, None, None]  # plane c * R + r is padded with byte r
-    rows[..., : stacked.shape[3]] = stacked
-    want = sum(rows[..., b : b + width].astype(np.uint32) << (8 * b) for b in range(4))
-    assert np.array_equal(got, want)
-
-
-@needs_direct
+@pytest.mark.parametrize("layout", ["quads", "planes"])
 @SETTINGS
 @given(n=st.integers(1, 2), c=st.integers(1, 7), h=st.integers(1, 5), w=st.integers(1, 35), top=st.integers(0, 2),
        left=st.integers(0, 2), extra=st.integers(0, 20), zero=st.integers(0, 40), signed=st.booleans(),
        channels_last=st.booleans(), rank=st.integers(1, 5), seed=st.integers(0, 2**31 - 1))
-def test_plane_words_are_the_padded_pixels_four_planes_at_a_time(n, c, h, w, top, left, extra, zero, signed,
-                                                                 channels_last, rank, seed):
-    assume(c * rank <= 4 * direct.MAX_WORD_GROUPS)
+def test_front_end_words_are_the_padded_bytes_four_at_a_time(layout, n, c, h, w, top, left, extra, zero, signed,
+                                                             channels_last, rank, seed):
+    """Quads: four neighbouring columns of one stacked plane; plane words: four planes of one pixel."""
+    assume(layout == "quads" or c * rank <= 4 * direct.MAX_WORD_GROUPS)
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(n, c, h, w, generator=gen) * 3
     zero, vmin = (0, -128) if signed else (zero, 0)
     table = np.random.default_rng(seed).integers(0, 256, (256, rank)).astype(np.uint8)
     width = w + 2 * left + extra
     xin = x.contiguous(memory_format=torch.channels_last) if channels_last else x
-    got = direct.plane_words(xin, 0.037, zero, (vmin, vmin + 255), vmin, table, (top, left), width, zero)
+    front_end = direct.quads if layout == "quads" else direct.plane_words
+    got = front_end(xin, 0.037, zero, (vmin, vmin + 255), vmin, table, (top, left), width, zero)
     stacked = lookup_conv_input(x, 0.037, zero, (vmin, vmin + 255), vmin, table, (top, left), zero).numpy()
-    planes = -(-c * rank // 4) * 4
-    pixels = np.zeros((n, planes, stacked.shape[2], width), dtype=np.uint8)
-    pixels[:, : c * rank] = np.tile(table[zero - vmin], c)[None, :, None, None]  # the border: the pad code's bytes
-    pixels[:, : c * rank, :, : stacked.shape[3]] = stacked
-    want = sum(pixels[:, b::4].astype(np.uint32) << (8 * b) for b in range(4))
+    planes = c * rank
+    padded = np.zeros((n, -(-planes // 4) * 4, stacked.shape[2], width + 3), dtype=np.uint8)
+    padded[:, :planes] = np.tile(table[zero - vmin], c)[None, :, None, None]  # plane c * R + r is padded with byte r
+    padded[:, :planes, :, : stacked.shape[3]] = stacked
+    if layout == "quads":
+        want = sum(padded[:, :planes, :, b : b + width].astype(np.uint32) << (8 * b) for b in range(4))
+    else:
+        want = sum(padded[:, b::4, :, :width].astype(np.uint32) << (8 * b) for b in range(4))
     assert np.array_equal(got, want)
 
 
