@@ -19,6 +19,8 @@ def test_default():
     ("[xai]\nmethods = ['lrp']\nguide = 'deeplift'\n", "xai", "must be one of the methods"),
     ("[quantization]\nunsigned_mapping = 'twos'\n", "quantization.unsigned_mapping", "'sign-magnitude' or 'offset'"),
     ("[quantization]\nunsigned_mapping = 1\n", "quantization.unsigned_mapping", "'sign-magnitude' or 'offset'"),
+    ("[finetune]\ndistill = 1.5\n", "finetune.distill", "less than or equal to 1"),
+    ("[finetune]\ndistill = 0.5\n[task]\nmetric = 'm.py:f'\nloss = 'm.py:g'\n", None, "distill needs the default"),
 ])
 def test_bad_config(tmp_path, text, where, problem):
     path = tmp_path / "c.toml"

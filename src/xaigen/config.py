@@ -195,6 +195,9 @@ class FinetuneConfig(_Section):
     lr: float = Field(1e-3, gt=0)
     candidates: int = Field(3, gt=0, description="in-loop: fine-tunes per budget at most (a bisection)")
     margin: float = Field(0.05, ge=0, lt=1, description="in-loop: how far beyond a budget a candidate may be")
+    distill: float = Field(
+        0.0, ge=0, le=1, description="in-loop: weight of the float model's class probabilities in the fine-tune's "
+                                     "targets (knowledge distillation; classification only), the rest the labels")
 
     @model_validator(mode="after")
     def _enabled_means_final(self) -> FinetuneConfig:
@@ -233,6 +236,12 @@ class RunConfig(_Section):
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
     nas: NasConfig = Field(default_factory=NasConfig)
     task: TaskConfig = Field(default_factory=TaskConfig)
+
+    @model_validator(mode="after")
+    def _distill_needs_class_labels(self) -> RunConfig:
+        if self.finetune.distill and (self.task.metric or self.task.loss):
+            raise ValueError("finetune.distill needs the default classification task (class probabilities)")
+        return self
 
 
 def _describe(error: dict) -> tuple[str, str]:

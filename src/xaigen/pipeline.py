@@ -374,7 +374,8 @@ def retrain_in_loop(config: RunConfig, s: Setup, runs: dict[str, Run], summaries
     if config.finetune.mode != "in-loop" or "xai-gen" not in runs:
         return
     f, problem = config.finetune, s.prepared.problem
-    settings = RetrainSettings(f.epochs, f.lr, f.candidates, f.margin, config.search.seed, options=s.prepared.options)
+    settings = RetrainSettings(f.epochs, f.lr, f.candidates, f.margin, config.search.seed, options=s.prepared.options,
+                               distill=f.distill)
     with _step(progress, "fine-tune in the loop (STE)", 1):
         found = retrained_choices(runs["xai-gen"], s.model, s.prepared.calibration, s.data.x_train, s.data.y_train,
                                   config.search.loss_budgets, settings)

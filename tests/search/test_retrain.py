@@ -119,3 +119,31 @@ def test_a_model_fine_tuned_for_a_looser_budget_is_judged_first_for_a_tighter_on
     found = retrained_choices(run, model, calibration, data.x_train, data.y_train, [loose, tight], settings)
     assert found["choices"][f"{tight:g}"]["evaluation"] is a  # bisection alone would try b, then stop
     assert found["finetunes"] == 1 and [t["budget"] for t in found["attempts"]] == [f"{loose:g}", f"{tight:g}"]
+
+
+def test_distillation_targets_mix_the_labels_with_the_float_models_probabilities():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Dropout(0.5)).train()
+    x, y = torch.randn(700, 4), torch.randint(0, 3, (700,))
+    labels_only = retrain.distillation_targets(model, x, y, 0.0, batch_size=256)
+    assert torch.equal(labels_only, torch.nn.functional.one_hot(y, 3).float())
+    assert model.training  # the caller's mode is restored ...
+    teacher = retrain.distillation_targets(model, x, y, 1.0, batch_size=256)
+    with torch.no_grad():  # ... and the probabilities are the eval-mode model's (no dropout), batch by batch
+        assert torch.allclose(teacher, torch.softmax(model.eval()(x), dim=1), atol=1e-6)
+    mixed = retrain.distillation_targets(model, x, y, 0.25)
+    assert torch.allclose(mixed, 0.75 * labels_only + 0.25 * teacher, atol=1e-6)
+    assert torch.allclose(mixed.sum(dim=1), torch.ones(700), atol=1e-6)
+
+
+def test_a_distilling_fine_tune_trains_on_the_float_models_probabilities_of_the_fit_slice(digits_trained,
+                                                                                         monkeypatch):
+    data, model, calibration, p = _setting(digits_trained)
+    seen, real = [], retrain.finetune
+    monkeypatch.setattr(retrain, "finetune", lambda m, x, y, *a, **kw: seen.append((x, y)) or real(m, x, y, *a, **kw))
+    settings = RetrainSettings(epochs=1, lr=3e-3, distill=0.5)
+    fine_tuned(p, model, calibration, {n: "trunc_s8_c8" for n in p.layers}, data.x_train, data.y_train, settings)
+    (x_fit, y_fit), _ = early_stop_split(data.x_train, data.y_train, settings.seed)
+    [(x, targets)] = seen
+    assert torch.equal(x, x_fit)
+    assert torch.allclose(targets, retrain.distillation_targets(model, x_fit, y_fit, 0.5))

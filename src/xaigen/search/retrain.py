@@ -13,9 +13,10 @@ per budget (:func:`bisect_bracket`); models already fine-tuned for a looser budg
 free, since an early-stopped fine-tune can break that order. Fine-tuning uses the
 straight-through estimator (:func:`xaigen.emulation.finetune`), one epoch at a time, keeping the
 epoch with the lowest loss on a slice of the training data held back from the fine-tune (early stop
-when it rises). The validation half judges the budget and nothing else: early stopping on it too
-would pick the epoch that flatters the judge, and a choice would hold on the validation half but
-not on data the search never saw. The cheapest assignment within budget after fine-tuning is the
+when it rises). With ``distill`` > 0 the fine-tune's targets mix the labels with the float
+model's class probabilities (:func:`distillation_targets`). The validation half judges the
+budget and nothing else: early stopping on it too would pick the epoch that flatters the judge,
+and a choice would hold on the validation half but not on data the search never saw. The cheapest assignment within budget after fine-tuning is the
 budget's retrained choice; its held-out accuracy is measured by the caller. Every fine-tune is
 counted (``finetunes``) and timed.
 """
@@ -43,6 +44,7 @@ class RetrainSettings:
     margin: float = 0.05
     seed: int = 0
     _: KW_ONLY
+    distill: float = 0.0  # weight of the float model's class probabilities in the targets (distillation_targets)
     options: EmulationOptions = EmulationOptions()  # as the searched model was made
 
 
@@ -84,11 +86,32 @@ def early_stop_split(x_train: torch.Tensor, y_train: torch.Tensor, seed: int) ->
     return (x_train[fit], y_train[fit]), (x_train[stop], y_train[stop])
 
 
+def distillation_targets(float_model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, weight: float,
+                         batch_size: int = 512) -> torch.Tensor:
+    """Class-probability targets ``(1 - weight) onehot(y) + weight softmax(float_model(x))``.
+
+    Cross-entropy is linear in its target, so training against this mixture minimizes
+    ``(1 - weight) CE(labels) + weight CE(float model's probabilities)``: the label loss plus
+    knowledge distillation from the float model (Hinton et al., temperature 1), whose soft targets
+    say which wrong classes are near, and steer the approximate model back towards the function
+    the float model computes rather than only towards the labels."""
+    was_training = float_model.training
+    float_model.eval()
+    with torch.no_grad():
+        logits = torch.cat([float_model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    float_model.train(was_training)
+    probabilities = torch.softmax(logits.to(torch.float32), dim=1)
+    onehot = torch.nn.functional.one_hot(y.to(torch.int64), probabilities.shape[1]).to(torch.float32)
+    return (1 - weight) * onehot + weight * probabilities
+
+
 def fine_tuned(problem: AssignmentProblem, float_model: torch.nn.Module, calibration: dict, assignment: dict,
                x_train: torch.Tensor, y_train: torch.Tensor, settings: RetrainSettings) -> tuple[torch.nn.Module, int]:
     """The approximate model of ``assignment`` fine-tuned with early stopping on training data
     held back from the fine-tune (never the validation half); returns it and the epochs kept."""
     (x_fit, y_fit), (x_stop, y_stop) = early_stop_split(x_train, y_train, settings.seed)
+    if settings.distill:
+        y_fit = distillation_targets(float_model, x_fit, y_fit, settings.distill)
     model = settings.options.approximate(float_model, assignment, problem.catalogue, calibration)
     best_loss = accuracy_and_loss(model, x_stop, y_stop, task=problem.task)[1]
     best_state, kept = copy.deepcopy(model.state_dict()), 0
