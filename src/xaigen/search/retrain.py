@@ -16,9 +16,9 @@ epoch with the lowest loss on a slice of the training data held back from the fi
 when it rises). With ``distill`` > 0 the fine-tune's targets mix the labels with the float
 model's class probabilities (:func:`distillation_targets`). The validation half judges the
 budget and nothing else: early stopping on it too would pick the epoch that flatters the judge,
-and a choice would hold on the validation half but not on data the search never saw. The cheapest assignment within budget after fine-tuning is the
-budget's retrained choice; its held-out accuracy is measured by the caller. Every fine-tune is
-counted (``finetunes``) and timed.
+and a choice would hold on the validation half but not on data the search never saw. The
+cheapest assignment within budget after fine-tuning is the budget's retrained choice; its held-out
+accuracy is measured by the caller. Every fine-tune is counted (``finetunes``) and timed.
 """
 
 from __future__ import annotations
