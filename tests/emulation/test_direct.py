@@ -114,8 +114,12 @@ def test_not_taken_where_it_does_not_apply(catalogue):
     plan = choose_path(catalogue["mul8s_1L2N"], torch.randint(-128, 128, (4, 3, 3, 3)))
     assert not direct.applies(plan.lowering, (2, 1), (1, 1), 1, 10, (0, 0))  # stride
     assert not direct.applies(plan.lowering, (1, 1), (1, 2), 1, 10, (0, 0))  # dilation
-    lenet_conv1 = choose_path(catalogue["mul8s_1L2N"], torch.randint(-128, 128, (6, 3, 5, 5)))
-    assert direct.applies(lenet_conv1.lowering, (1, 1), (1, 1), 1, 32, (0, 0))
     lenet_conv2 = choose_path(catalogue["mul8s_1L2N"], torch.randint(-128, 128, (16, 6, 5, 5)))
     assert not direct.applies(lenet_conv2.lowering, (1, 1), (1, 1), 1, 14, (0, 0))  # as many instructions: oneDNN
+    # the rule (planes, out channels, kh, kw, out width): LeNet-5's conv1 at ranks 1 and 5; conv2; ResNet's conv1
+    assert direct._fewer_instructions(3, 6, 5, 5, 28) and direct._fewer_instructions(15, 6, 5, 5, 28)
+    assert not direct._fewer_instructions(6, 16, 5, 5, 10) and not direct._fewer_instructions(3, 16, 3, 3, 32)
     assert not direct.applies(plan.lowering, (1, 1), (1, 1), 1, direct.MAX_ROW + 1, (0, 0))  # the row buffer
+    too_many = torch.zeros(1, 4 * direct.MAX_WORD_GROUPS + 1, 2, 2)
+    with pytest.raises(ValueError, match="plane-word"):  # never words the C kernel would leave unset
+        direct.plane_words(too_many, 1.0, 0, (-128, 127), -128, np.zeros((256, 1), np.uint8), (0, 0), 16, 0)

@@ -163,6 +163,10 @@ def plane_words(x: torch.Tensor, scale: float, zero: int, code_range: tuple[int,
 def _words(x, scale, zero, code_range, vmin, table, padding, width_words, pad_code, layout) -> np.ndarray:
     if pad_code != zero:
         raise ValueError("the direct front end pads with the zero-point code")
+    planes = x.shape[1] * table.shape[1]
+    if table.shape[1] > 8 or (layout == "planes" and -(-planes // 4) > MAX_WORD_GROUPS):
+        raise ValueError(f"the direct front end takes at most 8 factor bytes and {4 * MAX_WORD_GROUPS} plane-word "
+                         f"planes, not {table.shape[1]} and {planes}")  # the C kernel would leave the words unset
     x = x.detach().to(torch.float32)
     if x.stride(3) * LANES >= 2**31:  # the C front end gathers a row with int32 offsets
         x = x.contiguous()
@@ -171,7 +175,7 @@ def _words(x, scale, zero, code_range, vmin, table, padding, width_words, pad_co
     top, left = padding
     table8 = np.zeros(256 * 8 + 8, dtype=np.uint8)  # the C gather reads 4 bytes from row 255, byte R - 1
     table8[: 256 * 8].reshape(256, 8)[:, :rank] = table
-    word_planes = c * rank if layout == "quads" else -(-c * rank // 4)
+    word_planes = planes if layout == "quads" else -(-planes // 4)
     out = np.empty((n, word_planes, h + 2 * top, width_words), dtype=np.uint32)
     lib = gather_library()
     kernel = lib.xaigen_quad_planes if layout == "quads" else lib.xaigen_plane_words
