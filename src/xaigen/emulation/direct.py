@@ -64,8 +64,7 @@ def _fewer_instructions(planes: int, out_channels: int, kh: int, kw: int, out_wi
     columns or 16 channels in the lanes (:func:`_by_channel`) and needs :func:`_row_words` words
     per output. Equal counts mean oneDNN, whose kernels are better tuned (LeNet-5's second
     layer, 16 output channels: oneDNN 1.9 ms, direct 2.8 ms)."""
-    words = _row_words(planes, kh, kw, _layout(planes, kw))
-    direct_row = min(-(-out_width // LANES) * out_channels, out_width * -(-out_channels // LANES)) * words
+    direct_row = min(_lane_blocks(out_channels, out_width)) * _row_words(planes, kh, kw, _layout(planes, kw))
     onednn_row = out_width * -(-out_channels // LANES) * -(-planes // 4) * kh * kw
     return direct_row <= SPEED_MARGIN * onednn_row
 
@@ -137,10 +136,16 @@ def _packed_weights(lowering: Int8Lowering, layout: str) -> tuple[np.ndarray, np
     return lowering.packed[("direct", layout)]
 
 
+def _lane_blocks(out_channels: int, out_width: int) -> tuple[int, int]:
+    """Vector blocks per output row and input word with 16 output columns in the lanes
+    (``ceil(OW / 16) * O``) and with 16 output channels in the lanes (``OW * ceil(O / 16)``)."""
+    return -(-out_width // LANES) * out_channels, out_width * -(-out_channels // LANES)
+
+
 def _by_channel(out_channels: int, out_width: int) -> bool:
-    """Whether output channels fill the 16 lanes better than output columns do (fewer instructions:
-    ``OW * ceil(O / 16)`` against ``ceil(OW / 16) * O`` per output row and input word)."""
-    return out_width * -(-out_channels // LANES) <= -(-out_width // LANES) * out_channels
+    """Whether output channels fill the 16 lanes better than output columns do (fewer blocks)."""
+    columns, channels = _lane_blocks(out_channels, out_width)
+    return channels <= columns
 
 
 def quads(x: torch.Tensor, scale: float, zero: int, code_range: tuple[int, int], vmin: int,

@@ -24,6 +24,7 @@ accuracy is measured by the caller. Every fine-tune is counted (``finetunes``) a
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import KW_ONLY, dataclass
@@ -105,13 +106,23 @@ def distillation_targets(float_model: torch.nn.Module, x: torch.Tensor, y: torch
     return (1 - weight) * onehot + weight * probabilities
 
 
-def fine_tuned(problem: AssignmentProblem, float_model: torch.nn.Module, calibration: dict, assignment: dict,
-               x_train: torch.Tensor, y_train: torch.Tensor, settings: RetrainSettings) -> tuple[torch.nn.Module, int]:
-    """The approximate model of ``assignment`` fine-tuned with early stopping on training data
-    held back from the fine-tune (never the validation half); returns it and the epochs kept."""
-    (x_fit, y_fit), (x_stop, y_stop) = early_stop_split(x_train, y_train, settings.seed)
+def fine_tune_data(float_model: torch.nn.Module, x_train: torch.Tensor, y_train: torch.Tensor,
+                   settings: RetrainSettings) -> tuple[tuple, tuple]:
+    """((fit inputs, fit targets), (stop inputs, stop labels)): :func:`early_stop_split`, the fit
+    targets distilled where ``settings.distill``. The same for every assignment: made once a search."""
+    (x_fit, y_fit), stop = early_stop_split(x_train, y_train, settings.seed)
     if settings.distill:
         y_fit = distillation_targets(float_model, x_fit, y_fit, settings.distill)
+    return (x_fit, y_fit), stop
+
+
+def fine_tuned(problem: AssignmentProblem, float_model: torch.nn.Module, calibration: dict, assignment: dict,
+               x_train: torch.Tensor, y_train: torch.Tensor, settings: RetrainSettings,
+               data: tuple[tuple, tuple] | None = None) -> tuple[torch.nn.Module, int]:
+    """The approximate model of ``assignment`` fine-tuned with early stopping on training data
+    held back from the fine-tune (never the validation half); returns it and the epochs kept.
+    ``data``: :func:`fine_tune_data` of the same arguments, where the caller already has it."""
+    (x_fit, y_fit), (x_stop, y_stop) = data or fine_tune_data(float_model, x_train, y_train, settings)
     model = settings.options.approximate(float_model, assignment, problem.catalogue, calibration)
     best_loss = accuracy_and_loss(model, x_stop, y_stop, task=problem.task)[1]
     best_state, kept = copy.deepcopy(model.state_dict()), 0
@@ -133,6 +144,7 @@ def retrained_choices(run: Run, float_model: torch.nn.Module, calibration: dict,
     problem, choices, attempts, started = run.problem, {}, [], time.perf_counter()
     tuned_cache: dict[tuple, tuple] = {}  # a model fine-tuned for one budget is judged for the others free
     key = problem.assignment_key
+    data = functools.cache(lambda: fine_tune_data(float_model, x_train, y_train, settings))  # at the first fine-tune
 
     for limit in sorted(loss_budgets, reverse=True):
         fresh, judged = [], {}  # fine-tunes spent on this budget; verdicts against it
@@ -145,7 +157,8 @@ def retrained_choices(run: Run, float_model: torch.nn.Module, calibration: dict,
             if k in judged:
                 return judged[k]
             if k not in tuned_cache:
-                model, kept = fine_tuned(problem, float_model, calibration, e.assignment, x_train, y_train, settings)
+                model, kept = fine_tuned(problem, float_model, calibration, e.assignment, x_train, y_train, settings,
+                                         data())
                 tuned_cache[k] = (model, kept, score_examples(model, problem.x, problem.y, task=problem.task))
                 fresh.append(e)
             model, kept, scores = tuned_cache[k]

@@ -113,6 +113,10 @@ void xaigen_plane_words(const float* x, int64_t first, int64_t last, int64_t C, 
     const int32_t pad_index = code_index(0.0f, scale, zero, qmin, qmax, vmin);
     uint32_t pad[XAIGEN_MAX_GROUPS] = {0};
     for (int64_t p = 0; p < P; ++p) pad[p / 4] |= (uint32_t)table8[8 * pad_index + p % R] << (8 * (p % 4));
+#ifdef __AVX512F__
+    const code_params16 cp = code_params(scale, zero, qmin, qmax, vmin);
+    const __m512i lanes = strided_lanes(sw), low_byte = _mm512_set1_epi32(0xFF), none = _mm512_setzero_si512();
+#endif
     for (int64_t n = first; n < last; ++n)
         for (int64_t i = 0; i < hp; ++i) {
             uint32_t* row = words + (n * PG * hp + i) * Wq; /* group g's row: row + g * hp * Wq */
@@ -121,8 +125,6 @@ void xaigen_plane_words(const float* x, int64_t first, int64_t last, int64_t C, 
             if (i < top || i >= top + H) continue;
             const float* src = x + n * sn + (i - top) * sh;
 #ifdef __AVX512F__
-            const code_params16 cp = code_params(scale, zero, qmin, qmax, vmin);
-            const __m512i lanes = strided_lanes(sw), low_byte = _mm512_set1_epi32(0xFF), none = _mm512_setzero_si512();
             for (int64_t j = 0; j < W; j += 16) {
                 const __mmask16 m = lanes_mask(W - j);
                 __m512i group[XAIGEN_MAX_GROUPS];
@@ -237,13 +239,13 @@ static inline __attribute__((always_inline)) void channel_block(
 /* Outputs of the images [first, last): quads (P = C * R planes, G = ceil(KW / 4) word groups,
  * step 4) or plane words (P = ceil(C * R / 4) planes of words, G = KW, step 1) as above, each plane
  * hp rows of Wq words; wq int32 [P, KH, G, OCP] (OCP >= O, a multiple of 16), out float32
- * [N, OH, OW, O].  by_channel
- * puts 16 output channels in the lanes (each activation word broadcast) instead of 16 columns:
- * fewer instructions where O fills the lanes better than OW does, and no transposed store. */
+ * [N, OH, OW, O].  by_channel puts 16 output channels in the lanes (each activation word
+ * broadcast) instead of 16 columns: fewer instructions where O fills the lanes better than OW
+ * does, and no transposed store. */
 void xaigen_direct_conv(const uint32_t* quads, int64_t first, int64_t last, int64_t P, int64_t hp, int64_t Wq,
                         int64_t KH, int64_t G, int64_t step, const int32_t* wq, int64_t OCP, int64_t O, int64_t OH,
-                        int64_t OW,
-                        const int32_t* zsum, const float* scale, const float* bias, int by_channel, float* out)
+                        int64_t OW, const int32_t* zsum, const float* scale, const float* bias, int by_channel,
+                        float* out)
 {
 #ifdef XAIGEN_DIRECT
     for (int64_t n = first; n < last; ++n) {
