@@ -85,6 +85,9 @@ class QuantizationConfig(_Section):
         "sign-magnitude", description="How unsigned circuits see int8 data: 'sign-magnitude' (the circuit multiplies "
                                       "|a| and |w|, the sign is applied after; candidates NAME+sm) or 'offset' "
                                       "(asymmetric uint8 codes with zero points)")
+    weight_tuning: bool = Field(False, description="ALWANN weight tuning: each layer stores, per multiplier, the "
+                                                   "weight codes that multiplier errs least on for the layer's "
+                                                   "activations (no retraining; xaigen.multipliers.weight_tuning)")
 
 
 class HardwareConfig(_Section):

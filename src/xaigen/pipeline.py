@@ -110,7 +110,8 @@ def setup(config: RunConfig, progress=None) -> Setup:
     val, test = split_test(data.x_test, data.y_test, config.search.seed)
     with _step(progress, "quantize and trace"):
         q = config.quantization
-        options = EmulationOptions(q.per_channel, tuple(config.multipliers.exact_layers), q.fold_batchnorm)
+        options = EmulationOptions(q.per_channel, tuple(config.multipliers.exact_layers), q.fold_batchnorm,
+                                   q.weight_tuning)
         prepared = prepare(model, data.x_train[: q.calibration_samples], *val, catalogue, candidates, accelerator,
                            config.hardware.batch, options=options, task=task, observer=q.observer,
                            budget_margin_se=config.search.budget_margin_se)

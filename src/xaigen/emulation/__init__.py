@@ -21,6 +21,7 @@ from xaigen.emulation.model import (
     predict,
     score_examples,
     set_assignment,
+    tune_weights,
 )
 from xaigen.emulation.observers import OBSERVERS
 from xaigen.emulation.quantization import QuantParams, activation_params, quantize, weight_params
@@ -31,5 +32,5 @@ __all__ = [
     "ApproxConv2d", "ApproxLayer", "ApproxLinear", "KernelPlan", "LowRankFactors", "QuantParams",
     "accuracy", "accuracy_and_loss", "activation_params", "approximable_layers", "approximate", "calibrate", "choose_path",
     "conv2d_accumulators", "current_assignment", "EmulationOptions", "finetune", "linear_accumulators", "low_rank_factors",
-    "operand_histograms", "predict", "quantize", "Scores", "score_examples", "set_assignment", "weight_params",
+    "operand_histograms", "predict", "quantize", "Scores", "score_examples", "set_assignment", "tune_weights", "weight_params",
 ]

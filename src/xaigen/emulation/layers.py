@@ -15,6 +15,9 @@ the gradient is that of the fake-quantized float layer (straight-through estimat
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -42,7 +45,8 @@ from xaigen.emulation.quantization import (
     quantize,
     weight_params,
 )
-from xaigen.multipliers.multiplier import Multiplier
+from xaigen.multipliers.multiplier import Multiplier, operand_values
+from xaigen.multipliers.weight_tuning import tuned_weight_map
 
 
 class ApproxLayer(nn.Module):
@@ -60,12 +64,34 @@ class ApproxLayer(nn.Module):
         self.activation_histogram = torch.zeros(256, dtype=torch.int64)
         self._plan_cache: tuple | None = None
         self._weight_cache: tuple | None = None
+        self.tuning_histograms: dict[bool, np.ndarray] | None = None  # see tune_weights
+        self._weight_maps: dict[int, tuple[Multiplier, torch.Tensor | None]] = {}
         self.set_multiplier(multiplier)
 
     # -- configuration -------------------------------------------------------------------------
     def set_multiplier(self, multiplier: Multiplier) -> None:
         self.multiplier = multiplier
         self.input_params: QuantParams = activation_params(*self.input_range, multiplier.signed)
+
+    def tune_weights(self, activation_histograms: Mapping[bool, np.ndarray] | None) -> None:
+        """Weight tuning (ALWANN, :mod:`xaigen.multipliers.weight_tuning`) for activations counted
+        in ``activation_histograms`` (multiplier signedness -> int64[256] counts per bit pattern):
+        each multiplier then gets the weight codes it multiplies best. None turns it off."""
+        self.tuning_histograms = dict(activation_histograms) if activation_histograms else None
+        self._weight_maps, self._weight_cache, self._plan_cache = {}, None, None
+
+    def _weight_map(self) -> torch.Tensor | None:
+        """Tuned weight value per weight bit pattern (int64[256]) for the current multiplier, or None
+        (tuning off, no histogram for its signedness, or the map is the identity)."""
+        m = self.multiplier
+        hist = None if self.tuning_histograms is None else self.tuning_histograms.get(m.signed)
+        if hist is None:
+            return None
+        if id(m) not in self._weight_maps:  # the multiplier is kept with its map, so its id stays its own
+            patterns = tuned_weight_map(m, hist, self.weight[0].numel())
+            moved = bool(np.any(patterns != np.arange(256)))
+            self._weight_maps[id(m)] = (m, torch.from_numpy(operand_values(m.signed)[patterns]) if moved else None)
+        return self._weight_maps[id(m)][1]
 
     @property
     def weight_params(self) -> QuantParams:
@@ -80,11 +106,16 @@ class ApproxLayer(nn.Module):
 
     def _weight_record(self) -> tuple:
         """(key, weight parameters, weight codes, whether a weight zero-point is not 0), cached
-        until the weights, their signedness or their device change."""
-        key = (self.multiplier.signed, self.weight._version, self.per_channel, self.weight.device)  # .to() keeps _version
+        until the weights, their signedness or their device change (with weight tuning, the
+        multiplier: the codes are the tuned ones)."""
+        tuned = id(self.multiplier) if self.tuning_histograms else None
+        key = (self.multiplier.signed, self.weight._version, self.per_channel, self.weight.device, tuned)  # .to() keeps _version
         if self._weight_cache is None or self._weight_cache[0] != key:
             params = weight_params(self.weight, self.multiplier.signed, self.per_channel)
             codes = quantize(self.weight.detach(), params, channel_dim_first=True)
+            value_of = self._weight_map()
+            if value_of is not None:
+                codes = value_of.to(codes.device)[codes & 0xFF]
             self._weight_cache = (key, params, codes, bool(torch.any(params.zero_point != 0)))
         return self._weight_cache
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -173,17 +173,37 @@ def approximate(model: nn.Module, assignment: Assignment | str | None, catalogue
 @dataclass(frozen=True)
 class EmulationOptions:
     """How every approximate copy of one model is made (one owner for these choices in a run):
-    per-channel weight scales, sites kept exact, BatchNorm folding (see :func:`approximate`)."""
+    per-channel weight scales, sites kept exact, BatchNorm folding (see :func:`approximate`), and
+    weight tuning (:func:`tune_weights`; ``tuning_histograms`` are the activation histograms it
+    uses, recorded once by :func:`xaigen.search.prepare` on the exact model)."""
 
     per_channel: bool = True
     exact_layers: tuple[str, ...] = ()
     fold_batchnorm: bool = False
+    weight_tuning: bool = False
+    tuning_histograms: Mapping[str, Mapping[bool, np.ndarray]] | None = field(default=None, compare=False)
 
     def approximate(self, model: nn.Module, assignment: Assignment | str | None, catalogue: Catalogue,
                     calibration: Mapping[str, tuple[float, float]]) -> nn.Module:
-        """:func:`approximate` with these options."""
-        return approximate(model, assignment, catalogue, calibration, per_channel=self.per_channel,
-                           exact_layers=self.exact_layers, fold_batchnorm=self.fold_batchnorm)
+        """:func:`approximate` with these options (with weight tuning once its histograms are known)."""
+        tuning = self.weight_tuning and self.tuning_histograms is not None
+        ax = approximate(model, None if tuning else assignment, catalogue, calibration, per_channel=self.per_channel,
+                         exact_layers=self.exact_layers, fold_batchnorm=self.fold_batchnorm)
+        if tuning:
+            tune_weights(ax, self.tuning_histograms)
+            set_assignment(ax, assignment, catalogue)
+        return ax
+
+
+def tune_weights(approx_model: nn.Module, activation_histograms: Mapping[str, Mapping[bool, np.ndarray]]) -> None:
+    """Weight tuning (ALWANN) in every searchable layer with weights that ``activation_histograms``
+    names (layer -> multiplier signedness -> int64[256] activation counts): from now on each
+    multiplier assigned there multiplies the weight codes it errs least on (see
+    :mod:`xaigen.multipliers.weight_tuning`). Sites without weights (activation x activation) and
+    layers kept exact are left as they are."""
+    for name, layer in approximable_layers(approx_model).items():
+        if isinstance(layer, ApproxLayer) and name in activation_histograms:
+            layer.tune_weights(activation_histograms[name])
 
 
 def set_assignment(approx_model: nn.Module, assignment: Assignment | str | None, catalogue: Catalogue) -> None:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
-from xaigen.emulation import Coverage, EmulationOptions, calibrate, coverage, operand_histograms, set_assignment
+from xaigen.emulation import (
+    Coverage,
+    EmulationOptions,
+    calibrate,
+    coverage,
+    operand_histograms,
+    set_assignment,
+    tune_weights,
+)
 from xaigen.hardware import Accelerator, Layer, layers_from_model
 from xaigen.models.task import CLASSIFICATION, Task
 from xaigen.multipliers import Catalogue
@@ -34,7 +42,8 @@ def prepare(model: torch.nn.Module, x_calibration: torch.Tensor, x_val: torch.Te
     """Calibrate, quantize (all exact), trace the hardware layers and record operand histograms
     for each signedness among the candidates. ``options.exact_layers`` (names or fnmatch patterns)
     stay on the exact multiplier and out of the search; their energy and that of sites no
-    multiplier can take (an LSTM) is charged at exact power. ``budget_margin_se``: see
+    multiplier can take (an LSTM) is charged at exact power. With ``options.weight_tuning`` the
+    returned options carry the activation histograms the tuning uses. ``budget_margin_se``: see
     :class:`AssignmentProblem`."""
     calibration = calibrate(model, x_calibration, observer=observer)
     ax = options.approximate(model, None, catalogue, calibration)
@@ -45,6 +54,9 @@ def prepare(model: torch.nn.Module, x_calibration: torch.Tensor, x_val: torch.Te
         for name, (a, w) in operand_histograms(ax, x_calibration).items():
             histograms.setdefault(name, {})[signed] = (a.numpy(), w.numpy())
     set_assignment(ax, None, catalogue)
+    if options.weight_tuning:  # every approximate copy tunes its weights to these activations
+        options = replace(options, tuning_histograms={n: {s: a for s, (a, _) in h.items()} for n, h in histograms.items()})
+        tune_weights(ax, options.tuning_histograms)
     problem = AssignmentProblem(ax, x_val, y_val, catalogue, candidates, hw_layers, accelerator, task,
                                 budget_margin_se)
     covered = coverage(model, x_calibration[:1], options.exact_layers)

@@ -123,6 +123,9 @@ class AssignmentProblem:
         digest = hashlib.sha256()
         for tensor in (*self.model.state_dict().values(), self.x, self.y):
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        for name, layer in approximable_layers(self.model).items():  # weight tuning changes the codes
+            for signed, hist in sorted((getattr(layer, "tuning_histograms", None) or {}).items()):
+                digest.update(f"tuned:{name}:{signed}".encode() + np.asarray(hist).tobytes())
         for name in self.candidates:
             m = self.catalogue[name]
             digest.update(f"{name}:{m.signed}:{m.power_mw!r}".encode())
