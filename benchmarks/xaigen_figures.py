@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import EVOAPPROX_NPZ  # noqa: E402
 
 from xaigen.config import load_config  # noqa: E402
-from xaigen.pipeline import run_pipeline  # noqa: E402
+from xaigen.pipeline import guide_table_name, run_pipeline  # noqa: E402
 
 
 def _configured(spec: str, args) -> object:
@@ -92,8 +92,9 @@ def main() -> None:
         cfg, name = _configured(spec, args), Path(spec).stem
         run_pipeline(cfg, Path(args.out) / name)
         summary = json.loads((Path(args.out) / name / "seeds.json").read_text())
-        table = targets(summary, cfg.xai.guide, [f"{b:g}" for b in cfg.search.loss_budgets])
-        report[name] = {"seeds": summary["seeds"], "guide": cfg.xai.guide, "figures": summary["figures"],
+        guide = guide_table_name(cfg)
+        table = targets(summary, guide, [f"{b:g}" for b in cfg.search.loss_budgets])
+        report[name] = {"seeds": summary["seeds"], "guide": guide, "figures": summary["figures"],
                         "targets": table}
         if not args.json:
             _print(name, summary, table)

@@ -17,6 +17,7 @@ def test_default():
     ("[search]\nloss_budgets = [2.0]\n", "search.loss_budgets", "fractions"),
     ("[search\n", None, "not valid TOML"),
     ("[xai]\nmethods = ['lrp']\nguide = 'deeplift'\n", "xai", "must be one of the methods"),
+    ("[xai]\nguide_floor = 'lrp'\n", "xai", "guide_floor 'lrp' must be one of the damage models"),
     ("[quantization]\nunsigned_mapping = 'twos'\n", "quantization.unsigned_mapping", "'sign-magnitude' or 'offset'"),
     ("[quantization]\nunsigned_mapping = 1\n", "quantization.unsigned_mapping", "'sign-magnitude' or 'offset'"),
     ("[finetune]\ndistill = 1.5\n", "finetune.distill", "less than or equal to 1"),
@@ -57,3 +58,17 @@ def test_toml_with_a_byte_order_mark_deep_nesting_or_a_directory(tmp_path):
         load_config(tmp_path / "deep.toml")
     with pytest.raises(InputError, match="is a directory"):
         load_config(tmp_path)
+
+
+def test_guide_floor_none_turns_it_off(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[xai]\ndamage = ['ig_delta']\nguide_floor = 'none'\n")
+    assert load_config(path).xai.guide_floor is None and load_config(path).xai.damage_to_run == ["ig_delta"]
+
+
+def test_the_guide_floor_is_computed_where_the_guide_needs_it(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[xai]\ndamage = ['ig_delta']\n")
+    assert load_config(path).xai.damage_to_run == ["ig_delta", "fisher"]
+    path.write_text("[xai]\nmethods = ['lrp']\nguide = 'lrp'\ndamage = []\n")  # a relevance guide: no floor
+    assert load_config(path).xai.damage_to_run == []

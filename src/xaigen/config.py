@@ -111,6 +111,11 @@ class XaiConfig(_Section):
                                                "whose layer scores weight the error model")
     damage: list[str] = Field(default_factory=lambda: ["fisher", "ig_delta", "gradient_x_delta", "trace_moment"],
                               description="Damage models per (layer, multiplier) computed and compared")
+    guide_floor: str | None = Field(
+        "fisher", description="With a damage-model guide: a damage model whose value is the least the guide's "
+                              "damage can be, per (layer, multiplier) (the guide's table becomes "
+                              "max(guide,floor); computed even if not in damage); 'none': the guide alone. A guide measured on few samples reads "
+                              "a small real loss as none, and XAI-Gen takes every move it calls free first")
     truth: bool = Field(True, description="Measure the single-layer truth table on both test halves")
     samples: int = Field(128, gt=0)
     steps: int = Field(16, gt=0)
@@ -135,12 +140,28 @@ class XaiConfig(_Section):
             raise ValueError(f"unknown damage model(s) {unknown}, expected some of {', '.join(DAMAGE_MODELS)}")
         return list(dict.fromkeys(value))
 
+    @field_validator("guide_floor")
+    @classmethod
+    def _no_floor(cls, value: str | None) -> str | None:
+        return None if value == "none" else value  # TOML has no null
+
     @model_validator(mode="after")
     def _guide_runs(self) -> XaiConfig:
         if self.guide not in self.methods and self.guide not in self.damage:
             raise ValueError(f"guide '{self.guide}' must be one of the methods {self.methods} "
                              f"or the damage models {self.damage}")
+        from xaigen.xai import DAMAGE_MODELS
+
+        if self.guide_floor is not None and self.guide_floor not in DAMAGE_MODELS:
+            raise ValueError(f"guide_floor '{self.guide_floor}' must be one of the damage models "
+                             f"{', '.join(DAMAGE_MODELS)} or 'none'")
         return self
+
+    @property
+    def damage_to_run(self) -> list[str]:
+        """The damage models to compute: ``damage``, and the guide's floor where the guide needs it."""
+        needs_floor = self.guide in self.damage and self.guide_floor not in (None, *self.damage)
+        return self.damage + [self.guide_floor] if needs_floor else list(self.damage)
 
 
 class SearchConfig(_Section):

@@ -51,6 +51,7 @@ from xaigen.xai import (
     Sensitivity,
     TruthTable,
     damage_vs_truth,
+    floored,
     layer_relevance,
     layer_sensitivity,
     measured_damage,
@@ -154,26 +155,44 @@ def explain(config: RunConfig, s: Setup, progress=None) -> list[LayerRelevance]:
 def estimate_damage(config: RunConfig, s: Setup, progress=None) -> list[DamageTable]:
     """Every configured damage model per (layer, multiplier) in loss units, on training samples
     (no full evaluation; see :mod:`xaigen.xai.damage`)."""
-    if not config.xai.damage:
+    models = config.xai.damage_to_run
+    if not models:
         return []
-    with _step(progress, "damage models", len(config.xai.damage)):
+    with _step(progress, "damage models", len(models)):
         sample = slice(0, config.xai.samples)
         problem = s.prepared.problem
         return measured_damage(s.prepared.approx_model, s.data.x_train[sample], s.data.y_train[sample], s.catalogue,
-                               s.candidates, config.xai.damage, config.xai.steps, s.prepared.histograms,
+                               s.candidates, models, config.xai.steps, s.prepared.histograms,
                                problem.fan_in)
 
 
-def guide_damage(config: RunConfig, damages: list[DamageTable]) -> dict | None:
-    """The guide's damage table when the guide is a damage model (None: a relevance guide)."""
-    if config.xai.guide not in DAMAGE_MODELS:
+def guide_table_name(config: RunConfig) -> str:
+    """The name of the guide's damage table in ``results.json`` ``damage``: ``max(guide,floor)``
+    when a damage-model guide has a floor (``[xai] guide_floor``), else the guide's own."""
+    guide, floor = config.xai.guide, config.xai.guide_floor
+    return f"max({guide},{floor})" if guide in DAMAGE_MODELS and floor not in (None, guide) else guide
+
+
+def guide_damage(config: RunConfig, damages: list[DamageTable]) -> DamageTable | None:
+    """The table XAI-Gen is guided by when the guide is a damage model (None: a relevance guide),
+    named as it is made: the guide's, or ``max(guide,floor)`` with ``[xai] guide_floor``
+    (:func:`xaigen.xai.floored`)."""
+    guide, floor_name = config.xai.guide, config.xai.guide_floor
+    if guide not in DAMAGE_MODELS:
         return None
-    table = next((d for d in damages if d.model == config.xai.guide), None)
+    table = next((d for d in damages if d.model == guide), None)
     if table is None or table.error:  # said, not silent: XAI-Gen then runs on its error model alone
         log.warning("damage model '%s' could not run on this model (%s); XAI-Gen uses the error model alone",
-                    config.xai.guide, table.error if table is not None else "not configured")
+                    guide, table.error if table is not None else "not configured")
         return None
-    return table.values
+    if guide_table_name(config) == guide:
+        return table
+    floor = next((d for d in damages if d.model == floor_name), None)
+    if floor is None or floor.error:
+        log.warning("guide floor '%s' could not run on this model (%s); XAI-Gen uses '%s' alone",
+                    floor_name, floor.error if floor is not None else "not configured", guide)
+        return table
+    return DamageTable(guide_table_name(config), floored(table.values, floor.values))
 
 
 def measure_truth(config: RunConfig, s: Setup, progress=None) -> tuple[TruthTable, TruthTable] | None:
@@ -233,13 +252,15 @@ def _evaluated(runs: dict[str, Run]) -> list[Evaluated]:
     return list(seen.values())
 
 
-def estimator_tables(s: Setup, relevances: list[LayerRelevance], damages: list[DamageTable]) -> dict[str, dict]:
-    """Every estimator's predicted damage table: the damage models, the error model alone
-    (``error-model``) and the error model weighted by each relevance method's scores."""
+def estimator_tables(s: Setup, relevances: list[LayerRelevance], damages: list[DamageTable],
+                     guide: DamageTable | None = None) -> dict[str, dict]:
+    """Every estimator's predicted damage table: the damage models, the guide's table where it is
+    not one of them (floored), the error model alone (``error-model``) and the error model
+    weighted by each relevance method's scores."""
     from xaigen.search.methods.xai_gen import damage_tables
 
     problem, hist = s.prepared.problem, s.prepared.histograms
-    tables = {d.model: d.values for d in damages if not d.error}
+    tables = {d.model: d.values for d in [*damages, *([guide] if guide else [])] if not d.error}
     tables["error-model"] = damage_tables(problem, {}, hist, use_relevance=False)[1]
     for r in relevances:
         if r.scores:
@@ -248,7 +269,8 @@ def estimator_tables(s: Setup, relevances: list[LayerRelevance], damages: list[D
 
 
 def damage_check(config: RunConfig, s: Setup, relevances: list[LayerRelevance], damages: list[DamageTable],
-                 truth: tuple[TruthTable, TruthTable] | None, runs: dict[str, Run]) -> dict | None:
+                 truth: tuple[TruthTable, TruthTable] | None, runs: dict[str, Run],
+                 guide: DamageTable | None = None) -> dict | None:
     """Each estimator against the held-out single-layer truth (with its split-half ceiling) and
     against the measured loss of every evaluated assignment (``results.json`` ``damage``)."""
     if truth is None:
@@ -256,8 +278,8 @@ def damage_check(config: RunConfig, s: Setup, relevances: list[LayerRelevance], 
     held_out, validation = truth
     evaluated, budget = _evaluated(runs), config.search.loss_budgets[0]
     figures = {name: damage_vs_truth(table, held_out, validation, evaluated, budget)
-               for name, table in estimator_tables(s, relevances, damages).items()}
-    return {"guide": config.xai.guide, "truth_half": "held-out", "budget": budget,
+               for name, table in estimator_tables(s, relevances, damages, guide).items()}
+    return {"guide": guide.model if guide else config.xai.guide, "truth_half": "held-out", "budget": budget,
             "truth": held_out.increase, "truth_se": held_out.se, "ceiling_table": validation.increase,
             "estimators": figures, "errors": {d.model: d.error for d in damages if d.error}}
 
@@ -461,12 +483,12 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) 
     damage_guide = guide_damage(config, damages)
     if damage_guide is None and not relevance:  # no usable XAI guide: every layer weighs the same
         relevance = {n: 1.0 for n in s.prepared.problem.layers}
-    runs = run_methods(config, s, out, relevance, workers, progress, damage_guide)
+    runs = run_methods(config, s, out, relevance, workers, progress, damage_guide and damage_guide.values)
     summaries = summarize_methods(config, runs)
     exact_test_accuracy = check_held_out(s, summaries)
     retrain_in_loop(config, s, runs, summaries, exact_test_accuracy, progress)
     finetuned = finetune_choice(config, s, summaries, progress)
-    damage = damage_check(config, s, relevances, damages, truth, runs)
+    damage = damage_check(config, s, relevances, damages, truth, runs, damage_guide)
     primary = f"{config.search.loss_budgets[0]:g}"
     problem = s.prepared.problem
     results = RunResults.model_validate({

@@ -91,3 +91,11 @@ def test_auc_pearson_and_strong_probes():
     noisy = TruthTable({l: {"weak": 0.001, "strong": 0.1 * (i + 1)} for i, l in enumerate("abc")},
                        {l: {"weak": 0.01, "strong": 0.01} for l in "abc"})
     assert strong_probes(noisy) == ["strong"]
+
+
+def test_floored_is_the_larger_of_the_two_per_pair():
+    from xaigen.xai import floored
+
+    guide = {"a": {"m1": 0.0, "m2": 0.3, "m3": 0.1}, "b": {"m1": 0.2}}
+    floor = {"a": {"m1": 0.05, "m2": 0.1}, "b": {"m1": 0.4}}
+    assert floored(guide, floor) == {"a": {"m1": 0.05, "m2": 0.3, "m3": 0.1}, "b": {"m1": 0.4}}

@@ -35,11 +35,12 @@ def setting_section(runs: list[RunResults]) -> Section:
     versions = _provenance(r, "versions") or {}
     machine = _provenance(r, "machine") or {}
     search = (_provenance(r, "config") or {}).get("search", {})
+    floor = (_provenance(r, "config") or {}).get("xai", {}).get("guide_floor")
     rows = [["model", r.model], ["data set", r.dataset], ["accelerator", r.accelerator],
             ["inference batch", r.exact.batch], ["loss budgets (points)", ", ".join(f"{100 * b:g}" for b in r.loss_budgets)],
             ["full evaluations per method", search.get("budget")],
             ["full evaluations, NSGA-II", search.get("nsga2_budget") or search.get("budget")],
-            ["candidate multipliers", len(r.candidates)], ["XAI guide", r.guide], ["sensitivity probe", r.probe],
+            ["candidate multipliers", len(r.candidates)], ["XAI guide", r.guide + (f" (floor: {floor})" if floor and floor != r.guide else "")], ["sensitivity probe", r.probe],
             ["seed(s)", ", ".join(str(s) for s in seeds)], ["xaigen version", r.xaigen_version]]
     rows += [[f"{name} version", v] for name, v in versions.items()] or [["dependency versions", None]]
     for key, label in (("train", "train samples"), ("search_validation", "search-validation samples"),
