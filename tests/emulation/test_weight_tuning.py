@@ -116,3 +116,22 @@ def test_tuning_brings_outputs_nearer_the_exact_model(catalogue, multiplier):
     with torch.no_grad():
         target = exact(x)
         assert float((ax(x) - target).pow(2).mean()) < float((plain(x) - target).pow(2).mean())
+
+
+def test_error_models_see_the_tuned_error(catalogue):
+    """XAI-Gen's error model (and ``trace_moment``) judge a tuned layer by the error it makes on the
+    tuned codes: lower than the untuned circuit's for a truncated multiplier."""
+    from xaigen.search.methods.xai_gen import damage_tables
+
+    model, x = _net(), torch.randn(40, 3, 9, 9)
+    y = torch.randint(0, 5, (40,))
+    args = (model, x, x, y, catalogue, ["exact_s8", "trunc_s8_c8"], load_accelerator("tpu-v4"))
+    tuned, plain = prepare(*args, options=EmulationOptions(weight_tuning=True)), prepare(*args)
+    layer = approximable_layers(tuned.approx_model)["0"]
+    m = catalogue["trunc_s8_c8"]
+    hist = tuned.options.tuning_histograms["0"][True]
+    assert np.array_equal(layer.as_run(m).table, m.table[:, tuned_weight_map(m, hist, layer.weight[0].numel())])
+    tuned_damage = damage_tables(tuned.problem, {}, tuned.histograms, use_relevance=False)[1]
+    plain_damage = damage_tables(plain.problem, {}, plain.histograms, use_relevance=False)[1]
+    for name in tuned_damage:
+        assert tuned_damage[name]["trunc_s8_c8"] < plain_damage[name]["trunc_s8_c8"], name

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xaigen.multipliers import exact, truncated, tuned_weight_map
+from xaigen.multipliers import exact, truncated, tuned_view, tuned_weight_map
 
 
 def _relu_histogram(seed: int, signed: bool = True) -> np.ndarray:
@@ -61,3 +61,12 @@ def test_tuned_accumulators_are_closer_to_exact():
     plain = m.table[a, w].astype(np.int64).sum(1) - exact_dot
     tuned = m.table[a, mapping[w]].astype(np.int64).sum(1) - exact_dot
     assert np.mean(tuned.astype(float) ** 2) < 0.5 * np.mean(plain.astype(float) ** 2)
+
+
+def test_tuned_view_is_the_table_on_the_tuned_codes():
+    m, hist = truncated(signed=True, columns=8), _relu_histogram(2)
+    view, mapping = tuned_view(m, hist, 100), tuned_weight_map(m, hist, 100)
+    assert view.name == m.name and view.power_mw == m.power_mw
+    assert np.array_equal(view.table, m.table[:, mapping]) and not np.array_equal(view.table, m.table)
+    plain = exact(signed=True)
+    assert tuned_view(plain, hist, 100) is plain

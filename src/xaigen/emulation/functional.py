@@ -153,6 +153,10 @@ class ApproxCall(nn.Module):
         self.multiplier = multiplier
         self.input_params: QuantParams = activation_params(*self.input_range, multiplier.signed)
 
+    def as_run(self, multiplier: Multiplier) -> Multiplier:
+        """The multiplier as this site runs it: as it is (no weight tuning at a call site)."""
+        return multiplier
+
     def weight_histogram(self) -> torch.Tensor:
         """Bit-pattern counts of the right operand: the weight codes (once), or the activation codes
         recorded while ``record_histograms`` was on (activation x activation sites)."""

@@ -46,7 +46,7 @@ from xaigen.emulation.quantization import (
     weight_params,
 )
 from xaigen.multipliers.multiplier import Multiplier, operand_values
-from xaigen.multipliers.weight_tuning import tuned_weight_map
+from xaigen.multipliers.weight_tuning import tuned_view, tuned_weight_map
 
 
 class ApproxLayer(nn.Module):
@@ -79,6 +79,12 @@ class ApproxLayer(nn.Module):
         each multiplier then gets the weight codes it multiplies best. None turns it off."""
         self.tuning_histograms = dict(activation_histograms) if activation_histograms else None
         self._weight_maps, self._weight_cache, self._plan_cache = {}, None, None
+
+    def as_run(self, multiplier: Multiplier) -> Multiplier:
+        """The multiplier as this layer runs it: with weight tuning, the table on the tuned codes
+        indexed by the untuned ones (:func:`xaigen.multipliers.tuned_view`), else as it is."""
+        hist = None if self.tuning_histograms is None else self.tuning_histograms.get(multiplier.signed)
+        return multiplier if hist is None else tuned_view(multiplier, hist, self.weight[0].numel())
 
     def _weight_map(self) -> torch.Tensor | None:
         """Tuned weight value per weight bit pattern (int64[256]) for the current multiplier, or None

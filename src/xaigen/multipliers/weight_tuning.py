@@ -22,6 +22,8 @@ product-by-product reference see the tuned codes, and bit-exactness is against t
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from xaigen.multipliers.multiplier import Multiplier
@@ -50,3 +52,13 @@ def tuned_weight_map(multiplier: Multiplier, activation_hist: np.ndarray, fan_in
     # Keep w where it is as good as the best (up to rounding): the map moves a weight only for a gain.
     keep = cost[identity, identity] <= cost[identity, best] * (1 + 1e-12) + 1e-9
     return np.where(keep, identity, best).astype(np.int64)
+
+
+def tuned_view(multiplier: Multiplier, activation_hist: np.ndarray, fan_in: int) -> Multiplier:
+    """``multiplier`` as a tuned layer runs it: the table ``T[a, map(w)]``, indexed by the untuned
+    weight's bit pattern, so that error models over the untuned operand histograms see the error
+    the layer really makes. Same name and figures (the circuit is the same)."""
+    mapping = tuned_weight_map(multiplier, activation_hist, fan_in)
+    if np.array_equal(mapping, np.arange(256)):
+        return multiplier
+    return dataclasses.replace(multiplier, table=multiplier.table[:, mapping])

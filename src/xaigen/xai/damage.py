@@ -172,7 +172,7 @@ def trace_moment_table(model: nn.Module, grads: Mapping[str, torch.Tensor], cata
     for name, layer in layers.items():
         table[name], moments = {}, {}
         for cand in candidates:
-            m = catalogue[cand]
+            m = layer.as_run(catalogue[cand])  # with weight tuning: the error on the tuned codes
             if m.signed not in moments:
                 moments[m.signed] = _gradient_moments(layer, grads[name], m.signed)
             f_bias, f_noise = moments[m.signed]

@@ -44,6 +44,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from xaigen.emulation import approximable_layers
 from xaigen.multipliers import Multiplier
 from xaigen.search.problem import AssignmentProblem, Evaluation, Run
 from xaigen.search.registry import SearchContext, register
@@ -96,14 +97,14 @@ def damage_tables(problem: AssignmentProblem, relevance: Mapping[str, float], hi
                   use_relevance: bool = True) -> tuple[dict, dict, dict[str, float]]:
     """``saving[layer][m]`` (pJ), predicted ``damage[layer][m]`` and the relevance weights
     ``r_l`` (mean 1; all 1 without relevance). The exact multiplier is always an option."""
-    layers = problem.layers
+    layers, sites = problem.layers, approximable_layers(problem.model)
     mean_r = sum(relevance.get(n, 0.0) for n in layers) / len(layers) or 1.0
     weight = {n: (relevance.get(n, 0.0) / mean_r if use_relevance else 1.0) for n in layers}
     savings, damage = {}, {}
     for n in layers:
         savings[n], damage[n] = {}, {}
         for name in problem.candidates:
-            m = problem.catalogue[name]
+            m = sites[n].as_run(problem.catalogue[name])  # with weight tuning: the error on the tuned codes
             a_hist, w_hist = histograms[n][m.signed]
             savings[n][name] = problem.saving_pj(n, name)
             damage[n][name] = weight[n] * relative_error(m, a_hist, w_hist, problem.fan_in[n])
