@@ -113,9 +113,10 @@ class XaiConfig(_Section):
                               description="Damage models per (layer, multiplier) computed and compared")
     guide_floor: str | None = Field(
         "fisher", description="With a damage-model guide: a damage model whose value is the least the guide's "
-                              "damage can be, per (layer, multiplier) (the guide's table becomes "
-                              "max(guide,floor); computed even if not in damage); 'none': the guide alone. A guide measured on few samples reads "
-                              "a small real loss as none, and XAI-Gen takes every move it calls free first")
+                              "damage can be, per (layer, multiplier) (the guide's table becomes max(guide,floor); "
+                              "computed even if not in damage); 'none': the guide alone. A guide measured on few "
+                              "samples reads a small real loss as none, and XAI-Gen takes every move it calls free "
+                              "first")
     truth: bool = Field(True, description="Measure the single-layer truth table on both test halves")
     samples: int = Field(128, gt=0)
     steps: int = Field(16, gt=0)

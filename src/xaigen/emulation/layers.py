@@ -83,14 +83,17 @@ class ApproxLayer(nn.Module):
     def as_run(self, multiplier: Multiplier) -> Multiplier:
         """The multiplier as this layer runs it: with weight tuning, the table on the tuned codes
         indexed by the untuned ones (:func:`xaigen.multipliers.tuned_view`), else as it is."""
-        hist = None if self.tuning_histograms is None else self.tuning_histograms.get(multiplier.signed)
+        hist = self._tuning_histogram(multiplier.signed)
         return multiplier if hist is None else tuned_view(multiplier, hist, self.weight[0].numel())
+
+    def _tuning_histogram(self, signed: bool) -> np.ndarray | None:
+        return None if self.tuning_histograms is None else self.tuning_histograms.get(signed)
 
     def _weight_map(self) -> torch.Tensor | None:
         """Tuned weight value per weight bit pattern (int64[256]) for the current multiplier, or None
         (tuning off, no histogram for its signedness, or the map is the identity)."""
         m = self.multiplier
-        hist = None if self.tuning_histograms is None else self.tuning_histograms.get(m.signed)
+        hist = self._tuning_histogram(m.signed)
         if hist is None:
             return None
         if id(m) not in self._weight_maps:  # the multiplier is kept with its map, so its id stays its own
