@@ -68,3 +68,25 @@ def benchmark_catalogue():
     from xaigen.multipliers import Catalogue
 
     return Catalogue.default(include_user=False)
+
+
+def run_config(spec: str, seed: int | None = None):
+    """The ``xaigen run`` configuration ``spec`` ('default' or a TOML path) with the shipped EvoApprox
+    tables among its multiplier files; with ``seed``, that one seed and no repeats."""
+    from xaigen.config import load_config
+
+    cfg = load_config(None if spec == "default" else spec)
+    files = cfg.multipliers.files + ([str(EVOAPPROX_NPZ)] if EVOAPPROX_NPZ.exists() else [])
+    search = cfg.search if seed is None else cfg.search.model_copy(update={"seed": seed, "seeds": None})
+    return cfg.model_copy(update={"multipliers": cfg.multipliers.model_copy(update={"files": files}), "search": search})
+
+
+def seed_parser(description: str):
+    """The arguments of a one-configuration, one-seed benchmark: ``--config``, ``--seed``, ``--json``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--config", default="default")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true")
+    return parser

@@ -13,16 +13,14 @@ quality of a guide from the luck of a search.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import EVOAPPROX_NPZ  # noqa: E402
+from common import run_config, seed_parser  # noqa: E402
 
 from xaigen import pipeline  # noqa: E402
-from xaigen.config import load_config  # noqa: E402
 from xaigen.search.methods.xai_gen import lagrangian_path, refine_path  # noqa: E402
 from xaigen.xai import spearman  # noqa: E402
 
@@ -42,16 +40,9 @@ def path_savings(damage: dict, savings: dict, truth: dict, exact: str, exact_pj:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="default")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    cfg = load_config(None if args.config == "default" else args.config)
-    files = cfg.multipliers.files + ([str(EVOAPPROX_NPZ)] if EVOAPPROX_NPZ.exists() else [])
-    cfg = cfg.model_copy(update={"multipliers": cfg.multipliers.model_copy(update={"files": files}),
-                                 "search": cfg.search.model_copy(update={"seed": args.seed, "seeds": None}),
-                                 "xai": cfg.xai.model_copy(update={"truth": True})})
+    args = seed_parser(__doc__.splitlines()[0]).parse_args()
+    cfg = run_config(args.config, args.seed)
+    cfg = cfg.model_copy(update={"xai": cfg.xai.model_copy(update={"truth": True})})
     s = pipeline.setup(cfg)
     damages = pipeline.estimate_damage(cfg, s)
     held_out, _ = pipeline.measure_truth(cfg, s)

@@ -9,16 +9,14 @@ test set (the half no search sees). The model, data split and calibration are th
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import EVOAPPROX_NPZ  # noqa: E402
+from common import run_config, seed_parser  # noqa: E402
 
 from xaigen import pipeline  # noqa: E402
-from xaigen.config import load_config  # noqa: E402
 from xaigen.emulation import accuracy_and_loss, set_assignment  # noqa: E402
 
 
@@ -35,15 +33,8 @@ def uniform_scores(cfg, tuning: bool) -> tuple[dict, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="default")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    cfg = load_config(None if args.config == "default" else args.config)
-    files = cfg.multipliers.files + ([str(EVOAPPROX_NPZ)] if EVOAPPROX_NPZ.exists() else [])
-    cfg = cfg.model_copy(update={"multipliers": cfg.multipliers.model_copy(update={"files": files}),
-                                 "search": cfg.search.model_copy(update={"seed": args.seed, "seeds": None})})
+    args = seed_parser(__doc__.splitlines()[0]).parse_args()
+    cfg = run_config(args.config, args.seed)
     plain, exact = uniform_scores(cfg, False)
     tuned, _ = uniform_scores(cfg, True)
     rows = {n: {"accuracy_plain": plain[n][0], "accuracy_tuned": tuned[n][0],

@@ -20,20 +20,18 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import EVOAPPROX_NPZ  # noqa: E402
+from common import run_config  # noqa: E402
 
-from xaigen.config import load_config  # noqa: E402
 from xaigen.pipeline import guide_table_name, run_pipeline  # noqa: E402
 
 
 def _configured(spec: str, args) -> object:
-    cfg = load_config(None if spec == "default" else spec)
-    files = cfg.multipliers.files + ([str(EVOAPPROX_NPZ)] if EVOAPPROX_NPZ.exists() else [])
+    cfg = run_config(spec)
     margin = {} if args.budget_margin_se is None else {"budget_margin_se": args.budget_margin_se}
     data = cfg.data.model_copy(update={k: v for k, v in (("train_limit", args.train_limit),
                                                          ("test_limit", args.test_limit)) if v})
     return cfg.model_copy(update={
-        "data": data, "multipliers": cfg.multipliers.model_copy(update={"files": files}),
+        "data": data,
         "search": cfg.search.model_copy(update={"nsga2_budget": args.nsga2_factor * cfg.search.budget,
                                                 "seeds": args.seeds, **margin}),
     })
