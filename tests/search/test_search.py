@@ -319,17 +319,3 @@ def test_a_replayed_nsga2_trial_keeps_its_per_example_record(problem, tmp_path, 
         summarize_run(replayed.stop(), [0.01, 0.5], 0.05)
     finally:
         p.budget_margin_se = 0.0
-
-
-def test_a_layer_move_passes_through_the_multipliers_between():
-    """Issue 12 item 3: one layer's move from its choice to the next Lagrangian one goes through
-    the multipliers between them in saving (and predicted damage), least saving first."""
-    from xaigen.search import refine_path
-    from xaigen.search.methods.xai_gen import stepping_stones
-
-    savings = {"a": {"e": 0.0, "m1": 1.0, "m2": 2.0, "m3": 3.0, "far": 2.5}}
-    damage = {"a": {"e": 0.0, "m1": 0.5, "m2": 1.9, "m3": 2.0, "far": 9.0}}  # m1, m3 on the hull
-    coarse = lagrangian_path(savings, damage, "e")
-    assert [p["a"] for p in coarse] == ["e", "m1", "m3"]
-    assert stepping_stones(savings["a"], damage["a"], "m1", "m3") == ["m2"]  # "far" costs more damage than m3
-    assert [p["a"] for p in refine_path(coarse, savings, damage)] == ["e", "m1", "m2", "m3"]

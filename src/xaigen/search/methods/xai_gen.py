@@ -20,8 +20,7 @@ For a price ``lambda`` each layer independently takes ``argmax_m saving - lambda
 cheapest, each Lagrangian-optimal for its predicted damage. The path is computed without any
 model evaluation. Where consecutive path points differ in several layers (one price moves many
 layers at once: e.g. 2.8x straight to 6x), :func:`refine_path` puts in between the assignments that
-move one layer at a time, the best saving per predicted damage first, and within one layer's move
-the multipliers between its two choices (:func:`stepping_stones`). Full evaluations are then
+move one layer at a time, the best saving per predicted damage first. Full evaluations are then
 spent on (1) a bisection of the path for the most aggressive assignment within each accuracy-loss
 budget (and, when in-loop fine-tuning follows, for the last one within each budget plus its
 ``retrain_margin``, so that the bracket the fine-tune bisects holds assignments across that margin
@@ -132,23 +131,10 @@ def given_damage(problem: AssignmentProblem, damage: DamageSource) -> tuple[dict
     return savings, out
 
 
-def stepping_stones(options_saving: Mapping[str, float], options_damage: Mapping[str, float], start: str,
-                    end: str) -> list[str]:
-    """The multipliers of one layer between ``start`` and ``end``: more saving than ``start`` and
-    less than ``end``, predicted damage between theirs; least saving first. They are off the
-    Lagrangian hull (a worse saving per predicted damage), but a predicted damage is noisy, and
-    without them one move of a large layer can jump the saving from 6x to 15x in one step."""
-    s0, s1 = options_saving[start], options_saving[end]
-    d0, d1 = options_damage[start], options_damage[end]
-    between = [m for m in options_saving if s0 < options_saving[m] < s1 and d0 <= options_damage[m] <= d1]
-    return sorted(between, key=lambda m: (options_saving[m], options_damage[m], m))
-
-
 def refine_path(path: list[dict[str, str]], savings: Mapping, damage: Mapping) -> list[dict[str, str]]:
     """Between consecutive path points, the assignments that move one layer at a time from the
-    first to the second, the move with the most saving per predicted damage first, each move
-    passing through its :func:`stepping_stones`. Along a Lagrangian path each layer's move adds
-    saving and damage, so the refined path is monotone in saving too."""
+    first to the second, the move with the most saving per predicted damage first. Along a
+    Lagrangian path each layer's move adds saving and damage, so the refined path is monotone too."""
     refined = [dict(path[0])] if path else []
     for start, end in zip(path, path[1:]):
         current = dict(start)
@@ -160,8 +146,6 @@ def refine_path(path: list[dict[str, str]], savings: Mapping, damage: Mapping) -
             return gain / cost if cost > 0 else math.inf
 
         for n in sorted(moving, key=lambda n: (-ratio(n), n)):
-            for stone in stepping_stones(savings[n], damage[n], start[n], end[n]):
-                refined.append({**current, n: stone})
             current[n] = end[n]
             refined.append(dict(current))
     return refined
