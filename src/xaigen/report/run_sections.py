@@ -17,6 +17,7 @@ from xaigen.report.layout import FigureFiles, Section, bullet_list, paragraph
 from xaigen.report.tables import Column, Table
 from xaigen.report.values import NOT_MEASURED, over, show
 from xaigen.results import RunResults
+from xaigen.xai import DAMAGE_MODELS
 
 XAIGEN = "xai-gen"
 
@@ -36,11 +37,12 @@ def setting_section(runs: list[RunResults]) -> Section:
     machine = _provenance(r, "machine") or {}
     search = (_provenance(r, "config") or {}).get("search", {})
     floor = (_provenance(r, "config") or {}).get("xai", {}).get("guide_floor")
+    guide = r.guide + (f" (floor: {floor})" if floor and r.guide in DAMAGE_MODELS and floor != r.guide else "")
     rows = [["model", r.model], ["data set", r.dataset], ["accelerator", r.accelerator],
             ["inference batch", r.exact.batch], ["loss budgets (points)", ", ".join(f"{100 * b:g}" for b in r.loss_budgets)],
             ["full evaluations per method", search.get("budget")],
             ["full evaluations, NSGA-II", search.get("nsga2_budget") or search.get("budget")],
-            ["candidate multipliers", len(r.candidates)], ["XAI guide", r.guide + (f" (floor: {floor})" if floor and floor != r.guide else "")], ["sensitivity probe", r.probe],
+            ["candidate multipliers", len(r.candidates)], ["XAI guide", guide], ["sensitivity probe", r.probe],
             ["seed(s)", ", ".join(str(s) for s in seeds)], ["xaigen version", r.xaigen_version]]
     rows += [[f"{name} version", v] for name, v in versions.items()] or [["dependency versions", None]]
     for key, label in (("train", "train samples"), ("search_validation", "search-validation samples"),
