@@ -65,8 +65,9 @@ def test_tuned_accumulators_are_closer_to_exact():
 
 def test_tuned_view_is_the_table_on_the_tuned_codes():
     m, hist = truncated(signed=True, columns=8), _relu_histogram(2)
-    view, mapping = tuned_view(m, hist, 100), tuned_weight_map(m, hist, 100)
+    mapping = tuned_weight_map(m, hist, 100)
+    view = tuned_view(m, mapping)
     assert view.name == m.name and view.power_mw == m.power_mw
     assert np.array_equal(view.table, m.table[:, mapping]) and not np.array_equal(view.table, m.table)
     plain = exact(signed=True)
-    assert tuned_view(plain, hist, 100) is plain
+    assert tuned_view(plain, tuned_weight_map(plain, hist, 100)) is plain

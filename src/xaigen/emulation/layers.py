@@ -65,7 +65,7 @@ class ApproxLayer(nn.Module):
         self._plan_cache: tuple | None = None
         self._weight_cache: tuple | None = None
         self.tuning_histograms: dict[bool, np.ndarray] | None = None  # see tune_weights
-        self._weight_maps: dict[int, tuple[Multiplier, torch.Tensor | None]] = {}
+        self._weight_maps: dict[int, tuple[Multiplier, np.ndarray]] = {}
         self.set_multiplier(multiplier)
 
     # -- configuration -------------------------------------------------------------------------
@@ -83,24 +83,27 @@ class ApproxLayer(nn.Module):
     def as_run(self, multiplier: Multiplier) -> Multiplier:
         """The multiplier as this layer runs it: with weight tuning, the table on the tuned codes
         indexed by the untuned ones (:func:`xaigen.multipliers.tuned_view`), else as it is."""
-        hist = self._tuning_histogram(multiplier.signed)
-        return multiplier if hist is None else tuned_view(multiplier, hist, self.weight[0].numel())
+        patterns = self._weight_patterns(multiplier)
+        return multiplier if patterns is None else tuned_view(multiplier, patterns)
 
-    def _tuning_histogram(self, signed: bool) -> np.ndarray | None:
-        return None if self.tuning_histograms is None else self.tuning_histograms.get(signed)
+    def _weight_patterns(self, multiplier: Multiplier) -> np.ndarray | None:
+        """The tuned bit pattern of each weight bit pattern (:func:`tuned_weight_map`) for
+        ``multiplier``, computed once per multiplier; None without tuning for its signedness."""
+        hist = None if self.tuning_histograms is None else self.tuning_histograms.get(multiplier.signed)
+        if hist is None:
+            return None
+        if id(multiplier) not in self._weight_maps:  # kept with its map, so the id stays its own
+            patterns = tuned_weight_map(multiplier, hist, self.weight[0].numel())
+            self._weight_maps[id(multiplier)] = (multiplier, patterns)
+        return self._weight_maps[id(multiplier)][1]
 
     def _weight_map(self) -> torch.Tensor | None:
         """Tuned weight value per weight bit pattern (int64[256]) for the current multiplier, or None
         (tuning off, no histogram for its signedness, or the map is the identity)."""
-        m = self.multiplier
-        hist = self._tuning_histogram(m.signed)
-        if hist is None:
+        patterns = self._weight_patterns(self.multiplier)
+        if patterns is None or np.array_equal(patterns, np.arange(256)):
             return None
-        if id(m) not in self._weight_maps:  # the multiplier is kept with its map, so its id stays its own
-            patterns = tuned_weight_map(m, hist, self.weight[0].numel())
-            moved = bool(np.any(patterns != np.arange(256)))
-            self._weight_maps[id(m)] = (m, torch.from_numpy(operand_values(m.signed)[patterns]) if moved else None)
-        return self._weight_maps[id(m)][1]
+        return torch.from_numpy(operand_values(self.multiplier.signed)[patterns])
 
     @property
     def weight_params(self) -> QuantParams:

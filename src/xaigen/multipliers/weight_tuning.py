@@ -54,11 +54,11 @@ def tuned_weight_map(multiplier: Multiplier, activation_hist: np.ndarray, fan_in
     return np.where(keep, identity, best).astype(np.int64)
 
 
-def tuned_view(multiplier: Multiplier, activation_hist: np.ndarray, fan_in: int) -> Multiplier:
-    """``multiplier`` as a tuned layer runs it: the table ``T[a, map(w)]``, indexed by the untuned
-    weight's bit pattern, so that error models over the untuned operand histograms see the error
-    the layer really makes. Same name and figures (the circuit is the same)."""
-    mapping = tuned_weight_map(multiplier, activation_hist, fan_in)
+def tuned_view(multiplier: Multiplier, mapping: np.ndarray) -> Multiplier:
+    """``multiplier`` as a tuned layer runs it: the table ``T[a, map(w)]`` (``mapping`` from
+    :func:`tuned_weight_map`), indexed by the untuned weight's bit pattern, so that error models over
+    the untuned operand histograms see the error the layer really makes. Same name and figures
+    (the circuit is the same)."""
     if np.array_equal(mapping, np.arange(256)):
         return multiplier
     return dataclasses.replace(multiplier, table=multiplier.table[:, mapping])
