@@ -159,9 +159,14 @@ class XaiConfig(_Section):
         return self
 
     @property
+    def floor_applies(self) -> bool:
+        """Whether XAI-Gen's guide is floored: a damage-model guide with another model as its floor."""
+        return self.guide in self.damage and self.guide_floor not in (None, self.guide)
+
+    @property
     def damage_to_run(self) -> list[str]:
         """The damage models to compute: ``damage``, and the guide's floor where the guide needs it."""
-        needs_floor = self.guide in self.damage and self.guide_floor not in (None, *self.damage)
+        needs_floor = self.floor_applies and self.guide_floor not in self.damage
         return self.damage + [self.guide_floor] if needs_floor else list(self.damage)
 
 

@@ -169,8 +169,8 @@ def estimate_damage(config: RunConfig, s: Setup, progress=None) -> list[DamageTa
 def guide_table_name(config: RunConfig) -> str:
     """The name of the guide's damage table in ``results.json`` ``damage``: ``max(guide,floor)``
     when a damage-model guide has a floor (``[xai] guide_floor``), else the guide's own."""
-    guide, floor = config.xai.guide, config.xai.guide_floor
-    return f"max({guide},{floor})" if guide in DAMAGE_MODELS and floor not in (None, guide) else guide
+    guide = config.xai.guide
+    return f"max({guide},{config.xai.guide_floor})" if config.xai.floor_applies else guide
 
 
 def guide_damage(config: RunConfig, damages: list[DamageTable]) -> DamageTable | None:
