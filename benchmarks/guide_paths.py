@@ -21,16 +21,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import run_config, seed_parser  # noqa: E402
 
 from xaigen import pipeline  # noqa: E402
-from xaigen.search.methods.xai_gen import lagrangian_path, refine_path  # noqa: E402
+from xaigen.search.methods.xai_gen import given_damage, lagrangian_path, refine_path  # noqa: E402
 from xaigen.xai import spearman  # noqa: E402
 
 THRESHOLDS = (0.005, 0.01, 0.02, 0.04)  # nats of summed single-layer loss increase
 
 
-def path_savings(damage: dict, savings: dict, truth: dict, exact: str, exact_pj: float) -> dict:
+def path_savings(problem, damage: dict, truth: dict) -> dict:
     """Multiplier-energy reduction reached along the refined path of ``damage`` within each threshold."""
-    table = {n: {m: v for m, v in row.items() if m in savings[n]} | {exact: 0.0} for n, row in damage.items()}
-    saving = {n: {m: savings[n].get(m, 0.0) for m in table[n]} for n in table}
+    exact, exact_pj = problem.exact_name, problem.exact_multiplier_energy_pj
+    saving, table = given_damage(problem, damage)
     path = refine_path(lagrangian_path(saving, table, exact), saving, table)
     points = [(sum(saving[n][a[n]] for n in a), sum(truth[n].get(a[n], 0.0) for n in a if a[n] != exact))
               for a in path]
@@ -48,13 +48,10 @@ def main() -> None:
     held_out, _ = pipeline.measure_truth(cfg, s)
     tables = pipeline.estimator_tables(s, [], damages, pipeline.guide_damage(cfg, damages))
     tables["truth (oracle)"] = {n: {m: max(v, 0.0) for m, v in row.items()} for n, row in held_out.increase.items()}
-    problem = s.prepared.problem
-    savings = {n: {m: problem.saving_pj(n, m) for m in problem.candidates} for n in problem.layers}
     pairs = [(n, m) for n, row in held_out.increase.items() for m in row]
     rows = {}
     for name, table in tables.items():
-        rows[name] = path_savings(table, savings, held_out.increase, problem.exact_name,
-                                  problem.exact_multiplier_energy_pj)
+        rows[name] = path_savings(s.prepared.problem, table, held_out.increase)
         rows[name]["pooled_spearman"] = spearman({f"{n}/{m}": table[n].get(m, 0.0) for n, m in pairs},
                                                  {f"{n}/{m}": held_out.increase[n][m] for n, m in pairs})
     report = {"config": args.config, "seed": args.seed, "thresholds_nats": list(THRESHOLDS), "estimators": rows}
