@@ -1,5 +1,7 @@
 """Device-agnostic emulation: the same API on CUDA (bit-exact vs the CPU); skipped without a GPU."""
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -7,7 +9,14 @@ from torch import nn
 
 from tests.emulation.reference import layer_inputs
 from tests.emulation.user_model import make_model
-from xaigen.emulation import approximable_layers, approximate, calibrate
+from xaigen.emulation import (
+    approximable_layers,
+    approximate,
+    calibrate,
+    operand_histograms,
+    set_assignment,
+    tune_weights,
+)
 from xaigen.emulation import device
 from xaigen.emulation.device import exact_float_kernels
 from xaigen.emulation.quantization import activation_params, quantize, weight_params
@@ -70,6 +79,33 @@ def test_cuda_accumulators_equal_cpu(catalogue, name):
     moved.to("cuda")  # ... are remade for the GPU (moving a module keeps weight._version)
     assert all(layer.plan().path != "int8" for layer in approximable_layers(moved).values())
     _accumulators_agree(moved, cpu, x)
+
+
+@needs_cuda
+@pytest.mark.parametrize("name", ["trunc_s8_c8", "mul8s_1KX5", "mitchell_s8", "mul8u_17R6+sm"])
+def test_cuda_tuned_weights_equal_cpu(catalogue, name):
+    """Weight tuning (ALWANN) on CUDA: the tuned codes and every layer's accumulators equal the
+    CPU's; a tuned model moved to the GPU re-applies the map to codes made there."""
+    model = _model()
+    x = torch.randn(16, 3, 16, 16)
+    ranges = calibrate(model, x)
+    signed = catalogue[name].signed
+    cpu = approximate(model, catalogue.exact(signed).name, catalogue, ranges)
+    histograms = {n: {signed: a.numpy()} for n, (a, _) in operand_histograms(cpu, x).items()}
+    tune_weights(cpu, histograms)
+    set_assignment(cpu, name, catalogue)
+    gpu = copy.deepcopy(cpu)
+    cpu(x)  # codes made on the CPU first, then moved
+    gpu.to("cuda")
+    moved = 0
+    for layer_name, layer in approximable_layers(gpu).items():
+        plain = approximable_layers(approximate(model, name, catalogue, ranges))[layer_name].weight_codes()
+        codes = layer.weight_codes()
+        assert codes.device.type == "cuda"
+        assert torch.equal(codes.cpu(), approximable_layers(cpu)[layer_name].weight_codes()), layer_name
+        moved += int(torch.sum(codes.cpu() != plain))
+    assert moved > 0  # the tuning moved codes on this circuit
+    _accumulators_agree(gpu, cpu, x)
 
 
 @needs_cuda
