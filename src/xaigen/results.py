@@ -143,6 +143,8 @@ class DamageVsTruth(_Record):
     auc_above_budget: float | None  # "accuracy loss above the primary budget" from predicted damage
     strong_probes: list[str]
     assignments: int
+    # the same Pearson after the out-of-fold interaction correction a * p^b (None: older results)
+    pearson_assignments_corrected: float | None = None
 
 
 class DamageReport(_Record):

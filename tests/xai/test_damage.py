@@ -7,7 +7,7 @@ from xaigen.emulation import approximate, operand_histograms, set_assignment
 from xaigen.hardware import layers_from_model
 from xaigen.xai import DAMAGE_MODELS, Evaluated, damage_vs_truth, measured_damage, network_damage, single_layer_table
 from xaigen.xai.damage import error_moments
-from xaigen.xai.truth import TruthTable, auc, pearson, pooled_spearman, strong_probes
+from xaigen.xai.truth import TruthTable, auc, interaction_corrected, pearson, pooled_spearman, strong_probes
 
 CANDIDATES = ["exact_s8", "trunc_s8_c6", "trunc_s8_c8", "trunc_s8_c10", "drum_s8_k3"]
 
@@ -77,6 +77,7 @@ def test_truth_figures_tell_a_good_estimator_from_a_bad_one(setting):
     good = damage_vs_truth(held_out.increase, held_out, other, evaluated, 0.015)
     bad = damage_vs_truth(reverse, held_out, other, evaluated, 0.015)
     assert good["pooled_spearman"] == pytest.approx(1.0) and bad["pooled_spearman"] == pytest.approx(-1.0)
+    assert good["pearson_assignments_corrected"] is None  # fewer assignments than two per fold
     assert -1 <= good["ceiling_pooled"] <= 1 and good["ceiling_pooled"] == bad["ceiling_pooled"]
     assert good["strong_probes"] and "trunc_s8_c10" in good["strong_probes"]
     assert tables["ig_delta"].values.keys() == held_out.increase.keys()
@@ -91,6 +92,23 @@ def test_auc_pearson_and_strong_probes():
     noisy = TruthTable({l: {"weak": 0.001, "strong": 0.1 * (i + 1)} for i, l in enumerate("abc")},
                        {l: {"weak": 0.01, "strong": 0.01} for l in "abc"})
     assert strong_probes(noisy) == ["strong"]
+
+
+def test_interaction_correction_recovers_a_power_law_out_of_fold():
+    """Sub-additive damage (measured = 0.3 sqrt(p)) with noise: the corrected predictions correlate
+    better than the raw sum; each fold's predictions ignore that fold's measurements."""
+    rng = np.random.default_rng(0)
+    p = rng.exponential(1.0, 60) ** 2
+    measured = 0.3 * np.sqrt(p) + rng.normal(0, 0.02, 60)
+    corrected = interaction_corrected(p, measured)
+    assert pearson(corrected, measured) > 0.97 > pearson(p, measured) + 0.05
+    assert pearson(corrected, 0.3 * np.sqrt(p)) > 0.999
+    moved = measured.copy()
+    moved[::5] += 10.0  # fold 0 only
+    again = interaction_corrected(p, moved)
+    assert np.allclose(np.asarray(again)[::5], np.asarray(corrected)[::5])
+    assert not np.allclose(again, corrected)  # the other folds learnt from the change
+    assert interaction_corrected(p[:9], measured[:9]) is None
 
 
 def test_floored_is_the_larger_of_the_two_per_pair():

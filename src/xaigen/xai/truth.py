@@ -11,6 +11,10 @@ the held-out half is the truth, and the Spearman correlation between the two hal
   single-layer increase exceeds ``3 SE``), averaged over those probes;
 * Pearson over evaluated assignments: the predicted damage (sum over layers) against the measured
   loss increase of each fully evaluated assignment;
+* the same Pearson after a correction for layer interactions: the measured increase of an
+  assignment is modelled as ``a * p^b`` of its predicted sum ``p`` (``b < 1``: layers' damages
+  overlap, sub-additive; ``b > 1``: they compound), fitted by least squares on the other folds of
+  a 5-fold split and applied to the held-out fold, so every corrected prediction is out of sample;
 * AUC: the probability that an assignment whose accuracy loss exceeds the budget is predicted
   more damage than one within it (Mann-Whitney; ties count one half).
 """
@@ -106,6 +110,39 @@ def pearson(a: Sequence[float], b: Sequence[float]) -> float | None:
     return float(np.corrcoef(a, b)[0, 1])
 
 
+INTERACTION_FOLDS = 5
+INTERACTION_EXPONENTS = np.linspace(0.25, 2.0, 36)  # the grid of b in a * p^b
+
+
+def _power_law(p: np.ndarray, measured: np.ndarray) -> tuple[float, float]:
+    """``(a, b)`` minimising ``sum (measured - a p^b)^2`` over the exponent grid (``a`` in closed form)."""
+    best = (np.inf, 0.0, 1.0)
+    for b in INTERACTION_EXPONENTS:
+        x = p ** b
+        if not np.any(x > 0):
+            continue
+        a = float(x @ measured / (x @ x))
+        best = min(best, (float(np.sum((measured - a * x) ** 2)), a, float(b)))
+    return best[1], best[2]
+
+
+def interaction_corrected(predicted: Sequence[float], measured: Sequence[float],
+                          folds: int = INTERACTION_FOLDS) -> list[float] | None:
+    """Out-of-fold predictions ``a * p^b`` of each measured increase from its predicted sum ``p``
+    (clipped at 0), fitted on the other folds (assignment ``i`` is in fold ``i mod folds``).
+    None with fewer than ``2 * folds`` assignments."""
+    p = np.clip(np.asarray(predicted, dtype=np.float64), 0.0, None)
+    y = np.asarray(measured, dtype=np.float64)
+    if len(p) < 2 * folds:
+        return None
+    out = np.empty_like(p)
+    fold = np.arange(len(p)) % folds
+    for k in range(folds):
+        a, b = _power_law(p[fold != k], y[fold != k])
+        out[fold == k] = a * p[fold == k] ** b
+    return out.tolist()
+
+
 def auc(scores: Sequence[float], positive: Sequence[bool]) -> float | None:
     """Area under the ROC curve of ``scores`` for the ``positive`` labels (Mann-Whitney)."""
     s, p = np.asarray(scores, dtype=np.float64), np.asarray(positive, dtype=bool)
@@ -131,12 +168,15 @@ def damage_vs_truth(estimate: Mapping[str, Mapping[str, float]], truth: TruthTab
     ``ceiling`` the same table on the other half (its agreement with ``truth`` is the ceiling)."""
     probes = strong_probes(truth)
     predicted = [sum(estimate[n].get(m, 0.0) for n, m in e.assignment.items() if n in estimate) for e in evaluated]
+    measured = [e.loss_increase for e in evaluated]
+    corrected = interaction_corrected(predicted, measured)
     return {
         "pooled_spearman": pooled_spearman(estimate, truth),
         "per_probe_spearman": per_probe_spearman(estimate, truth, probes),
         "ceiling_pooled": pooled_spearman(ceiling.increase, truth),
         "ceiling_per_probe": per_probe_spearman(ceiling.increase, truth, probes),
-        "pearson_assignments": pearson(predicted, [e.loss_increase for e in evaluated]),
+        "pearson_assignments": pearson(predicted, measured),
+        "pearson_assignments_corrected": None if corrected is None else pearson(corrected, measured),
         "auc_above_budget": auc(predicted, [e.accuracy_loss > budget + 1e-12 for e in evaluated]),
         "strong_probes": probes,
         "assignments": len(evaluated),
