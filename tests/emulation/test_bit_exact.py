@@ -80,6 +80,8 @@ def test_conv_unsigned_evoapprox_any_rank(evoapprox, name, shape):
 @settings(max_examples=10, deadline=None)
 @given(shape=conv_shapes)
 def test_other_paths(prefer, shape):
+    if prefer == "int8" and not int8_kernels_exact():
+        pytest.skip("this CPU's int8 kernels are not exact (no VNNI): the int8 path is never planned here")
     name = "trunc_s8_c4" if prefer == "int8" else "drum_s8_k4"  # DRUM's u(a) spans 272 values: no bytes
     _check_conv(BUILTINS[name], shape, prefer)
 

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.emulation.reference import conv2d_reference
-from xaigen.emulation import direct, int8
+from xaigen.emulation import direct, int8, low_rank_factors
 from xaigen.emulation.frontend import lookup_conv_input
 from xaigen.emulation.kernels import choose_path, conv2d_accumulators
 from xaigen.emulation.native import gather_library
@@ -110,16 +110,22 @@ def test_layer_outputs_equal_onednn_bit_for_bit(catalogue, monkeypatch, name):
         assert torch.equal(layers[0](x.contiguous(memory_format=torch.channels_last)), layers[0](x))
 
 
+def _lowering(multiplier, weight_shape):
+    """The int8 lowering of random signed weights, made without a plan (so on any CPU)."""
+    index = torch.randint(-128, 128, weight_shape).numpy() + 128  # value-ordered, as choose_path indexes
+    return int8.lower(low_rank_factors(multiplier), index)
+
+
 def test_not_taken_where_it_does_not_apply(catalogue):
-    plan = choose_path(catalogue["mul8s_1L2N"], torch.randint(-128, 128, (4, 3, 3, 3)))
-    assert not direct.applies(plan.lowering, (2, 1), (1, 1), 1, 10, (0, 0))  # stride
-    assert not direct.applies(plan.lowering, (1, 1), (1, 2), 1, 10, (0, 0))  # dilation
-    lenet_conv2 = choose_path(catalogue["mul8s_1L2N"], torch.randint(-128, 128, (16, 6, 5, 5)))
-    assert not direct.applies(lenet_conv2.lowering, (1, 1), (1, 1), 1, 14, (0, 0))  # as many instructions: oneDNN
+    lowering = _lowering(catalogue["mul8s_1L2N"], (4, 3, 3, 3))
+    assert not direct.applies(lowering, (2, 1), (1, 1), 1, 10, (0, 0))  # stride
+    assert not direct.applies(lowering, (1, 1), (1, 2), 1, 10, (0, 0))  # dilation
+    lenet_conv2 = _lowering(catalogue["mul8s_1L2N"], (16, 6, 5, 5))
+    assert not direct.applies(lenet_conv2, (1, 1), (1, 1), 1, 14, (0, 0))  # as many instructions: oneDNN
     # the rule (planes, out channels, kh, kw, out width): LeNet-5's conv1 at ranks 1 and 5; conv2; ResNet's conv1
     assert direct._fewer_instructions(3, 6, 5, 5, 28) and direct._fewer_instructions(15, 6, 5, 5, 28)
     assert not direct._fewer_instructions(6, 16, 5, 5, 10) and not direct._fewer_instructions(3, 16, 3, 3, 32)
-    assert not direct.applies(plan.lowering, (1, 1), (1, 1), 1, direct.MAX_ROW + 1, (0, 0))  # the row buffer
+    assert not direct.applies(lowering, (1, 1), (1, 1), 1, direct.MAX_ROW + 1, (0, 0))  # the row buffer
     too_many = torch.zeros(1, 4 * direct.MAX_WORD_GROUPS + 1, 2, 2)
     with pytest.raises(ValueError, match="plane-word"):  # never words the C kernel would leave unset
         direct.plane_words(too_many, 1.0, 0, (-128, 127), -128, np.zeros((256, 1), np.uint8), (0, 0), 16, 0)

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 from typer.testing import CliRunner
 
-from tests.nas.test_nas_command import GOLDEN
+from tests.golden import NAS_WITHOUT_PROVENANCE as GOLDEN
 from tests.report.conftest import BAD_WORDS, NAS_FIGURES, NAS_SECTIONS, section_ids, visible_text
 from xaigen.cli import app
 

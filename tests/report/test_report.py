@@ -118,7 +118,7 @@ def _bad_files(tmp_path, tiny):
 @pytest.mark.parametrize("case", ["missing", "not json", "not an object", "invalid", "a directory", "other setting",
                                   "same seed twice", "nas with a run"])
 def test_bad_results_files_give_one_line_and_no_output(tiny_run, tmp_path, case):
-    from tests.nas.test_nas_command import GOLDEN
+    from tests.golden import NAS_WITHOUT_PROVENANCE as GOLDEN
 
     (tmp_path.parent / "nas.json").write_text(GOLDEN.read_text())
     files, expected = _bad_files(tmp_path, tiny_run)[case]
@@ -162,9 +162,8 @@ def test_warnings_and_a_harmful_fine_tune_are_said(tiny_run, tmp_path):
 
 
 def test_a_results_file_from_before_provenance_renders_with_words_for_what_it_lacks(tmp_path):
-    from pathlib import Path
+    from tests.golden import RUN_WITHOUT_PROVENANCE as golden
 
-    golden = Path(__file__).resolve().parents[1] / "golden" / "run_tiny.json"  # written before issue 15
     result = CliRunner().invoke(app, ["report", str(golden), "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     page = (tmp_path / "report.html").read_text()
