@@ -97,9 +97,10 @@ def test_cuda_tuned_weights_equal_cpu(catalogue, name):
     gpu = copy.deepcopy(cpu)
     cpu(x)  # codes made on the CPU first, then moved
     gpu.to("cuda")
+    untuned = approximable_layers(approximate(model, name, catalogue, ranges))
     moved = 0
     for layer_name, layer in approximable_layers(gpu).items():
-        plain = approximable_layers(approximate(model, name, catalogue, ranges))[layer_name].weight_codes()
+        plain = untuned[layer_name].weight_codes()
         codes = layer.weight_codes()
         assert codes.device.type == "cuda"
         assert torch.equal(codes.cpu(), approximable_layers(cpu)[layer_name].weight_codes()), layer_name
