@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.emulation.reference import conv2d_reference, linear_reference
-from xaigen.emulation.int8 import int8_kernels_exact
+from xaigen.emulation.int8 import int8_available
 from xaigen.emulation.kernels import choose_path, conv2d_accumulators, linear_accumulators
 from xaigen.multipliers import builtin_multipliers
 
@@ -51,7 +51,7 @@ def _check_conv(multiplier, shape, prefer="auto"):
 def test_conv_all_signed_evoapprox(evoapprox, name, shape):
     """Every signed EvoApprox table takes the int8 path on int8 weights, bit-exact."""
     plan = _check_conv(evoapprox[name], shape)
-    assert plan.path == "int8" or not int8_kernels_exact()
+    assert plan.path == "int8" or not int8_available()
 
 
 @pytest.mark.parametrize("name", ["mul8s_1KV6", "mul8s_1KX5", "mul8s_1L2N"])
@@ -80,7 +80,7 @@ def test_conv_unsigned_evoapprox_any_rank(evoapprox, name, shape):
 @settings(max_examples=10, deadline=None)
 @given(shape=conv_shapes)
 def test_other_paths(prefer, shape):
-    if prefer == "int8" and not int8_kernels_exact():
+    if prefer == "int8" and not int8_available():
         pytest.skip("this CPU's int8 kernels are not exact (no VNNI): the int8 path is never planned here")
     name = "trunc_s8_c4" if prefer == "int8" else "drum_s8_k4"  # DRUM's u(a) spans 272 values: no bytes
     _check_conv(BUILTINS[name], shape, prefer)

@@ -16,7 +16,7 @@ from xaigen.emulation.quantization import QuantParams, quantize
 from xaigen.emulation.tables import value_ordered_table
 
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-needs_int8 = pytest.mark.skipif(not int8.int8_kernels_exact(), reason="this CPU's int8 kernels are not exact")
+needs_int8 = pytest.mark.skipif(not int8.int8_available(), reason="this CPU's int8 kernels are not exact")
 
 
 def _reconstruct(lowering, n_used: int) -> np.ndarray:
@@ -66,7 +66,8 @@ def test_extreme_long_dot_products_are_exact(catalogue):
 
 @pytest.mark.parametrize("name", ["mul8s_1L2N", "exact_s8", "exact_u8"])
 def test_falls_back_when_the_cpu_kernels_are_not_exact(catalogue, monkeypatch, name):
-    monkeypatch.setattr(int8, "int8_kernels_exact", lambda: False)
+    monkeypatch.setattr(int8, "int8_matmul_exact", lambda: False)
+    monkeypatch.setattr(int8, "int8_conv_mode", lambda: None)
     m = catalogue[name]
     rng = np.random.default_rng(1)
     lo, hi = (-128, 128) if m.signed else (0, 256)
@@ -75,6 +76,53 @@ def test_falls_back_when_the_cpu_kernels_are_not_exact(catalogue, monkeypatch, n
     assert plan.path == "lowrank32"
     assert np.array_equal(linear_accumulators(torch.from_numpy(a), plan).to(torch.int64).numpy(),
                           linear_reference(a, w, m.table))
+    a4, w4 = rng.integers(lo, hi, (2, 5, 4, 4)), rng.integers(lo, hi, (3, 5, 3, 3))
+    plan = choose_path(m, torch.from_numpy(w4))
+    assert plan.path == "lowrank32"
+    got = conv2d_accumulators(torch.from_numpy(a4), plan).to(torch.int64).numpy()
+    assert np.array_equal(got, conv2d_reference(a4, w4, m.table, (1, 1), (1, 1), 1))
+
+
+def _saturating_dot(act: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """A model of a kernel without VNNI (``vpmaddubsw``): u8 x s8 products of adjacent pairs of
+    the reduction axis are added in saturating int16, then the pairs in int32. ``act`` [M, K]
+    bytes, ``weight`` [O, K] int8 digits (an odd K is padded with a zero product)."""
+    products = act[:, None, :].astype(np.int64) * weight[None, :, :].astype(np.int64)
+    if products.shape[-1] % 2:
+        products = np.concatenate([products, np.zeros_like(products[..., :1])], axis=-1)
+    pairs = np.clip(products[..., 0::2] + products[..., 1::2], -(2**15), 2**15 - 1)
+    return pairs.sum(axis=-1)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_int16_pair_lowering_never_saturates(catalogue, data):
+    """Lowered for a kernel that saturates int16 pairs, every table's bytes give exact products
+    on that kernel's model, on any weights and the worst activations (where the full-byte lowering
+    would saturate, the model says so: the exact table's extremes)."""
+    names = sorted(m.name for m in catalogue if low_rank_factors(m) is not None)
+    m = catalogue[data.draw(st.sampled_from(names))]
+    used = np.array(sorted(data.draw(st.sets(st.integers(0, 255), min_size=2, max_size=40))))
+    lowering = int8.lower(low_rank_factors(m), used[None, :], int16_pairs=True)
+    assume(lowering is not None)
+    act, rank = lowering.act_table.astype(np.int64), lowering.act_table.shape[1]
+    digits = lowering.weight.numpy().astype(np.int64).reshape(lowering.parts, len(used) * rank)
+    worst = np.stack([np.full(len(used) * rank, act.max()), np.zeros(len(used) * rank, np.int64)])
+    rows = np.concatenate([act[data.draw(st.lists(st.integers(0, 255), min_size=len(used), max_size=len(used)))]
+                           .reshape(1, -1), worst])
+    assert np.array_equal(_saturating_dot(rows, digits), rows @ digits.T)
+    assert np.array_equal(_reconstruct(lowering, len(used)), value_ordered_table(m)[:, used])
+
+
+def test_full_byte_lowering_saturates_on_the_model(catalogue):
+    """The check above can fail: the exact table's full-byte lowering saturates the int16 pairs."""
+    used = np.array([255, 255])  # two weights of 127
+    lowering = int8.lower(low_rank_factors(catalogue["exact_s8"]), used[None, :])
+    rows = np.full((1, 2), 255)
+    digits = lowering.weight.numpy().astype(np.int64).reshape(lowering.parts, 2)
+    assert not np.array_equal(_saturating_dot(rows, digits), rows @ digits.T)
+    paired = int8.lower(low_rank_factors(catalogue["exact_s8"]), used[None, :], int16_pairs=True)
+    assert paired.parts == 1 and paired.act_table.shape[1] == 2 and int(paired.act_table.max()) == 128  # halves
 
 
 def test_falls_back_when_activation_factors_do_not_fit_bytes(catalogue):

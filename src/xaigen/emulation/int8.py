@@ -9,7 +9,8 @@ pair is rewritten so that both sides are bytes:
 * activations: ``u_r(a) + z`` must lie in [0, 255] for every code ``a`` with ONE zero-point ``z``
   (128 when all fit [-128, 127], else the smallest that works); oneDNN subtracts ``z`` in int32;
 * weights, on the codes the layer really uses: balanced base-128 digits
-  ``v_r = sum_j 128^j d_{j,r}`` with ``d_j`` in [-64, 63] below the top digit (int8 at the top).
+  ``v_r = sum_j 128^j d_{j,r}`` with ``d_j`` in [-64, 63] below the top digit (int8 at the top;
+  [-64, 63] too where the kernel adds products in saturating int16 pairs, below).
   Digit ``j`` of every pair is one block of output channels ("part"), so
 
       acc[o] = S * sum_j 128^j * sum_{k, r} (u8_r(a_k) - z) d_{j,r}(w_k)
@@ -18,8 +19,17 @@ is ONE int8 convolution with ``P`` times the output channels (``P = 1`` for ever
 EvoApprox table on symmetric int8 weights) and a weighted sum over parts. Each part's int32
 accumulator is returned by oneDNN as float32, exact while below 2^24; :func:`lower` proves that
 bound (and the 2^24 / 2^53 bound of the weighted sum) from the layer's weights, or declines.
-Non-VNNI CPUs may saturate int16 intermediates in int8 kernels, so :func:`int8_kernels_exact`
-probes the kernels once with extreme operands and the path is used only where the probe passes.
+CPUs without VNNI (AVX2, AVX-512 without VNNI) multiply bytes with ``vpmaddubsw``, which adds
+two adjacent u8 x s8 products in SATURATING int16 before widening to int32. :func:`int8_conv_mode`
+probes the kernel once: ``"exact"`` (no saturation anywhere), ``"int16-pairs"`` (exact while every
+pair stays within int16) or None (neither: the float path runs). In ``"int16-pairs"`` mode
+:func:`lower` keeps every pair within int16 by construction, and checks it:
+
+    2 * max_byte * max_|digit| <= 32767
+
+with either 7-bit weights (every digit in [-64, 63]: 2 * 255 * 64 = 32640; usually one more part,
+i.e. twice the output channels) or 7-bit activation bytes (``u + z`` in [0, 127] with full int8
+digits: 2 * 127 * 128 = 32512), whichever needs fewer parts.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ from xaigen.emulation.factorization import LowRankFactors
 FLOAT32_EXACT = 2**24
 FLOAT64_EXACT = 2**53
 INT32_SAFE = 2**31 - 1
+INT16_MAX = 2**15 - 1
 
 
 @dataclass(frozen=True)
@@ -71,11 +82,11 @@ class Int8Lowering:
         return torch.float32 if self.total_bound < FLOAT32_EXACT else torch.float64
 
 
-def _balanced_digits(values: np.ndarray, used: np.ndarray) -> list[np.ndarray]:
-    """Base-128 digits, ``values = sum_j 128^j d_j``: int8 top digit, [-64, 63] below it, on the
-    rows ``used`` (other rows get digits too, but their top digit may not fit a byte)."""
+def _balanced_digits(values: np.ndarray, used: np.ndarray, limit: int = 128) -> list[np.ndarray]:
+    """Base-128 digits, ``values = sum_j 128^j d_j``: top digit in [-limit, limit - 1], [-64, 63]
+    below it, on the rows ``used`` (other rows get digits too, but their top digit may not fit)."""
     digits, rest = [], values.astype(np.int64)
-    while not _fits_int8(rest[used]):
+    while not _fits(rest[used], limit):
         low = (rest + 64) % 128 - 64
         digits.append(low)
         rest = (rest - low) // 128
@@ -83,66 +94,113 @@ def _balanced_digits(values: np.ndarray, used: np.ndarray) -> list[np.ndarray]:
     return digits
 
 
-def _fits_int8(values: np.ndarray) -> bool:
-    return values.size == 0 or (int(values.min()) >= -128 and int(values.max()) <= 127)
+def _fits(values: np.ndarray, limit: int = 128) -> bool:
+    """Whether every value lies in [-limit, limit - 1] (int8 for ``limit = 128``)."""
+    return values.size == 0 or (int(values.min()) >= -limit and int(values.max()) <= limit - 1)
 
 
-def _activation_window(u: np.ndarray) -> int | None:
-    """One zero-point ``z`` with ``u + z`` in [0, 255] for every entry, 128 preferred."""
+def _activation_window(u: np.ndarray, top: int = 255) -> int | None:
+    """One zero-point ``z`` with ``u + z`` in [0, top] for every entry, 128 preferred for bytes."""
     low, high = int(u.min(initial=0)), int(u.max(initial=0))
-    if low >= -128 and high <= 127:
+    if top == 255 and low >= -128 and high <= 127:
         return 128
-    return -low if high - low <= 255 else None
+    return -low if high - low <= top else None
 
 
-def _rescale(factors: LowRankFactors, used: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+def _rescale(factors: LowRankFactors, used: np.ndarray, limit: int = 128,
+             top: int = 255) -> tuple[np.ndarray, np.ndarray, int]:
     """Activation/weight factors with common factors moved and signs chosen (see module doc)."""
     u, v = factors.u.copy(), factors.v.copy()
     g = [int(np.gcd.reduce(np.abs(v[:, r]))) or 1 for r in range(v.shape[1])]
     common = 0
     for x in g:
         common = gcd(common, x)
-    window = _activation_window(u)
+    window = _activation_window(u, top)
     for r in range(u.shape[1]):
         move = g[r] // common
         moved = u[:, r] * move
-        if window is not None and _activation_window(np.concatenate([u, moved[:, None]], axis=1)) == window:
+        if window is not None and _activation_window(np.concatenate([u, moved[:, None]], axis=1), top) == window:
             u[:, r], v[:, r] = moved, v[:, r] // g[r]
         else:
             v[:, r] = v[:, r] // common
-        if not _fits_int8(v[used, r]) and _fits_int8(-v[used, r]) and \
-                _activation_window(np.concatenate([u, -u[:, r : r + 1]], axis=1)) == window:
+        if not _fits(v[used, r], limit) and _fits(-v[used, r], limit) and \
+                _activation_window(np.concatenate([u, -u[:, r : r + 1]], axis=1), top) == window:
             u[:, r], v[:, r] = -u[:, r], -v[:, r]
     return u, v, common
 
 
-def lower(factors: LowRankFactors, weight_index: np.ndarray) -> Int8Lowering | None:
+def lower(factors: LowRankFactors, weight_index: np.ndarray, int16_pairs: bool = False) -> Int8Lowering | None:
     """Byte factors for a layer with value-ordered weight indices ``weight_index`` [Cout, ...],
-    or None when the activation factors do not fit bytes or a bound cannot be proven."""
+    or None when the activation factors do not fit bytes or a bound cannot be proven.
+    ``int16_pairs``: for a kernel that adds products in saturating int16 pairs (module doc); of
+    the lowerings that keep every pair within int16, the one with the fewest multiply-adds."""
     if factors.rank == 0:
         return None
+    if not int16_pairs:
+        return _lower(factors, weight_index, 128, 255)
+    options = [_lower(factors, weight_index, 128, 127, int16_pairs=True),
+               _lower(factors, weight_index, 64, 255, int16_pairs=True),
+               _lower(factors, weight_index, 128, 255, int16_pairs=True, halves=True)]
+    return min((x for x in options if x is not None), key=lambda x: (x.parts * x.act_table.shape[1], x.parts),
+               default=None)
+
+
+def _lower(factors: LowRankFactors, weight_index: np.ndarray, limit: int, top: int, int16_pairs: bool = False,
+           halves: bool = False) -> Int8Lowering | None:
+    """:func:`lower` with digits in [-limit, limit - 1] and activation bytes in [0, top]
+    (``halves``: each byte then split in two, see :func:`_split_halves`)."""
     used = np.unique(weight_index)
-    u, v, common = _rescale(factors, used)
-    zero = _activation_window(u)
+    u, v, common = _rescale(factors, used, limit, top)
+    zero = _activation_window(u, top)
     if zero is None:
         return None
-    digits = _balanced_digits(v, used)  # each int[256, R]
+    digits = _balanced_digits(v, used, limit)  # each int[256, R]
     u_abs = np.abs(u).max(axis=0)  # [R]
-    cout, rank = weight_index.shape[0], u.shape[1]
+    cout = weight_index.shape[0]
     flat = weight_index.reshape(cout, -1)
     part_bounds = [int((np.abs(d[flat]) @ u_abs).sum(axis=1).max()) for d in digits]
     scales = tuple(common * 128**j for j in range(len(digits)))
     total = sum(s * b for s, b in zip(scales, part_bounds))
+    act = u + zero
+    if halves:
+        act, zero = _split_halves(act, zero)
+        if act is None:
+            return None
+        digits = [np.concatenate([d, d], axis=1) for d in digits]  # the same digit under both halves
     # oneDNN forms sum (u + z) d before subtracting z * sum d: that must fit int32 too
-    raw = int(flat.shape[1]) * rank * 255 * 128
+    raw = int(flat.shape[1]) * act.shape[1] * 255 * 128
     if max(part_bounds) >= FLOAT32_EXACT or total >= FLOAT64_EXACT or raw > INT32_SAFE:
         return None
+    if int16_pairs and not _pairs_fit(act, [d[used] for d in digits]):
+        return None  # the module doc's int16 pair bound (true by construction; checked, not assumed)
     stacked = np.stack([d[weight_index] for d in digits], axis=1)  # [Cout, P, *w, R]
     dims = stacked.ndim
     stacked = np.moveaxis(stacked, dims - 1, 3) if dims > 4 else stacked  # conv: [Cout, P, Cin_g, R, *k]
     weight = torch.from_numpy(np.ascontiguousarray(stacked).astype(np.int8))
     weight = weight.reshape(cout * len(digits), -1, *weight_index.shape[2:]).contiguous()
-    return Int8Lowering((u + zero).astype(np.uint8), zero, weight, scales, max(part_bounds), total)
+    return Int8Lowering(act.astype(np.uint8), zero, weight, scales, max(part_bounds), total)
+
+
+def _split_halves(act: np.ndarray, zero: int) -> tuple[np.ndarray | None, int]:
+    """Bytes ``b = u + z`` in [0, 255] as two bytes ``p = min(b, 128)`` and ``q = b - p``, both in
+    [0, 128], with zero-point ``z / 2`` each: ``(p - z/2) + (q - z/2) = u``. A pair of products
+    of bytes <= 128 and int8 digits lies in [-32768, 32512]: int16. An odd ``z`` is made even by
+    shifting every byte up one where that stays a byte; otherwise (None, z)."""
+    if zero % 2:
+        if int(act.max()) >= 255:
+            return None, zero
+        act, zero = act + 1, zero + 1
+    low = np.minimum(act, 128)
+    return np.concatenate([low, act - low], axis=1), zero // 2
+
+
+def _pairs_fit(act: np.ndarray, digits: list[np.ndarray]) -> bool:
+    """Whether any two products ``byte * digit`` (bytes of ``act``, digits on the used weights)
+    add up within int16, the range of a saturating ``vpmaddubsw`` lane."""
+    top = int(act.max(initial=0))
+    high = max(int(d.max(initial=0)) for d in digits)
+    low = min(int(d.min(initial=0)) for d in digits)
+    return 2 * top * high <= INT16_MAX and 2 * top * low >= -INT16_MAX - 1
 
 
 def combine_parts(out: torch.Tensor, lowering: Int8Lowering) -> torch.Tensor:
@@ -161,27 +219,59 @@ def combine_parts(out: torch.Tensor, lowering: Int8Lowering) -> torch.Tensor:
 
 
 @lru_cache(maxsize=1)
-def int8_kernels_exact() -> bool:
-    """Whether this CPU's int8 kernels (oneDNN conv, ``torch._int_mm``) are exact on extreme bytes.
+def int8_conv_mode() -> str | None:
+    """How this CPU's int8 convolution adds u8 x s8 products: ``"exact"`` (in int32: VNNI, AMX),
+    ``"int16-pairs"`` (two at a time in saturating int16: AVX2, AVX-512 without VNNI; exact while
+    every pair fits, see the module doc) or None (neither holds: the int8 path is not planned).
 
-    Kernels without VNNI may add two u8*s8 products in int16 and saturate; 255 * 127 * 2 and
-    255 * (-128) * 2 both overflow int16, so a saturating kernel fails this probe.
+    Probed once with extreme operands: 255 * 127 * 2 and 255 * (-128) * 2 overflow int16, so a
+    saturating kernel fails the full-byte probe and must then pass both 7-bit probes.
     """
     try:
-        gen = torch.Generator().manual_seed(0)
-        x = torch.randint(0, 2, (2, 64, 5, 5), generator=gen).to(torch.uint8) * 255
-        for w_value, zero in ((127, 0), (-128, 0), (127, 128), (-128, 128)):
+        if _conv_exact(255, (127, -128)):
+            return "exact"
+        if _conv_exact(255, (63, -64)) and _conv_exact(128, (127, -128)):
+            return "int16-pairs"
+    except (RuntimeError, AttributeError, NotImplementedError):
+        pass
+    return None
+
+
+def _conv_exact(top_byte: int, weight_values: tuple[int, ...]) -> bool:
+    """Whether :func:`conv2d` equals a float64 conv on bytes {0, top_byte} and constant weights."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 2, (2, 64, 5, 5), generator=gen).to(torch.uint8) * top_byte
+    for w_value in weight_values:
+        for zero in (0, 128):
             w = torch.full((3, 64, 3, 3), w_value, dtype=torch.int8)
             lowering = Int8Lowering(np.zeros((256, 1), np.uint8), zero, w, (2,), 0, 0)
             got = conv2d(x.contiguous(memory_format=torch.channels_last), lowering, (1, 1), (1, 1), 1)
             want = torch.nn.functional.conv2d(x.double() - zero, w.double()) * 2
             if not torch.equal(got.double(), want):
                 return False
+    return True
+
+
+@lru_cache(maxsize=1)
+def int8_matmul_exact() -> bool:
+    """Whether ``torch._int_mm`` (int8 x int8 -> int32, the linear layers' kernel) is exact on
+    extreme operands (600 products of -128 * -128 overflow int16 at every step)."""
+    try:
         a = torch.full((3, 600), -128, dtype=torch.int8)
         b = torch.full((600, 2), -128, dtype=torch.int8)
         return bool(torch.equal(torch._int_mm(a, b).to(torch.int64), a.long() @ b.long()))
     except (RuntimeError, AttributeError, NotImplementedError):
         return False
+
+
+def int8_available() -> bool:
+    """Whether the int8 path is planned for both layer kinds on this CPU (in either conv mode)."""
+    return int8_conv_mode() is not None and int8_matmul_exact()
+
+
+def int8_kernels_exact() -> bool:
+    """Whether both int8 kernels are exact on every byte (no int16 pair bound needed)."""
+    return int8_conv_mode() == "exact" and int8_matmul_exact()
 
 
 def conv2d(stacked: torch.Tensor, lowering: Int8Lowering, stride, dilation, groups: int,

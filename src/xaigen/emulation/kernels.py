@@ -9,7 +9,8 @@ Four paths, chosen per layer by :func:`choose_path`:
 * ``int8`` (:mod:`xaigen.emulation.int8`): the factors rewritten as bytes and run as ONE int8
   convolution / matmul with int32 accumulation (oneDNN, ``torch._int_mm``); first choice for
   every low-rank table whose byte factors fit and whose bound is proven, on CPUs where the int8
-  kernels pass an exactness probe. The quantize-and-lookup front end is
+  kernels pass an exactness probe (on CPUs without VNNI, whose conv adds products in saturating
+  int16 pairs, with a lowering that keeps every pair in int16). The quantize-and-lookup front end is
   :mod:`xaigen.emulation.frontend`; convolutions with few stacked input channels run on the
   direct kernel of :mod:`xaigen.emulation.direct` instead of oneDNN.
 * ``lowrank32`` / ``lowrank64``: one float32 (float64) convolution over ``R`` stacked
@@ -72,8 +73,8 @@ def choose_path(multiplier: Multiplier, weight_values: torch.Tensor, prefer: str
     if prefer in ("gather", "naive"):
         return KernelPlan(prefer, multiplier, None, None, None, index, groups)
     factors = low_rank_factors(multiplier)
-    if factors is not None and prefer in ("auto", "int8") and index.device.type == "cpu" and int8.int8_kernels_exact():
-        lowering = int8.lower(factors, index.cpu().numpy())
+    if factors is not None and prefer in ("auto", "int8") and index.device.type == "cpu":
+        lowering = _int8_lowering(factors, index.numpy())
         if lowering is not None:
             return KernelPlan("int8", multiplier, factors, lowering.total_bound, None, index, groups, lowering)
     if factors is not None:
@@ -88,6 +89,15 @@ def choose_path(multiplier: Multiplier, weight_values: torch.Tensor, prefer: str
     if prefer not in ("auto", "gather"):
         raise ValueError(f"path '{prefer}' cannot be used exactly for {multiplier.name} with these weights")
     return KernelPlan("gather", multiplier, None, None, None, index, groups)
+
+
+def _int8_lowering(factors: LowRankFactors, index: np.ndarray) -> int8.Int8Lowering | None:
+    """The layer's int8 lowering where this CPU's kernel is exact on it, else None: linear layers
+    (2-D weights) run on ``torch._int_mm``, convolutions on oneDNN's conv (:func:`int8.int8_conv_mode`)."""
+    if index.ndim == 2:
+        return int8.lower(factors, index) if int8.int8_matmul_exact() else None
+    mode = int8.int8_conv_mode()
+    return None if mode is None else int8.lower(factors, index, int16_pairs=mode == "int16-pairs")
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
