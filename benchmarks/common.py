@@ -51,15 +51,21 @@ def interleaved_times(funcs: Mapping[str, Callable[[], object]], repeats: int = 
 
 
 def machine_state() -> dict:
-    """Load averages (1, 5, 15 min), CPU count and the thread pools' sizes, for the record."""
+    """Load averages (1, 5, 15 min), CPU count, the thread pools' sizes, the CPU kind and how its
+    int8 conv adds products (``exact`` / ``int16-pairs``, see ``xaigen.emulation.int8``), for the record."""
     import numba
     import torch
+
+    from xaigen.emulation.int8 import int8_conv_mode
+    from xaigen.provenance import machine
 
     return {
         "loadavg": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
         "numba_threads": numba.get_num_threads(), "torch": torch.__version__,
-        "quantized_engine": torch.backends.quantized.engine,
+        "quantized_engine": torch.backends.quantized.engine, "cpu": machine()["cpu"],
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "int8_conv_mode": int8_conv_mode(),
     }
 
 

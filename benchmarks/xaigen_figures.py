@@ -4,11 +4,14 @@ NSGA-II, and the guide's damage against the single-layer truth (issue 11's targe
     python benchmarks/xaigen_figures.py [--configs default configs/lenet5-fashion.toml ...]
                                         [--seeds 0 1 2] [--nsga2-factor 5] [--out runs/figures]
                                         [--train-limit N] [--test-limit N] [--budget-margin-se K] [--json]
+                                        [--summarize-only]
 
 Every method gets the configured budget of full evaluations, except NSGA-II, which gets
 ``nsga2-factor`` times as many. Each seed draws its own training subset, test split and search
 seeds (``xaigen run --seeds``). Figures are mean and sample standard deviation over seeds, with
-min/max; a target is reported as met or missed by how much. The EvoApprox tables in ../shared
+min/max; a target is reported as met or missed by how much. ``--summarize-only`` runs nothing: it
+reads ``<out>/<config>/seed-<k>/results.json`` of seeds run earlier (e.g. one invocation per seed,
+their ``seed-<k>`` folders gathered under one ``--out``) and prints the same figures. The EvoApprox tables in ../shared
 join the catalogue when present.
 """
 
@@ -22,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import run_config  # noqa: E402
 
-from xaigen.pipeline import guide_table_name, run_pipeline  # noqa: E402
+from xaigen.pipeline import guide_table_name, run_pipeline, summarize_seeds  # noqa: E402
 
 
 def _configured(spec: str, args) -> object:
@@ -75,6 +78,14 @@ def _print(name: str, summary: dict, table: dict) -> None:
         print(f"target {key:45s} {t['value']} vs {t['target']}: {state}")
 
 
+def _summarize_stored(out: Path, seeds: list[int]) -> dict:
+    """Mean and spread of seed runs stored under ``out`` (one clear line and exit 2 if one is missing)."""
+    missing = [k for k in seeds if not (out / f"seed-{k}" / "results.json").exists()]
+    if missing:
+        sys.exit(f"{out}: no seed-<k>/results.json for seeds {missing}")
+    return summarize_seeds({k: json.loads((out / f"seed-{k}" / "results.json").read_text()) for k in seeds})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--configs", nargs="+", default=["default"])
@@ -86,12 +97,17 @@ def main() -> None:
                         help="[search] budget_margin_se for every config (default: the config's)")
     parser.add_argument("--out", default="runs/figures")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--summarize-only", action="store_true",
+                        help="run nothing; summarize <out>/<config>/seed-<k>/results.json of the given seeds")
     args = parser.parse_args()
     report = {}
     for spec in args.configs:
         cfg, name = _configured(spec, args), Path(spec).stem
-        run_pipeline(cfg, Path(args.out) / name)
-        summary = json.loads((Path(args.out) / name / "seeds.json").read_text())
+        if args.summarize_only:
+            summary = _summarize_stored(Path(args.out) / name, args.seeds)
+        else:
+            run_pipeline(cfg, Path(args.out) / name)
+            summary = json.loads((Path(args.out) / name / "seeds.json").read_text())
         guide = guide_table_name(cfg)
         table = targets(summary, guide, [f"{b:g}" for b in cfg.search.loss_budgets])
         report[name] = {"seeds": summary["seeds"], "guide": guide, "figures": summary["figures"],
