@@ -71,17 +71,17 @@ WORDS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 @lru_cache(maxsize=64)
 def _table8(table_bytes: bytes, rank: int) -> np.ndarray:
-    """The factor bytes uint8[256, R] with every row zero-padded to 8 bytes (one word per code)."""
+    """The factor bytes uint8[256, R] with every row zero-padded to 8 bytes (16 for R > 8: one word per code)."""
     table = np.frombuffer(table_bytes, dtype=np.uint8).reshape(256, rank)
-    return np.ascontiguousarray(np.pad(table, ((0, 0), (0, 8 - rank))))
+    return np.ascontiguousarray(np.pad(table, ((0, 0), (0, (8 if rank <= 8 else 16) - rank))))
 
 
 def _lookup(rows: np.ndarray, scale, zero, code_range, vmin, table, out2d, rows_in, rows_out, top, offset) -> None:
-    """The C front end (one 8-byte word per code, any R <= 8, rows split over torch's threads), else
+    """The C front end (one 8- or 16-byte word per code, any R <= 16, rows split over torch's threads), else
     the numba kernel; there, for R = 2, 4, 8 the R bytes of a code move as ONE 16/32/64-bit word."""
     rank = table.shape[1]
     lib = gather_library()
-    if lib is not None and rank <= 8:
+    if lib is not None and rank <= 16:
         table8 = _table8(table.tobytes(), rank)
         args = (rows.shape[1], rows_in, rows_out, top, offset, out2d.shape[1], float(scale), float(zero),
                 float(code_range[0]), float(code_range[1]), float(vmin), table8.ctypes.data, rank, out2d.ctypes.data)

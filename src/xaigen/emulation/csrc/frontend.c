@@ -92,34 +92,39 @@ static int lookup16(const float* src, int64_t len, float scale, float zero, floa
 
 /* For the input rows [first, last) of x float32[rows, length]: row n * rows_in + i goes to byte row
  * n * rows_out + top + i of out (row_bytes bytes each), from byte offset on, element e's R factor
- * bytes table8[index, 0..R-1] at e * R.  table8 is uint8[256, 8] (rows zero-padded to 8 bytes), so
- * every element moves as one 8-byte word; elements overlap the next ones' bytes, which the next
- * stores overwrite (the row's last elements, whose word would end past the row, are copied byte by
- * byte, so no row writes past its end and threads never touch each other's rows). */
+ * bytes table8[index, 0..R-1] at e * R.  table8 is uint8[256, T] (rows zero-padded to T = 8 bytes,
+ * or 16 for R > 8), so every element moves as one T-byte word; elements overlap the next ones'
+ * bytes, which the next stores overwrite (the row's last elements, whose word would end past the
+ * row, are copied byte by byte, so no row writes past its end and threads never touch each
+ * other's rows). */
 void xaigen_lookup_rows(const float* x, int64_t first, int64_t last, int64_t length, int64_t rows_in,
                         int64_t rows_out, int64_t top, int64_t offset, int64_t row_bytes, float scale, float zero,
                         float qmin, float qmax, float vmin, const uint8_t* table8, int64_t R, uint8_t* out)
 {
     int32_t index[1024];
     int16_t table16[256];
-    for (int i = 0; i < 256; ++i) table16[i] = table8[8 * i];
+    const int64_t T = R > 8 ? 16 : 8;
+    for (int i = 0; i < 256; ++i) table16[i] = table8[T * i];
     for (int64_t row = first; row < last; ++row) {
         const float* src = x + row * length;
         uint8_t* dst = out + ((row / rows_in) * rows_out + top + row % rows_in) * row_bytes + offset;
         for (int64_t start = 0; start < length; start += 1024) {
             const int64_t len = length - start < 1024 ? length - start : 1024;
             uint8_t* d = dst + start * R;
-            if (lookup16(src + start, len, scale, zero, qmin, qmax, vmin, table8, table16, R, d)) continue;
+            if (T == 8 && lookup16(src + start, len, scale, zero, qmin, qmax, vmin, table8, table16, R, d)) continue;
             row_indices(src + start, len, 1, scale, zero, qmin, qmax, vmin, index);
             if (R == 1) {
                 for (int64_t e = 0; e < len; ++e) d[e] = table8[8 * index[e]];
                 continue;
             }
             /* words while they end inside the row; the row's last few elements byte by byte */
-            const int64_t words = (length * R >= 8 ? (length * R - 8) / R + 1 : 0) - start;
+            const int64_t words = (length * R >= T ? (length * R - T) / R + 1 : 0) - start;
             const int64_t fast = words < 0 ? 0 : (words < len ? words : len);
-            for (int64_t e = 0; e < fast; ++e) memcpy(d + e * R, table8 + 8 * index[e], 8);
-            for (int64_t e = fast; e < len; ++e) memcpy(d + e * R, table8 + 8 * index[e], (size_t)R);
+            if (T == 8)
+                for (int64_t e = 0; e < fast; ++e) memcpy(d + e * R, table8 + 8 * index[e], 8);
+            else
+                for (int64_t e = 0; e < fast; ++e) memcpy(d + e * R, table8 + 16 * index[e], 16);
+            for (int64_t e = fast; e < len; ++e) memcpy(d + e * R, table8 + T * index[e], (size_t)R);
         }
     }
 }
