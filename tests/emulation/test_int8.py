@@ -175,3 +175,30 @@ def test_layer_outputs_equal_the_float_path_bit_for_bit(catalogue, name, per_cha
     assert {layer.plan().path for layer in approximable_layers(fast).values()} == {"int8"}
     assert {layer.plan().path for layer in approximable_layers(slow).values()} <= {"lowrank32", "lowrank64"}
     assert torch.equal(fast(x), slow(x))
+
+
+def test_a_geometry_where_the_kernel_is_inexact_falls_back_to_float64(catalogue, monkeypatch, caplog):
+    """A kernel that is wrong on some geometry (torch 2.11's oneDNN was, on an AMX Xeon) is caught on
+    that geometry's first call, said once, and answered exactly from then on; the probe itself
+    reads the raw kernel, so a kernel wrong everywhere fails it."""
+    rng = np.random.default_rng(5)
+    m = catalogue["mul8s_1L2N"]
+    lowering = int8.lower(low_rank_factors(m), rng.integers(0, 256, (4, 3, 3, 3)))
+    stacked = torch.from_numpy(rng.integers(0, 32, (2, 3, 7, 9)).astype(np.uint8))
+    stacked = stacked.contiguous(memory_format=torch.channels_last)
+    calls = []
+
+    def corrupted(*args):
+        calls.append(1)
+        return torch.full((2, 4, 5, 4), 7.0)
+
+    monkeypatch.setattr(int8, "_kernel_conv2d", corrupted)
+    monkeypatch.setattr(int8, "_INEXACT_GEOMETRIES", {})
+    want = F.conv2d(stacked.double() - lowering.zero_point, lowering.weight.double(), stride=(1, 2))
+    want = want * lowering.kernel_scales().double().reshape(1, -1, 1, 1)
+    with caplog.at_level("WARNING", logger="xaigen"):
+        first = int8.conv2d(stacked, lowering, (1, 2), (1, 1), 1)
+        second = int8.conv2d(stacked, lowering, (1, 2), (1, 1), 1)
+    assert torch.equal(first.double(), want) and torch.equal(second.double(), want)
+    assert len(calls) == 1 and sum("not exact" in r.message for r in caplog.records) == 1
+    assert int8.int8_conv_mode.__wrapped__() is None
