@@ -107,7 +107,7 @@ def test_npz_bomb_member_is_read_only_as_far_as_its_header_says(tmp_path):
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert time.perf_counter() - start < 5 and peak < 16 * 2**20
+    assert time.perf_counter() - start < 30 and peak < 16 * 2**20
 
 
 @pytest.mark.parametrize("sidecar,problem", [
