@@ -25,11 +25,14 @@ probes the kernel once: ``"exact"`` (no saturation anywhere), ``"int16-pairs"`` 
 pair stays within int16) or None (neither: the float path runs). In ``"int16-pairs"`` mode
 :func:`lower` keeps every pair within int16 by construction, and checks it:
 
-    2 * max_byte * max_|digit| <= 32767
+    -32768 <= 2 * max_byte * digit <= 32767   for every digit used
 
-with either 7-bit weights (every digit in [-64, 63]: 2 * 255 * 64 = 32640; usually one more part,
-i.e. twice the output channels) or 7-bit activation bytes (``u + z`` in [0, 127] with full int8
-digits: 2 * 127 * 128 = 32512), whichever needs fewer parts.
+with 7-bit activation bytes (``u + z`` in [0, 127], int8 digits: 2 * 127 * 128 = 32512), 7-bit
+weights (digits in [-64, 63]: 2 * 255 * 64 = 32640; usually one more part, twice the output
+channels) or byte halves (each byte as two bytes <= 128 with half the zero-point, twice the input
+channels: 2 * 128 * -128 = -32768), whichever needs the fewest multiply-adds.
+The probe checks one geometry; :func:`conv2d` checks each geometry's first call (some oneDNN
+builds are wrong on some strided or dilated shapes).
 """
 
 from __future__ import annotations
@@ -239,7 +242,7 @@ def int8_conv_mode() -> str | None:
 
 
 def _conv_exact(top_byte: int, weight_values: tuple[int, ...]) -> bool:
-    """Whether :func:`conv2d` equals a float64 conv on bytes {0, top_byte} and constant weights."""
+    """Whether the raw kernel equals a float64 conv on bytes {0, top_byte} and constant weights."""
     gen = torch.Generator().manual_seed(0)
     x = torch.randint(0, 2, (2, 64, 5, 5), generator=gen).to(torch.uint8) * top_byte
     for w_value in weight_values:
@@ -341,7 +344,7 @@ def _checked_geometry(out: torch.Tensor, geometry: tuple, stacked: torch.Tensor,
             "oneDNN's int8 convolution is not exact for weights %s, input %s, stride %s, dilation %s, groups %d "
             "(torch %s): these convolutions run in float64 instead (exact, slower)",
             geometry[0], geometry[1], tuple(stride), tuple(dilation), groups, torch.__version__)
-    return want
+    return out if exact else want
 
 
 def dequantize_in_kernel(lowering: Int8Lowering) -> bool:
