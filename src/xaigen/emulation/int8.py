@@ -140,20 +140,21 @@ def lower(factors: LowRankFactors, weight_index: np.ndarray, int16_pairs: bool =
     the lowerings that keep every pair within int16, the one with the fewest multiply-adds."""
     if factors.rank == 0:
         return None
+    used = np.unique(weight_index)
     if not int16_pairs:
-        return _lower(factors, weight_index, 128, 255)
-    options = [_lower(factors, weight_index, 128, 127, int16_pairs=True),
-               _lower(factors, weight_index, 64, 255, int16_pairs=True),
-               _lower(factors, weight_index, 128, 255, int16_pairs=True, halves=True)]
+        return _lower(factors, weight_index, used, 128, 255)
+    options = [_lower(factors, weight_index, used, 128, 127, int16_pairs=True),
+               _lower(factors, weight_index, used, 64, 255, int16_pairs=True),
+               _lower(factors, weight_index, used, 128, 255, int16_pairs=True, halves=True)]
     return min((x for x in options if x is not None), key=lambda x: (x.parts * x.act_table.shape[1], x.parts),
                default=None)
 
 
-def _lower(factors: LowRankFactors, weight_index: np.ndarray, limit: int, top: int, int16_pairs: bool = False,
-           halves: bool = False) -> Int8Lowering | None:
+def _lower(factors: LowRankFactors, weight_index: np.ndarray, used: np.ndarray, limit: int, top: int,
+           int16_pairs: bool = False, halves: bool = False) -> Int8Lowering | None:
     """:func:`lower` with digits in [-limit, limit - 1] and activation bytes in [0, top]
-    (``halves``: each byte then split in two, see :func:`_split_halves`)."""
-    used = np.unique(weight_index)
+    (``halves``: each byte then split in two, see :func:`_split_halves`); ``used``: the distinct
+    weight indices, computed once by :func:`lower` for every option."""
     u, v, common = _rescale(factors, used, limit, top)
     zero = _activation_window(u, top)
     if zero is None:
