@@ -15,6 +15,7 @@ the gradient is that of the fake-quantized float layer (straight-through estimat
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 import numpy as np
@@ -36,6 +37,7 @@ from xaigen.emulation.kernels import (
     stacked_conv2d,
     stacked_linear,
 )
+from xaigen.emulation import int8, path_timing
 from xaigen.emulation.device import window_sums
 from xaigen.emulation.int8 import dequantize_in_kernel
 from xaigen.emulation.quantization import (
@@ -47,6 +49,8 @@ from xaigen.emulation.quantization import (
 )
 from xaigen.multipliers.multiplier import Multiplier, operand_values
 from xaigen.multipliers.weight_tuning import tuned_view, tuned_weight_map
+
+LOG = logging.getLogger("xaigen")
 
 
 class ApproxLayer(nn.Module):
@@ -63,6 +67,8 @@ class ApproxLayer(nn.Module):
         self.record_histograms = False
         self.activation_histogram = torch.zeros(256, dtype=torch.int64)
         self._plan_cache: tuple | None = None
+        self._float_plan_cache: tuple | None = None
+        self.last_path: str | None = None  # the path the last forward ran (see _approximate_output)
         self._weight_cache: tuple | None = None
         self.tuning_histograms: dict[bool, np.ndarray] | None = None  # see tune_weights
         self._weight_maps: dict[int, tuple[Multiplier, np.ndarray]] = {}
@@ -78,7 +84,7 @@ class ApproxLayer(nn.Module):
         in ``activation_histograms`` (multiplier signedness -> int64[256] counts per bit pattern):
         each multiplier then gets the weight codes it multiplies best. None turns it off."""
         self.tuning_histograms = dict(activation_histograms) if activation_histograms else None
-        self._weight_maps, self._weight_cache, self._plan_cache = {}, None, None
+        self._weight_maps, self._weight_cache, self._plan_cache, self._float_plan_cache = {}, None, None, None
 
     def as_run(self, multiplier: Multiplier) -> Multiplier:
         """The multiplier as this layer runs it: with weight tuning, the table on the tuned codes
@@ -148,6 +154,18 @@ class ApproxLayer(nn.Module):
             self._plan_cache = (key, choose_path(self.multiplier, self.weight_codes(), self.path, groups))
         return self._plan_cache[1]
 
+    def _float_plan(self) -> KernelPlan | None:
+        """The float low-rank plan of the current weights and multiplier (cached like :meth:`plan`),
+        or None where the float path is not exact for them."""
+        key = (id(self.multiplier), self.weight._version, self.weight.device)
+        if self._float_plan_cache is None or self._float_plan_cache[0] != key:
+            try:
+                plan = choose_path(self.multiplier, self.weight_codes(), "lowrank", getattr(self, "groups", 1))
+            except ValueError:
+                plan = None
+            self._float_plan_cache = (key, plan)
+        return self._float_plan_cache[1]
+
     # -- forward -------------------------------------------------------------------------------
     def _fused_accumulate(self, x: torch.Tensor, plan: KernelPlan) -> torch.Tensor | None:
         """Raw accumulators ``sum_k T[a_k, w_k]`` via a fused quantize-and-lookup front end, or None
@@ -189,15 +207,14 @@ class ApproxLayer(nn.Module):
 
     def accumulators(self, x: torch.Tensor) -> torch.Tensor:
         """Zero-point-corrected integer accumulators (int64) of the approximate layer for input ``x``."""
-        return self._accumulators(x).to(torch.int64)
+        return self._accumulators(x, self.plan()).to(torch.int64)
 
-    def _accumulators(self, x: torch.Tensor) -> torch.Tensor:
+    def _accumulators(self, x: torch.Tensor, plan: KernelPlan) -> torch.Tensor:
         """The accumulators in the kernel's dtype: float32/float64 holding exact integers, or int64.
 
         Codes stay in float32 on the hot path (they are small integers, so this is exact); the
         zero-point corrections, needed only for unsigned multipliers, are done in int64.
         """
-        plan = self.plan()
         if not self.record_histograms:
             corrected = self._gather_op(x, plan) if plan.path == "gather" else None
             if corrected is not None:
@@ -230,24 +247,72 @@ class ApproxLayer(nn.Module):
         """``s_a * s_w`` (float32, per output channel or scalar)."""
         return self.weight_params.scale * self.input_params.scale
 
-    def _dequantized_in_kernel(self, x: torch.Tensor) -> torch.Tensor | None:
+    def _dequantized_in_kernel(self, x: torch.Tensor, plan: KernelPlan) -> torch.Tensor | None:
         """``float32(acc) * s_a * s_w + bias`` straight from the int8 kernel, or None where not possible."""
         return None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            y = self._dequantized_in_kernel(x)
-            if y is None:
-                acc = self._accumulators(x)
-                # Integers below 2^24 convert to float32 exactly, larger ones round to nearest.
-                y = self._per_channel_(acc.to(torch.float32), self._output_scale(), torch.Tensor.mul_)  # acc is fresh
-                if self.bias is not None:
-                    self._per_channel_(y, self.bias.detach(), torch.Tensor.add_)
+            y = self._approximate_output(x)
         if not (self.training and torch.is_grad_enabled()):
             return y
         w_fq = fake_quantize(self.weight, self.weight_params, channel_dim_first=True)
         y_fq = self._float_forward(fake_quantize(x, self.input_params), w_fq)
         return y_fq + (y - y_fq).detach()
+
+    def _output_with(self, x: torch.Tensor, plan: KernelPlan) -> torch.Tensor:
+        """``s_a * s_w * acc + bias`` in float32 through ``plan``."""
+        y = self._dequantized_in_kernel(x, plan)
+        if y is None:
+            acc = self._accumulators(x, plan)
+            # Integers below 2^24 convert to float32 exactly, larger ones round to nearest.
+            y = self._per_channel_(acc.to(torch.float32), self._output_scale(), torch.Tensor.mul_)  # acc is fresh
+            if self.bias is not None:
+                self._per_channel_(y, self.bias.detach(), torch.Tensor.add_)
+        return y
+
+    def _approximate_output(self, x: torch.Tensor) -> torch.Tensor:
+        """The approximate output through :meth:`plan`; except that under ``path="auto"``, on CPUs
+        whose int8 conv adds products in int16 pairs (no VNNI), an int8 plan gives way to the float
+        low-rank plan of the same factors wherever that was measured faster for this geometry
+        (:mod:`.path_timing`). Both are exact, so this changes speed, never a bit; the two outputs
+        are compared when timed, and a disagreement is said and settled for the float path."""
+        plan = self.plan()
+        float_plan = self._float_plan() if self._times_paths(x, plan) else None
+        if float_plan is None:
+            self.last_path = plan.path
+            return self._output_with(x, plan)
+        key = self._timing_key(x, plan)
+        choice = path_timing.known_choice(key)
+        if choice is not None:
+            chosen = plan if choice == "int8" else float_plan
+            self.last_path = chosen.path
+            return self._output_with(x, chosen)
+        choice, outputs = path_timing.faster_path(key, {"int8": lambda: self._output_with(x, plan),
+                                                        "float": lambda: self._output_with(x, float_plan)})
+        if not torch.equal(outputs["int8"], outputs["float"]):
+            LOG.warning("%s: the int8 and float paths disagree on input %s; the float path runs here",
+                        self.extra_repr(), tuple(x.shape))
+            choice = "float"
+            path_timing.remember(key, choice)
+        self.last_path = plan.path if choice == "int8" else float_plan.path
+        return outputs[choice]
+
+    def _times_paths(self, x: torch.Tensor, plan: KernelPlan) -> bool:
+        return (self.path == "auto" and plan.path == "int8" and not self.record_histograms
+                and x.device.type == "cpu" and int8.int8_conv_mode() == "int16-pairs")
+
+    def _timing_key(self, x: torch.Tensor, plan: KernelPlan) -> tuple:
+        """What the speed of the two paths depends on: never the weight values."""
+        lowering = plan.lowering
+        return (type(self).__name__, tuple(self.weight.shape), self._geometry(), tuple(x.shape), x.dtype,
+                x.is_contiguous(), tuple(lowering.weight.shape), lowering.act_table.shape[1],
+                lowering.scaled_in_kernel, plan.factors.rank, int(self.input_params.zero_point) != 0,
+                self._weight_zero_points(), self.bias is not None, torch.get_num_threads())
+
+    def _geometry(self) -> tuple:
+        """Layer settings beyond the weight shape that change a kernel's speed."""
+        return ()
 
     def _per_channel_(self, y: torch.Tensor, values: torch.Tensor, op) -> torch.Tensor:
         """``op(y, values)`` in place with one value per output channel (or one for all)."""
@@ -292,8 +357,7 @@ class ApproxConv2d(ApproxLayer):
         return gather_conv2d_from(x, float(self.input_params.scale), int(self.input_params.zero_point), plan,
                                   self.stride, self.dilation, (top, left), self.weight_params.zero_point)
 
-    def _dequantized_in_kernel(self, x):
-        plan = self.plan()
+    def _dequantized_in_kernel(self, x, plan):
         left, right, top, bottom = self.pad
         if self.record_histograms or plan.path != "int8" or x.device.type != "cpu" \
                 or not dequantize_in_kernel(plan.lowering) \
@@ -304,6 +368,9 @@ class ApproxConv2d(ApproxLayer):
         bias = None if self.bias is None else self.bias.detach()
         return int8_conv2d_from(x, float(self.input_params.scale), 0, plan, self.stride, self.dilation, (top, left),
                                 pad_code=0, output_scales=scales, bias=bias)
+
+    def _geometry(self):
+        return self.stride, self.dilation, self.groups, self.pad
 
     def _padded(self, codes):
         """Input codes padded with the zero-point code (real value 0)."""

@@ -149,7 +149,9 @@ def approximate(model: nn.Module, assignment: Assignment | str | None, catalogue
         catalogue: where multiplier names are looked up.
         calibration: input ranges per site, from :func:`calibrate` (which names the sites).
         per_channel: per-output-channel weight scales (else one scale per tensor).
-        path: kernel choice, ``auto`` (fastest exact path), ``gather`` or ``naive``.
+        path: kernel choice, ``auto`` (fastest exact path; on CPUs without VNNI int8 or float
+            low-rank, whichever was measured faster for each layer geometry: see
+            :meth:`ApproxLayer._approximate_output`), ``int8``, ``lowrank``, ``gather`` or ``naive``.
         exact_layers: site names or fnmatch patterns kept on the exact multiplier (still int8);
             they are not searchable (:func:`approximable_layers` leaves them out).
         fold_batchnorm: fold each conv -> BatchNorm pair into the conv before quantizing
