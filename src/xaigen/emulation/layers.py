@@ -278,16 +278,15 @@ class ApproxLayer(nn.Module):
         (:mod:`.path_timing`). Both are exact, so this changes speed, never a bit; the two outputs
         are compared when timed, and a disagreement is said and settled for the float path."""
         plan = self.plan()
-        float_plan = self._float_plan() if self._times_paths(x, plan) else None
+        key = self._timing_key(x, plan) if self._times_paths(x, plan) else None
+        choice = None if key is None else path_timing.known_choice(key)
+        float_plan = None if key is None or choice == "int8" else self._float_plan()  # built only when needed
         if float_plan is None:
             self.last_path = plan.path
             return self._output_with(x, plan)
-        key = self._timing_key(x, plan)
-        choice = path_timing.known_choice(key)
         if choice is not None:
-            chosen = plan if choice == "int8" else float_plan
-            self.last_path = chosen.path
-            return self._output_with(x, chosen)
+            self.last_path = float_plan.path
+            return self._output_with(x, float_plan)
         choice, outputs = path_timing.faster_path(key, {"int8": lambda: self._output_with(x, plan),
                                                         "float": lambda: self._output_with(x, float_plan)})
         if not torch.equal(outputs["int8"], outputs["float"]):
