@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xaigen.emulation import int8, path_timing
 from xaigen.emulation.kernels import (
     KernelPlan,
     choose_path,
@@ -37,7 +38,6 @@ from xaigen.emulation.kernels import (
     stacked_conv2d,
     stacked_linear,
 )
-from xaigen.emulation import int8, path_timing
 from xaigen.emulation.device import window_sums
 from xaigen.emulation.int8 import dequantize_in_kernel
 from xaigen.emulation.quantization import (
