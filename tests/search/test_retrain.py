@@ -121,6 +121,38 @@ def test_a_model_fine_tuned_for_a_looser_budget_is_judged_first_for_a_tighter_on
     assert found["finetunes"] == 1 and [t["budget"] for t in found["attempts"]] == [f"{loose:g}", f"{tight:g}"]
 
 
+def test_a_model_fine_tuned_for_a_tighter_budget_is_the_looser_ones_choice_where_it_meets_it(digits_trained,
+                                                                                              monkeypatch):
+    """The looser budget's bisection stops at ``b`` (one fine-tune each); the tighter one then
+    fine-tunes the cheaper ``a``, which meets both: it is the choice of both budgets."""
+    from xaigen.emulation import Scores
+
+    data, model, calibration, p = _setting(digits_trained)
+    run = Run(p, 10, "probe")
+    run.evaluate({})
+    a, b, c = (run.evaluate({n: m for n in p.layers}) for m in ("trunc_s8_c10", "mul8s_1L2N", "trunc_s8_c8"))
+    loss = {id(e): p.exact_accuracy - e.accuracy for e in (a, b, c)}
+    assert a.energy_pj < b.energy_pj < c.energy_pj and min(loss.values()) > 0
+    loose = min(loss.values()) / 2
+    tight = loose / 2
+    recovered = {p.assignment_key(e.assignment) for e in (a, b)}
+
+    monkeypatch.setattr(retrain, "fine_tuned", lambda problem, float_model, calibration, assignment, *args: (assignment, 1))
+    monkeypatch.setattr(retrain, "score_examples", lambda assignment, x, y, task=None: Scores(
+        p.exact_accuracy if p.assignment_key(assignment) in recovered else 0.0, 0.0))
+    settings = RetrainSettings(candidates=1, margin=1.0)
+    assert bracket(run, loose, settings) == bracket(run, tight, settings) == [a, b, c]
+    found = retrained_choices(run, model, calibration, data.x_train, data.y_train, [loose, tight], settings)
+    assert found["choices"][f"{tight:g}"]["evaluation"] is a
+    assert found["choices"][f"{loose:g}"]["evaluation"] is a  # before: b, the looser bisection's only hit
+    assert found["finetunes"] == 2
+    judged = {(t["budget"], p.assignment_key(t["assignment"])): t["within_budget"] for t in found["attempts"]}
+    assert judged == {(f"{loose:g}", p.assignment_key(b.assignment)): True,
+                      (f"{tight:g}", p.assignment_key(b.assignment)): True,
+                      (f"{tight:g}", p.assignment_key(a.assignment)): True,
+                      (f"{loose:g}", p.assignment_key(a.assignment)): True}
+
+
 def test_distillation_targets_mix_the_labels_with_the_float_models_probabilities():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Dropout(0.5)).train()

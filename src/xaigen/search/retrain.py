@@ -10,7 +10,8 @@ evaluations across this bracket when told the margin). The loss as quantized gro
 along the bracket and, roughly, so does the loss after fine-tuning, so the cheapest assignment that
 meets the budget after fine-tuning is found by bisection, with at most ``candidates`` fine-tunes
 per budget (:func:`bisect_bracket`); models already fine-tuned for a looser budget are judged first,
-free, since an early-stopped fine-tune can break that order. Fine-tuning uses the
+free, since an early-stopped fine-tune can break that order, and at the end every fine-tuned model
+is judged against every budget, free (one fine-tuned for a tighter budget can meet a looser one). Fine-tuning uses the
 straight-through estimator (:func:`xaigen.emulation.finetune`), one epoch at a time, keeping the
 epoch with the lowest loss on a slice of the training data held back from the fine-tune (early stop
 when it rises). With ``distill`` > 0 the fine-tune's targets mix the labels with the float
@@ -52,12 +53,16 @@ class RetrainSettings:
 def bracket(run: Run, limit: float, settings: RetrainSettings) -> list[Evaluation]:
     """The evaluations that miss ``limit`` by at most ``margin`` and are cheaper than the cheapest
     one that meets it, cheapest first."""
-    problem = run.problem
-    feasible = [e for e in run.history if problem.within_budget(e, limit)]
-    ceiling = min((e.energy_pj for e in feasible), default=float("inf"))
+    problem, ceiling = run.problem, bare_ceiling(run, limit)
     near = [e for e in run.history if problem.exact_accuracy - e.accuracy <= limit + settings.margin
             and not problem.within_budget(e, limit) and e.energy_pj < ceiling]
     return sorted(near, key=lambda e: (e.energy_pj, -e.accuracy))
+
+
+def bare_ceiling(run: Run, limit: float) -> float:
+    """Energy (pJ) of the cheapest evaluation that meets ``limit`` without retraining (inf if none):
+    a retrained choice must be cheaper to be worth reporting."""
+    return min((e.energy_pj for e in run.history if run.problem.within_budget(e, limit)), default=float("inf"))
 
 
 def bisect_bracket(near: Sequence[Evaluation], meets: Callable[[Evaluation], bool],
@@ -138,42 +143,56 @@ def fine_tuned(problem: AssignmentProblem, float_model: torch.nn.Module, calibra
 
 def retrained_choices(run: Run, float_model: torch.nn.Module, calibration: dict, x_train: torch.Tensor,
                       y_train: torch.Tensor, loss_budgets: Sequence[float], settings: RetrainSettings) -> dict:
-    """Per budget: the cheapest bracketed assignment within budget after fine-tuning (bisection, at
-    most ``settings.candidates`` new fine-tunes per budget), or None; and every (budget, assignment)
+    """Per budget: the cheapest fine-tuned assignment (from any budget's bracket, cheaper than the
+    budget's choice without retraining) within budget after fine-tuning, or None (bisection, at
+    most ``settings.candidates`` new fine-tunes per budget); and every (budget, assignment)
     tried, met or not, so a budget no fine-tune reached is explained."""
-    problem, choices, attempts, started = run.problem, {}, [], time.perf_counter()
+    problem, attempts, started = run.problem, [], time.perf_counter()
     tuned_cache: dict[tuple, tuple] = {}  # a model fine-tuned for one budget is judged for the others free
+    tuned: dict[tuple, Evaluation] = {}
+    verdicts: dict[float, dict[tuple, bool]] = {limit: {} for limit in loss_budgets}
     key = problem.assignment_key
     data = functools.cache(lambda: fine_tune_data(float_model, x_train, y_train, settings))  # at the first fine-tune
 
+    def judged(e: Evaluation, limit: float) -> bool:
+        """Whether the fine-tuned model of ``e`` meets ``limit`` (recorded in ``attempts`` once)."""
+        k = key(e.assignment)
+        if k not in verdicts[limit]:
+            _, kept, scores = tuned_cache[k]
+            verdicts[limit][k] = problem.within_budget(scores, limit)
+            attempts.append({"budget": f"{limit:g}", "assignment": e.assignment, "accuracy_before": e.accuracy,
+                             "accuracy_after": scores.accuracy, "epochs": kept, "within_budget": verdicts[limit][k],
+                             "multiplier_energy_reduction": problem.reductions(e.assignment)["multiplier_energy_reduction"]})
+        return verdicts[limit][k]
+
     for limit in sorted(loss_budgets, reverse=True):
-        fresh, judged = [], {}  # fine-tunes spent on this budget; verdicts against it
+        fresh = []  # fine-tunes spent on this budget
 
         def can_try(e: Evaluation) -> bool:
             return key(e.assignment) in tuned_cache or len(fresh) < settings.candidates
 
         def meets(e: Evaluation) -> bool:
             k = key(e.assignment)
-            if k in judged:
-                return judged[k]
             if k not in tuned_cache:
                 model, kept = fine_tuned(problem, float_model, calibration, e.assignment, x_train, y_train, settings,
                                          data())
                 tuned_cache[k] = (model, kept, score_examples(model, problem.x, problem.y, task=problem.task))
+                tuned[k] = e
                 fresh.append(e)
-            model, kept, scores = tuned_cache[k]
-            met = problem.within_budget(scores, limit)
-            attempts.append({"budget": f"{limit:g}", "assignment": e.assignment, "accuracy_before": e.accuracy,
-                             "accuracy_after": scores.accuracy, "epochs": kept, "within_budget": met,
-                             "multiplier_energy_reduction": problem.reductions(e.assignment)["multiplier_energy_reduction"]})
-            judged[k] = met
-            return met
+            return judged(e, limit)
 
         near = bracket(run, limit, settings)
         # Models fine-tuned for a looser budget are judged first (free): the bisection assumes the loss
         # after fine-tuning grows along the bracket, and a fine-tune that stopped early can break that.
         hit = next((i for i, e in enumerate(near) if key(e.assignment) in tuned_cache and meets(e)), len(near))
-        best = bisect_bracket(near[:hit], meets, can_try) or (near[hit] if hit < len(near) else None)
+        bisect_bracket(near[:hit], meets, can_try)
+    # The choice: the cheapest fine-tuned model that meets the budget, whichever budget it was
+    # fine-tuned for (one tuned for a tighter budget can meet a looser one its bisection never tried).
+    choices = {}
+    for limit in loss_budgets:
+        ceiling = bare_ceiling(run, limit)
+        met = [e for e in tuned.values() if e.energy_pj < ceiling and judged(e, limit)]
+        best = min(met, key=lambda e: (e.energy_pj, -tuned_cache[key(e.assignment)][2].accuracy), default=None)
         choices[f"{limit:g}"] = None
         if best is not None:
             model, kept, scores = tuned_cache[key(best.assignment)]
