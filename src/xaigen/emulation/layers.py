@@ -66,8 +66,7 @@ class ApproxLayer(nn.Module):
         self.path = path
         self.record_histograms = False
         self.activation_histogram = torch.zeros(256, dtype=torch.int64)
-        self._plan_cache: tuple | None = None
-        self._float_plan_cache: tuple | None = None
+        self._plans: dict[str, tuple] = {}  # prefer -> (key, plan or None): see _cached_plan
         self.last_path: str | None = None  # the path the last forward ran (see _approximate_output)
         self._weight_cache: tuple | None = None
         self.tuning_histograms: dict[bool, np.ndarray] | None = None  # see tune_weights
@@ -84,7 +83,7 @@ class ApproxLayer(nn.Module):
         in ``activation_histograms`` (multiplier signedness -> int64[256] counts per bit pattern):
         each multiplier then gets the weight codes it multiplies best. None turns it off."""
         self.tuning_histograms = dict(activation_histograms) if activation_histograms else None
-        self._weight_maps, self._weight_cache, self._plan_cache, self._float_plan_cache = {}, None, None, None
+        self._weight_maps, self._weight_cache, self._plans = {}, None, {}
 
     def as_run(self, multiplier: Multiplier) -> Multiplier:
         """The multiplier as this layer runs it: with weight tuning, the table on the tuned codes
@@ -148,23 +147,28 @@ class ApproxLayer(nn.Module):
 
     def plan(self) -> KernelPlan:
         """Kernel plan for the current weights and multiplier (cached until either changes)."""
-        key = (id(self.multiplier), self.weight._version, self.path, self.weight.device)
-        if self._plan_cache is None or self._plan_cache[0] != key:
-            groups = getattr(self, "groups", 1)
-            self._plan_cache = (key, choose_path(self.multiplier, self.weight_codes(), self.path, groups))
-        return self._plan_cache[1]
+        return self._cached_plan(self.path, strict=True)
 
     def _float_plan(self) -> KernelPlan | None:
         """The float low-rank plan of the current weights and multiplier (cached like :meth:`plan`),
         or None where the float path is not exact for them."""
+        return self._cached_plan("lowrank", strict=False)
+
+    def _cached_plan(self, prefer: str, strict: bool) -> KernelPlan | None:
+        """:func:`choose_path` with ``prefer`` for the current weights and multiplier, one cache entry
+        per ``prefer`` until either changes; where ``prefer`` cannot be used exactly it raises
+        (``strict``) or gives None, cached too."""
         key = (id(self.multiplier), self.weight._version, self.weight.device)
-        if self._float_plan_cache is None or self._float_plan_cache[0] != key:
+        cached = self._plans.get(prefer)
+        if cached is None or cached[0] != key or (strict and cached[1] is None):
             try:
-                plan = choose_path(self.multiplier, self.weight_codes(), "lowrank", getattr(self, "groups", 1))
+                plan = choose_path(self.multiplier, self.weight_codes(), prefer, getattr(self, "groups", 1))
             except ValueError:
+                if strict:
+                    raise
                 plan = None
-            self._float_plan_cache = (key, plan)
-        return self._float_plan_cache[1]
+            cached = self._plans[prefer] = (key, plan)
+        return cached[1]
 
     # -- forward -------------------------------------------------------------------------------
     def _fused_accumulate(self, x: torch.Tensor, plan: KernelPlan) -> torch.Tensor | None:
