@@ -22,12 +22,21 @@ so every row of E is an integer combination ``E = C B`` of the R basis rows.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from pathlib import Path
 
 import numpy as np
 
+from xaigen.multipliers.catalogue import xaigen_home
 from xaigen.multipliers.multiplier import Multiplier, operand_values
+
+LOG = logging.getLogger("xaigen")
 
 DEFAULT_MAX_RANK = 12  # beyond this the stacked conv costs more than the gather kernel
 
@@ -127,13 +136,17 @@ def _best_side(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return min(sides, key=lambda uv: _cost(*uv)) if sides else None  # a tie keeps the untransposed side
 
 
-@lru_cache(maxsize=256)
-def _factors_cached(signed: bool, table_bytes: bytes, max_rank: int) -> LowRankFactors | None:
+def _value_ordered(signed: bool, table_bytes: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """The table as int64[256, 256] over value-ordered indices (index i <-> value vmin + i), and
+    the operand values in that order."""
     values = operand_values(signed)
-    order = np.argsort(values)  # value-ordered rows: index i <-> value vmin + i
+    order = np.argsort(values)
     table = np.frombuffer(table_bytes, dtype=np.int32).reshape(256, 256).astype(np.int64)
-    t = table[np.ix_(order, order)]
-    vals = values[order]
+    return table[np.ix_(order, order)], values[order]
+
+
+def _factorize(signed: bool, table_bytes: bytes, max_rank: int) -> LowRankFactors | None:
+    t, vals = _value_ordered(signed, table_bytes)
     error = t - np.outer(vals, vals)
     candidates = []  # on a tie, the first wins: a*w plus error factors keeps exact tables lookup-free
     if np.linalg.matrix_rank(error.astype(np.float64)) < max_rank:
@@ -149,6 +162,65 @@ def _factors_cached(signed: bool, table_bytes: bytes, max_rank: int) -> LowRankF
     if not np.array_equal(u @ v.T, t):
         raise ArithmeticError("factorization check failed (internal error)")
     return LowRankFactors(u=u, v=v, vmin=int(vals[0]))
+
+
+@lru_cache(maxsize=256)
+def _factors_cached(signed: bool, table_bytes: bytes, max_rank: int) -> LowRankFactors | None:
+    """:func:`_factorize`, kept on disk as well: the lattice reduction runs on Python integers and
+    takes up to a second per table, which every new process (a resumed or a second worker's run)
+    would pay again for every candidate."""
+    path = _cache_file(signed, table_bytes, max_rank)
+    stored = _load_factors(path, signed, table_bytes)
+    if stored is not _NOT_STORED:
+        return stored
+    factors = _factorize(signed, table_bytes, max_rank)
+    _store_factors(path, factors)
+    return factors
+
+
+FACTORS_FORMAT = 1  # bump whenever _factorize may return other factors: older files are then ignored
+_NOT_STORED = object()
+
+
+def _cache_file(signed: bool, table_bytes: bytes, max_rank: int) -> Path:
+    key = f"{FACTORS_FORMAT}|{int(signed)}|{max_rank}|".encode() + table_bytes
+    return xaigen_home() / "cache" / "factors" / f"{hashlib.sha256(key).hexdigest()[:40]}.npz"
+
+
+def _load_factors(path: Path, signed: bool, table_bytes: bytes):
+    """The stored factors (None: the rank exceeds the limit), or ``_NOT_STORED`` when there is no
+    file or it does not reproduce the table exactly (a damaged file is recomputed, never trusted)."""
+    try:
+        with np.load(path) as stored:
+            if bool(stored["rank_exceeds"]):
+                return None  # only speed depends on it: the gather path is exact too
+            u, v = stored["u"], stored["v"]
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return _NOT_STORED
+    t, vals = _value_ordered(signed, table_bytes)
+    if (u.dtype != np.int64 or v.dtype != np.int64 or u.ndim != 2 or u.shape != v.shape or u.shape[0] != 256
+            or not np.array_equal(u @ v.T, t)):
+        LOG.debug("ignored damaged factor file %s", path)
+        return _NOT_STORED
+    return LowRankFactors(u=u, v=v, vmin=int(vals[0]))
+
+
+def _store_factors(path: Path, factors: LowRankFactors | None) -> None:
+    """Write atomically (a killed process leaves no half file); a home that cannot be written only
+    costs the factorization again next time."""
+    empty = np.zeros((256, 0), np.int64)
+    partial = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
+            partial = Path(handle.name)
+            np.savez(handle, rank_exceeds=factors is None, u=empty if factors is None else factors.u,
+                     v=empty if factors is None else factors.v)
+        os.replace(partial, path)
+    except OSError as error:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+        LOG.debug("factors not stored at %s: %s", path, error)
 
 
 def low_rank_factors(multiplier: Multiplier, max_rank: int = DEFAULT_MAX_RANK) -> LowRankFactors | None:
