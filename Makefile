@@ -20,7 +20,7 @@ run: $(STAMP)
 	$(PY) -m xaigen.cli run $(ARGS)
 
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=15 $(PYTEST_ARGS)
 
 # Everything but the tests marked slow (the SIGKILL/resume test): for quick local iterations.
 test-fast: $(STAMP)

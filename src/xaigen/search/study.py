@@ -37,13 +37,13 @@ def completed_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return sorted((t for t in study.get_trials(deepcopy=False) if t.state == state), key=lambda t: t.number)
 
 
-def running_count(study: optuna.Study) -> int:
-    return sum(t.state == optuna.trial.TrialState.RUNNING for t in study.get_trials(deepcopy=False))
-
-
 def spent_seconds(study: optuna.Study) -> float:
     """Trial time spent on the completed trials (s)."""
-    return sum(t.user_attrs.get("trial_s", 0.0) for t in completed_trials(study))
+    return _trial_seconds(completed_trials(study))
+
+
+def _trial_seconds(complete: list[optuna.trial.FrozenTrial]) -> float:
+    return sum(t.user_attrs.get("trial_s", 0.0) for t in complete)
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
@@ -104,10 +104,12 @@ def optimize(study: optuna.Study, objective: Objective, seed: int, population: i
     if not worker:
         fail_stale_trials(study)
     while True:
-        done = len(completed_trials(study))
-        if trials is not None and done + running_count(study) >= trials:
+        stored = study.get_trials(deepcopy=False)  # one read of the storage per trial, not three
+        complete = [t for t in stored if t.state == optuna.trial.TrialState.COMPLETE]
+        done, running = len(complete), sum(t.state == optuna.trial.TrialState.RUNNING for t in stored)
+        if trials is not None and done + running >= trials:
             break
-        spent = spent_seconds(study)
+        spent = _trial_seconds(complete)
         if seconds is not None and spent >= seconds:
             break
         trial = ask_seeded(study, population, seed, done)
