@@ -327,12 +327,18 @@ class _run_logging:
 
 
 def _progress(quiet: bool):
+    """A live bar on a terminal; plain lines where stderr is a file or a pipe (a bar draws nothing
+    there until the end); nothing with --quiet."""
     import contextlib
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from xaigen.progress import LineProgress
+
     if quiet:
         return contextlib.nullcontext(None)
+    if not Console(stderr=True).is_terminal:
+        return LineProgress(sys.stderr)
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=Console(stderr=True), transient=False)
 
