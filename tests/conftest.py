@@ -20,6 +20,19 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("XAIGEN_HOME", str(tmp_path / "xaigen-home"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def shared_cache(tmp_path_factory):
+    """One cache of recomputable data (factors of product tables) for the whole session, so the
+    processes the tests start do not factorize every table again; its own tests use their own."""
+    before = os.environ.get("XAIGEN_CACHE")
+    os.environ["XAIGEN_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if before is None:
+        os.environ.pop("XAIGEN_CACHE", None)
+    else:
+        os.environ["XAIGEN_CACHE"] = before
+
+
 @pytest.fixture(scope="session")
 def evoapprox():
     """All 50 EvoApproxLib 8x8 multipliers, by name."""

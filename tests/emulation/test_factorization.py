@@ -1,4 +1,5 @@
-"""Exact integer factors of product tables, and their store under $XAIGEN_HOME/cache/factors:
+"""Exact integer factors of product tables, and their store under the cache directory
+($XAIGEN_CACHE, else $XAIGEN_HOME/cache) in factors/:
 a new process reads the factors back instead of reducing the lattice again, and a damaged file
 is recomputed, never trusted."""
 
@@ -12,7 +13,8 @@ NAMES = ["exact_s8", "drum_s8_k4", "trunc_u8_c8", "mitchell_s8"]  # ranks 1, 1, 
 
 
 @pytest.fixture
-def tables():
+def tables(tmp_path, monkeypatch):
+    monkeypatch.setenv("XAIGEN_CACHE", str(tmp_path / "cache"))
     by_name = {m.name: m for m in builtin_multipliers()}
     factorization._factors_cached.cache_clear()
     yield [by_name[name] for name in NAMES]
@@ -67,7 +69,15 @@ def test_a_damaged_file_is_recomputed(tables, damage):
 def test_a_home_that_cannot_be_written_still_gets_its_factors(tables, tmp_path, monkeypatch):
     blocked = tmp_path / "file-not-dir"
     blocked.write_text("")
-    monkeypatch.setenv("XAIGEN_HOME", str(blocked))  # cache/ cannot be made below a file
+    monkeypatch.setenv("XAIGEN_CACHE", str(blocked / "cache"))  # cannot be made below a file
     factors = factorization.low_rank_factors(tables[1])
     assert factors is not None and _reproduces(factors, tables[1])
     assert not list(tmp_path.glob("**/*.tmp"))
+
+
+def test_the_cache_lies_under_the_home_unless_xaigen_cache_names_one(tmp_path, monkeypatch):
+    monkeypatch.delenv("XAIGEN_CACHE", raising=False)
+    monkeypatch.setenv("XAIGEN_HOME", str(tmp_path / "home"))
+    assert factorization._cache_file(True, b"", 12).parent == tmp_path / "home" / "cache" / "factors"
+    monkeypatch.setenv("XAIGEN_CACHE", str(tmp_path / "elsewhere"))
+    assert factorization._cache_file(True, b"", 12).parent == tmp_path / "elsewhere" / "factors"

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xaigen.multipliers.catalogue import xaigen_home
+from xaigen.multipliers.catalogue import cache_dir
 from xaigen.multipliers.multiplier import Multiplier, operand_values
 
 LOG = logging.getLogger("xaigen")
@@ -168,7 +168,7 @@ def _factorize(signed: bool, table_bytes: bytes, max_rank: int) -> LowRankFactor
 def _factors_cached(signed: bool, table_bytes: bytes, max_rank: int) -> LowRankFactors | None:
     """:func:`_factorize`, kept on disk as well: the lattice reduction runs on Python integers and
     takes up to a second per table, which every new process (a resumed or a second worker's run)
-    would pay again for every candidate."""
+    would pay again for every candidate. Kept under :func:`~xaigen.multipliers.catalogue.cache_dir`."""
     path = _cache_file(signed, table_bytes, max_rank)
     stored = _load_factors(path, signed, table_bytes)
     if stored is not _NOT_STORED:
@@ -184,7 +184,7 @@ _NOT_STORED = object()
 
 def _cache_file(signed: bool, table_bytes: bytes, max_rank: int) -> Path:
     key = f"{FACTORS_FORMAT}|{int(signed)}|{max_rank}|".encode() + table_bytes
-    return xaigen_home() / "cache" / "factors" / f"{hashlib.sha256(key).hexdigest()[:40]}.npz"
+    return cache_dir() / "factors" / f"{hashlib.sha256(key).hexdigest()[:40]}.npz"
 
 
 def _load_factors(path: Path, signed: bool, table_bytes: bytes):

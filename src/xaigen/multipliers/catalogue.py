@@ -41,6 +41,12 @@ def xaigen_home() -> Path:
     return Path(os.environ.get("XAIGEN_HOME", Path.home() / ".xaigen"))
 
 
+def cache_dir() -> Path:
+    """Where data that can always be recomputed is kept (``$XAIGEN_CACHE``, else
+    ``$XAIGEN_HOME/cache``): one cache can serve several homes, e.g. the tests' or a cluster's."""
+    return Path(os.environ.get("XAIGEN_CACHE") or xaigen_home() / "cache")
+
+
 def user_catalogue_dir() -> Path:
     return xaigen_home() / "multipliers"
 
