@@ -45,7 +45,7 @@ def test_a_new_process_reads_the_stored_factors_without_factorizing(tables, monk
     assert [_as_arrays(f) for f in stored] == [_as_arrays(f) for f in computed]
 
 
-@pytest.mark.parametrize("damage", ["one entry", "truncated", "not a zip"])
+@pytest.mark.parametrize("damage", ["one entry", "truncated", "not a zip", "an array"])
 def test_a_damaged_file_is_recomputed(tables, damage):
     multiplier = tables[2]
     expected = factorization.low_rank_factors(multiplier)
@@ -56,6 +56,9 @@ def test_a_damaged_file_is_recomputed(tables, damage):
         np.savez(path, rank_exceeds=False, u=u, v=expected.v)
     elif damage == "truncated":
         path.write_bytes(path.read_bytes()[:100])
+    elif damage == "an array":
+        with path.open("wb") as handle:
+            np.save(handle, expected.u)
     else:
         path.write_text("garbage")
     factorization._factors_cached.cache_clear()

@@ -195,7 +195,7 @@ def _load_factors(path: Path, signed: bool, table_bytes: bytes):
             if bool(stored["rank_exceeds"]):
                 return None  # only speed depends on it: the gather path is exact too
             u, v = stored["u"], stored["v"]
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, EOFError, zipfile.BadZipFile):
         return _NOT_STORED
     t, vals = _value_ordered(signed, table_bytes)
     if (u.dtype != np.int64 or v.dtype != np.int64 or u.ndim != 2 or u.shape != v.shape or u.shape[0] != 256
