@@ -323,53 +323,6 @@ def per_channel_(y: torch.Tensor, values: torch.Tensor, op) -> torch.Tensor:
     return op(y, values.reshape(-1, 1, 1) if values.dim() else values)
 
 
-def dequantize_(y: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None, channel_dim: int) -> bool:
-    """``y = y * scale + bias`` in place in ONE pass over a CPU float32 layer output, ``scale`` and
-    ``bias`` per output channel (or one ``scale`` for all); True where done, False where it does not
-    apply (the caller then takes two torch passes). Each element is rounded twice, after the product
-    and after the sum, exactly as ``mul_`` then ``add_`` (no fused multiply-add: numba does not
-    contract without fastmath), so the result is the same bit for bit. Layouts (``channel_dim`` 1: a
-    conv output [N, C, H, W], contiguous = planes of one channel, or channels-last = rows of C
-    channels; -1: a row-major linear output [..., C])."""
-    if y.device.type != "cpu" or y.dtype != torch.float32 or not y.numel() or scale.dim() > 1:
-        return False
-    conv = channel_dim == 1 and y.dim() == 4
-    channels = y.shape[1] if conv else y.shape[-1]
-    if (bias is not None and bias.shape != (channels,)) or (scale.dim() and scale.shape != (channels,)):
-        return False
-    factors = scale.detach().to(torch.float32).expand(channels).contiguous().numpy()
-    offsets = np.zeros(channels, np.float32) if bias is None else bias.detach().to(torch.float32).contiguous().numpy()
-    if conv and y.is_contiguous():
-        _scale_bias_planes(y.view(y.shape[0] * channels, -1).numpy(), factors, offsets, bias is not None)
-    elif conv and y.is_contiguous(memory_format=torch.channels_last):
-        _scale_bias_rows(y.permute(0, 2, 3, 1).view(-1, channels).numpy(), factors, offsets, bias is not None)
-    elif channel_dim == -1 and y.is_contiguous():
-        _scale_bias_rows(y.view(-1, channels).numpy(), factors, offsets, bias is not None)
-    else:
-        return False
-    return True
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _scale_bias_planes(y: np.ndarray, scale: np.ndarray, bias: np.ndarray, add: bool) -> None:  # pragma: no cover
-    """y[p, i] = y[p, i] * scale[c] + bias[c] with c = p % C (planes of an NCHW output)."""
-    channels = scale.shape[0]
-    for p in numba.prange(y.shape[0]):
-        s, b = scale[p % channels], bias[p % channels]
-        for i in range(y.shape[1]):
-            product = y[p, i] * s
-            y[p, i] = product + b if add else product
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _scale_bias_rows(y: np.ndarray, scale: np.ndarray, bias: np.ndarray, add: bool) -> None:  # pragma: no cover
-    """y[r, c] = y[r, c] * scale[c] + bias[c] (rows of C channels)."""
-    for r in numba.prange(y.shape[0]):
-        for c in range(y.shape[1]):
-            product = y[r, c] * scale[c]
-            y[r, c] = product + bias[c] if add else product
-
-
 def int8_linear_from(x: torch.Tensor, scale: float, zero: int, plan: KernelPlan) -> torch.Tensor:
     """Accumulators of an int8 plan for a linear layer's float input ``x`` [M, K] (see above)."""
     assert plan.lowering is not None

@@ -28,7 +28,6 @@ from xaigen.emulation.kernels import (
     KernelPlan,
     choose_path,
     conv2d_accumulators,
-    dequantize_,
     gather_conv2d_from,
     int8_conv2d_from,
     int8_linear_from,
@@ -207,8 +206,6 @@ class ApproxLayer(nn.Module):
     def _float_forward(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    CHANNEL_DIM: int  # the output's channel dimension
-
     def _per_output_channel(self, values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -271,13 +268,11 @@ class ApproxLayer(nn.Module):
         """``s_a * s_w * acc + bias`` in float32 through ``plan``."""
         y = self._dequantized_in_kernel(x, plan)
         if y is None:
+            acc = self._accumulators(x, plan)
             # Integers below 2^24 convert to float32 exactly, larger ones round to nearest.
-            y = self._accumulators(x, plan).to(torch.float32)  # fresh: changed in place
-            bias = None if self.bias is None else self.bias.detach()
-            if not dequantize_(y, self._output_scale(), bias, self.CHANNEL_DIM):
-                self._per_channel_(y, self._output_scale(), torch.Tensor.mul_)
-                if bias is not None:
-                    self._per_channel_(y, bias, torch.Tensor.add_)
+            y = self._per_channel_(acc.to(torch.float32), self._output_scale(), torch.Tensor.mul_)  # acc is fresh
+            if self.bias is not None:
+                self._per_channel_(y, self.bias.detach(), torch.Tensor.add_)
         return y
 
     def _approximate_output(self, x: torch.Tensor) -> torch.Tensor:
@@ -334,8 +329,6 @@ class ApproxLayer(nn.Module):
 
 class ApproxConv2d(ApproxLayer):
     """Approximate :class:`torch.nn.Conv2d` (zeros padding, any stride/dilation/groups)."""
-
-    CHANNEL_DIM = 1  # of the output
 
     def __init__(self, original: nn.Conv2d, input_range, multiplier, per_channel=True, path="auto"):
         if original.padding_mode != "zeros":
@@ -408,8 +401,6 @@ class ApproxConv2d(ApproxLayer):
 
 class ApproxLinear(ApproxLayer):
     """Approximate :class:`torch.nn.Linear`; leading input dimensions are flattened and restored."""
-
-    CHANNEL_DIM = -1
 
     def forward(self, x):
         lead = x.shape[:-1]  # the kernels take [M, K]: a Linear over tokens [B, T, K] is [B*T, K]
