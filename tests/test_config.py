@@ -72,3 +72,13 @@ def test_the_guide_floor_is_computed_where_the_guide_needs_it(tmp_path):
     assert load_config(path).xai.damage_to_run == ["ig_delta", "fisher"]
     path.write_text("[xai]\nmethods = ['lrp']\nguide = 'lrp'\ndamage = []\n")  # a relevance guide: no floor
     assert load_config(path).xai.damage_to_run == []
+
+
+_REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("path", sorted((_REPO / "configs").glob("*.toml")) + sorted((_REPO / "benchmarks" / "results").glob("*.toml")),
+                         ids=lambda p: p.name)
+def test_every_preset_and_experiment_file_loads(path):
+    """A preset or an experiment file the README quotes must still be a valid configuration."""
+    assert isinstance(load_config(path), RunConfig)
