@@ -75,10 +75,10 @@ def test_the_guide_floor_is_computed_where_the_guide_needs_it(tmp_path):
 
 
 _REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+_PRESETS = sorted((_REPO / "configs").glob("*.toml")) + sorted((_REPO / "benchmarks" / "results").glob("*.toml"))
 
 
-@pytest.mark.parametrize("path", sorted((_REPO / "configs").glob("*.toml")) + sorted((_REPO / "benchmarks" / "results").glob("*.toml")),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize("path", _PRESETS, ids=lambda p: p.name)
 def test_every_preset_and_experiment_file_loads(path):
     """A preset or an experiment file the README quotes must still be a valid configuration."""
     assert isinstance(load_config(path), RunConfig)
