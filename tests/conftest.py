@@ -24,13 +24,9 @@ def isolated_home(tmp_path, monkeypatch):
 def shared_cache(tmp_path_factory):
     """One cache of recomputable data (factors of product tables) for the whole session, so the
     processes the tests start do not factorize every table again; its own tests use their own."""
-    before = os.environ.get("XAIGEN_CACHE")
-    os.environ["XAIGEN_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    yield
-    if before is None:
-        os.environ.pop("XAIGEN_CACHE", None)
-    else:
-        os.environ["XAIGEN_CACHE"] = before
+    with pytest.MonkeyPatch.context() as session_env:
+        session_env.setenv("XAIGEN_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from xaigen.config import RunConfig, load_config
@@ -41,10 +43,12 @@ def test_unsigned_mapping_defaults_to_sign_magnitude(tmp_path):
     assert load_config(path).quantization.unsigned_mapping == "offset"
 
 
-def test_default_toml_lists_the_defaults():
-    from pathlib import Path
+REPO = Path(__file__).resolve().parents[1]
+PRESETS = sorted((REPO / "configs").glob("*.toml")) + sorted((REPO / "benchmarks" / "results").glob("*.toml"))
 
-    assert load_config(Path(__file__).resolve().parents[1] / "configs" / "default.toml") == RunConfig()
+
+def test_default_toml_lists_the_defaults():
+    assert load_config(REPO / "configs" / "default.toml") == RunConfig()
 
 
 def test_toml_with_a_byte_order_mark_deep_nesting_or_a_directory(tmp_path):
@@ -74,11 +78,7 @@ def test_the_guide_floor_is_computed_where_the_guide_needs_it(tmp_path):
     assert load_config(path).xai.damage_to_run == []
 
 
-_REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
-_PRESETS = sorted((_REPO / "configs").glob("*.toml")) + sorted((_REPO / "benchmarks" / "results").glob("*.toml"))
-
-
-@pytest.mark.parametrize("path", _PRESETS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.name)
 def test_every_preset_and_experiment_file_loads(path):
     """A preset or an experiment file the README quotes must still be a valid configuration."""
     assert isinstance(load_config(path), RunConfig)

@@ -337,10 +337,11 @@ def _progress(quiet: bool):
 
     if quiet:
         return contextlib.nullcontext(None)
-    if not Console(stderr=True).is_terminal:
+    stderr = Console(stderr=True)
+    if not stderr.is_terminal:
         return LineProgress(sys.stderr)
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True), transient=False)
+                    console=stderr, transient=False)
 
 
 def _summary_line(results: dict, out: Path, quiet: bool) -> None:
