@@ -89,6 +89,19 @@ def test_methods_respect_budget_and_are_deterministic(problem):
     assert [e.assignment for e in again.history] == [e.assignment for e in runs[-1].history]
 
 
+@pytest.mark.parametrize("name", ["exact", "uniform", "random", "greedy-sensitivity", "nsga2", "xai-gen",
+                                  "error-model"])
+def test_every_method_reports_progress_once_per_full_evaluation(problem, name):
+    """A progress bar (or a log line each tenth) moves with every new full evaluation, so an
+    hour-long search is never silent; cached repeats are not counted again."""
+    p, hist = problem
+    calls = []
+    run = run_method(name, p, 6, seed=1, loss_budgets=[0.02], probe="trunc_s8_c10", histograms=hist,
+                     relevance={n: 1.0 for n in p.layers}, advance=lambda: calls.append(1))
+    assert len(calls) == len(run.history) >= 1
+    run.evaluate(run.history[0].assignment)  # a repeat: free and not counted
+    assert len(calls) == len(run.history)
+
 def test_xai_gen_stays_within_budget_on_loss(problem):
     p, hist = problem
     run = xai_gen(p, {n: 1.0 for n in p.layers}, hist, 15, loss_budgets=[0.02])

@@ -230,10 +230,12 @@ class AssignmentProblem:
 class Run:
     """One method's budgeted sequence of full evaluations (cached: a repeat costs nothing)."""
 
-    def __init__(self, problem: AssignmentProblem, budget: int, method: str, started: float | None = None):
+    def __init__(self, problem: AssignmentProblem, budget: int, method: str, started: float | None = None,
+                 advance: Callable[[], None] | None = None):
         """``started``: a ``time.perf_counter()`` value when the method began earlier (e.g. in
-        worker processes whose trials this run replays)."""
-        self.problem, self.budget, self.method = problem, budget, method
+        worker processes whose trials this run replays). ``advance``: called after each new full
+        evaluation (a progress bar's step), not for cached repeats or recorded results."""
+        self.problem, self.budget, self.method, self._advance = problem, budget, method, advance
         self.history: list[Evaluation] = []
         self.diagnostics: dict = {}  # what the method wants to report about itself
         self._cache: dict[tuple, Evaluation] = {}
@@ -266,7 +268,10 @@ class Run:
         p = self.problem
         set_assignment(p.model, full, p.catalogue)
         scores = score_examples(p.model, p.x, p.y, task=p.task)
-        return self._append(full, key, scores.accuracy, scores.loss, scores.correct)
+        result = self._append(full, key, scores.accuracy, scores.loss, scores.correct)
+        if self._advance:
+            self._advance()
+        return result
 
     def record(self, assignment: Mapping[str, str], accuracy: float, loss: float,
                correct: np.ndarray | None = None) -> Evaluation:

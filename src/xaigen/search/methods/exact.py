@@ -9,6 +9,6 @@ from xaigen.search.registry import SearchContext, register
 @register("exact")
 def exact(problem: AssignmentProblem, budget: int, context: SearchContext) -> Run:
     """Every layer exact: one evaluation."""
-    run = Run(problem, 1, "exact")
+    run = Run(problem, 1, "exact", advance=context.advance)
     run.evaluate({})
     return run

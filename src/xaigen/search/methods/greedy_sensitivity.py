@@ -13,7 +13,7 @@ def greedy_sensitivity(problem: AssignmentProblem, budget: int, context: SearchC
     if context.probe is None:
         raise ValueError("greedy-sensitivity needs context.probe")
     loss_budget = max(context.loss_budgets)
-    run = Run(problem, budget, "greedy-sensitivity")
+    run = Run(problem, budget, "greedy-sensitivity", advance=context.advance)
     increase = {}
     for n in problem.layers:
         e = run.evaluate({n: context.probe})

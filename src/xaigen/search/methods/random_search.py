@@ -11,7 +11,7 @@ from xaigen.search.registry import SearchContext, register
 @register("random")
 def random_search(problem: AssignmentProblem, budget: int, context: SearchContext) -> Run:
     """A random candidate per layer, seeded; repeated assignments cost nothing."""
-    run = Run(problem, budget, "random")
+    run = Run(problem, budget, "random", advance=context.advance)
     rng = random.Random(context.seed)
     for _ in range(budget * 20):  # repeats are free (cached); stop at the budget
         if run.remaining <= 0:

@@ -273,7 +273,7 @@ def hill_climb(run: Run, bases: list[tuple[float, dict]], savings: dict, damage:
 def xai_gen(problem: AssignmentProblem, relevance: Mapping[str, float], histograms: Mapping[str, Mapping],
             budget: int, loss_budgets: Sequence[float] = (0.01, 0.02), front_points: int = 6,
             use_relevance: bool = True, damage: DamageSource | None = None, refine: bool = True,
-            retrain_margin: float = 0.0, repairs: int = 0) -> Run:
+            retrain_margin: float = 0.0, repairs: int = 0, advance: Callable[[], None] | None = None) -> Run:
     """Run XAI-Gen within ``budget`` full evaluations (see the module docstring).
 
     ``histograms[layer][signed]`` is ``(activation_hist, weight_hist)`` for quantization of that
@@ -284,7 +284,7 @@ def xai_gen(problem: AssignmentProblem, relevance: Mapping[str, float], histogra
     cliff moves taken out of the path (see the module docstring). The returned run's
     ``diagnostics`` hold the path lengths, the weights and the predicted damage.
     """
-    run = Run(problem, budget, "xai-gen" if use_relevance else "error-model")
+    run = Run(problem, budget, "xai-gen" if use_relevance else "error-model", advance=advance)
     if damage is not None:
         (savings, damage), weight = given_damage(problem, damage), {}
     else:
@@ -316,11 +316,12 @@ def xai_gen(problem: AssignmentProblem, relevance: Mapping[str, float], histogra
 def xai_gen_method(problem: AssignmentProblem, budget: int, context: SearchContext) -> Run:
     """XAI-Gen: the guide's damage in loss units (or error model x XAI relevance) x hardware saving."""
     return xai_gen(problem, context.relevance, context.histograms, budget, context.loss_budgets,
-                   damage=context.damage, retrain_margin=context.retrain_margin, repairs=context.path_repairs)
+                   damage=context.damage, retrain_margin=context.retrain_margin, repairs=context.path_repairs,
+                   advance=context.advance)
 
 
 @register("error-model")
 def error_model_method(problem: AssignmentProblem, budget: int, context: SearchContext) -> Run:
     """XAI-Gen without relevance (every r_l = 1): the ablation that shows what XAI adds."""
     return xai_gen(problem, context.relevance, context.histograms, budget, context.loss_budgets,
-                   use_relevance=False, repairs=context.path_repairs)
+                   use_relevance=False, repairs=context.path_repairs, advance=context.advance)
