@@ -64,3 +64,41 @@ def test_probe_is_half_of_its_own_reference():
     catalogue, names = build_catalogue(config)
     probe = catalogue[choose_probe(config, catalogue, names)]
     assert 0.35 < probe.power_mw / catalogue.reference_exact(probe).power_mw < 0.65
+
+
+def test_what_a_typo_would_hide_is_said(caplog, tmp_path):
+    """Nothing silent: an exclusion that names no multiplier, a run file that replaces a known
+    multiplier, and an unknown candidate or probe name the field they came from."""
+    import numpy as np
+
+    from xaigen.multipliers import exact_table
+
+    np.save(tmp_path / "mul8s_1L2N.npy", exact_table(True))  # the shipped circuit's name
+    with caplog.at_level(logging.WARNING, logger="xaigen"):
+        _candidates({"exclude": ["mul8s_NOPE", "mul8u_T83+sm"], "files": [str(tmp_path / "mul8s_1L2N.npy")]})
+    assert "multipliers.exclude: no multiplier is called mul8s_NOPE;" in caplog.text  # the +sm form is known
+    assert "mul8s_1L2N from" in caplog.text and "replaces the one already known" in caplog.text
+    with pytest.raises(InputError, match=r"^multipliers.candidates: mul8s_NOPE: unknown multiplier"):
+        _candidates({"candidates": ["exact_s8", "mul8s_NOPE"]})
+    config = config_from_dict({"multipliers": {"probe": "mul8s_NOPE"}})
+    catalogue, names = build_catalogue(config)
+    with pytest.raises(InputError, match=r"^multipliers.probe: mul8s_NOPE: unknown multiplier"):
+        choose_probe(config, catalogue, names)
+
+
+def test_a_sign_magnitude_name_cannot_be_imported(tmp_path):
+    """``NAME+sm`` is the form xaigen derives from the shipped unsigned circuit: a file may not take it."""
+    import numpy as np
+
+    from xaigen.multipliers import exact_table
+
+    np.save(tmp_path / "mul8u_2NDH+sm.npy", exact_table(False))
+    with pytest.raises(InputError, match=r"names ending in \+sm are kept"):
+        _candidates({"candidates": "unsigned", "files": [str(tmp_path / "mul8u_2NDH+sm.npy")]})
+
+
+def test_a_test_set_too_small_to_halve_is_refused_before_training():
+    from xaigen.context import load_data
+
+    with pytest.raises(InputError, match=r"^data.test_limit: 1 test example\(s\): at least 2"):
+        load_data(config_from_dict({"data": {"test_limit": 1}}))

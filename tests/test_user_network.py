@@ -30,6 +30,16 @@ def build(in_channels, num_classes):
 
 def broken():
     raise RuntimeError("no GPU here")
+
+def wrong_width(in_channels):
+    return Net(in_channels, 3)  # the data has 10 classes
+
+class FirstTen(nn.Module):
+    def forward(self, x):
+        return x.flatten(1)[:, :10]
+
+def no_parameters():
+    return FirstTen()
 '''
 # Few candidates, one damage model and no truth table: these tests are about the user's files.
 FEW = '[multipliers]\ncandidates = ["exact_s8", "trunc_s8_c6", "drum_s8_k4", "mul8s_1L2N"]\n'
@@ -94,6 +104,14 @@ def test_a_checkpoint_is_evaluated_as_it_is(user_files):
     ('source = "{d}/net.py:build"', "nan", "NaN"),
     ('source = "{d}/net.py:build"', "wrong_shape", "cannot take the data's samples of shape [1, 6, 6]"),
     ('source = "{d}/net.py:build"', "missing_array", "missing array(s) y_test"),
+    ('source = "{d}/net.py:build"', "test_label_beyond", "test label 5 is beyond every training label (0..2)"),
+    ('source = "{d}/net.py:build"', "huge_label", "more than 100000"),
+    ('source = "{d}/net.py:wrong_width"', "", "output is [2, 3] for 2 samples"),
+    ('source = "{d}/net.py:no_parameters"', "", "no trainable parameters"),
+    ('source = "{d}/exits.py:build"', "", "cannot import"),
+    # A built-in model loads its checkpoint too (it was once ignored: the run used untrained weights).
+    ('name = "small-cnn"\ncheckpoint = "{d}/other.pt"', "", "does not match the model"),
+    ('name = "small-cnn"', "flat", "small-cnn takes images [C, H, W]"),
 ])
 def test_user_mistakes_are_one_line_errors(user_files, model, data, text):
     torch.save(torch.nn.Linear(3, 3).state_dict(), user_files / "other.pt")
@@ -102,7 +120,11 @@ def test_user_mistakes_are_one_line_errors(user_files, model, data, text):
     variants = {"bad_labels": dict(x_train=x, y_train=y, x_test=x, y_test=y - 1),
                 "nan": dict(x_train=x + np.nan, y_train=y, x_test=x, y_test=y),
                 "wrong_shape": dict(x_train=x[:, :, :6, :6], y_train=y, x_test=x[:, :, :6, :6], y_test=y),
-                "missing_array": dict(x_train=x, y_train=y, x_test=x)}
+                "missing_array": dict(x_train=x, y_train=y, x_test=x),
+                "test_label_beyond": dict(x_train=x, y_train=y, x_test=x, y_test=y + 3),
+                "huge_label": dict(x_train=x, y_train=y * 10**12, x_test=x, y_test=y),
+                "flat": dict(x_train=x.reshape(30, 64), y_train=y, x_test=x.reshape(30, 64), y_test=y)}
+    (user_files / "exits.py").write_text("import sys\nsys.exit(3)\n")
     path = user_files / "data.npz"
     if data:
         np.savez(user_files / "bad.npz", **variants[data])

@@ -154,6 +154,9 @@ def multipliers_import(
                   + ", ".join(m.name for m in loaded), markup=False, highlight=False)
     if result.replaced:
         console.print(f"replaced earlier imports: {', '.join(result.replaced)}", markup=False, highlight=False)
+    if result.shadows_shipped:
+        _warn(f"{', '.join(result.shadows_shipped)}: now replace(s) the EvoApprox circuit(s) shipped with xaigen "
+              f"of that name in every run (delete its file in {user_catalogue_dir()} to undo)")
     without_power = [m.name for m in loaded if not m.has_usable_power]
     if without_power:
         _warn(f"no usable power (finite, > 0 mW) for {', '.join(without_power[:10])}"
@@ -362,8 +365,10 @@ def _summary_line(results: dict, out: Path, quiet: bool) -> None:
 # -- hardware ------------------------------------------------------------------------------------
 
 def _read_json_object(path: Path, what: str) -> dict:
+    from xaigen.fileio import require_file
+
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(require_file(path).read_text())
     except OSError as exc:
         raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -409,7 +414,13 @@ def _hw_layers(model: Optional[str], topology: Optional[Path], batch: int, input
 
         shape = shape or default_input_shape(model)
         net = build_model(model, shape[0], num_classes, shape[-1])
-    return layers_from_model(net, shape, batch)
+    try:
+        return layers_from_model(net, shape, batch)
+    except InputError:
+        raise
+    except Exception as exc:  # the network cannot take that shape: say so in one line
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError("--input-shape", f"{model} cannot take samples of shape {list(shape)}: {detail}") from None
 
 
 def _assignment_powers(path: Optional[Path], layer_names: list[str]) -> tuple[dict[str, float], dict[str, float]]:
@@ -456,6 +467,9 @@ def hw_estimate(
     from xaigen.hardware import energy_reduction, estimate_network, load_accelerator
     from xaigen.hardware.throughput import batch_sweep, plot_batch_sweep
 
+    for image in (sweep_plot, plot):
+        if image is not None and image.suffix.lower() != ".png":
+            raise InputError(image, "a plot is written as PNG: the name must end in .png")
     chosen = load_accelerator(config if config is not None else accelerator)
     chosen = chosen.with_(power_gate_idle_pods=power_gate) if power_gate else chosen
     layers = _hw_layers(model, topology, batch, input_shape)

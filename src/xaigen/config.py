@@ -14,10 +14,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from xaigen.errors import InputError
+from xaigen.fileio import require_file
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)  # "3" or true is no number
 
 
 class DataConfig(_Section):
@@ -188,6 +189,15 @@ class SearchConfig(_Section):
     seeds: list[int] | None = Field(None, description="Repeat the run with each seed (model, split, search); "
                                                       "mean and spread in seeds.json")
 
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, value: list[int] | None) -> list[int] | None:
+        if value is None:
+            return None
+        if not value or any(not 0 <= v < 2**32 for v in value) or len(set(value)) != len(value):
+            raise ValueError(f"seeds must be distinct integers in [0, 2^32), at least one; got {value}")
+        return value
+
     @field_validator("methods")
     @classmethod
     def _registered_methods(cls, value: list[str]) -> list[str]:
@@ -195,6 +205,8 @@ class SearchConfig(_Section):
 
         known = [m for m in method_names() if m != "exact"]
         unknown = [m for m in value if m not in known]
+        if not value:
+            raise ValueError(f"no search method: give at least one of {', '.join(known)}")
         if unknown:
             raise ValueError(f"unknown method(s) {unknown}, expected some of {', '.join(known)}")
         return list(dict.fromkeys(value))
@@ -238,12 +250,19 @@ class FinetuneConfig(_Section):
 
 class NasConfig(_Section):
     methods: list[Literal["xai-nas", "evo-joint", "two-stage"]] = Field(
-        default_factory=lambda: ["xai-nas", "evo-joint", "two-stage"])
+        default_factory=lambda: ["xai-nas", "evo-joint", "two-stage"], min_length=1)
     trials: int | None = Field(None, gt=0, description="Completed trials per method")
-    budget_minutes: float | None = Field(2.0, gt=0, description="Trial time per method (minutes)")
+    budget_minutes: float | None = Field(None, gt=0, description="Trial time per method (minutes; default 2 "
+                                                                  "unless trials is given)")
     epochs: int = Field(8, gt=0, description="Training epochs per candidate")
     loss_budget: float = Field(0.01, ge=0, lt=1, description="XAI-Gen's accuracy-loss budget per candidate")
     xaigen_budget: int = Field(10, gt=0, description="XAI-Gen's full evaluations per candidate")
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> NasConfig:
+        if self.trials is not None and self.budget_minutes is not None:
+            raise ValueError("give trials or budget_minutes, not both")
+        return self
 
 
 class TaskConfig(_Section):
@@ -285,13 +304,9 @@ def load_config(path: str | Path | None) -> RunConfig:
     """Read and validate a TOML run configuration; ``None`` gives the embedded default."""
     if path is None:
         return RunConfig()
-    path = Path(path)
+    path = require_file(path)  # a FIFO or a device would block or never end
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is not an error
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except IsADirectoryError:
-        raise InputError(path, "is a directory, expected a TOML file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(path, f"cannot read ({exc})") from None
     except tomllib.TOMLDecodeError as exc:

@@ -22,6 +22,7 @@ from xaigen.errors import InputError
 from xaigen.models import TrainConfig, build_model, load_or_train
 from xaigen.models.task import CLASSIFICATION, Task, load_task
 from xaigen.multipliers import Catalogue, Multiplier, load_multipliers, sign_magnitude_name, xaigen_home
+from xaigen.multipliers.sign_magnitude import circuit_name_of
 
 Split = tuple[torch.Tensor, torch.Tensor]
 log = logging.getLogger("xaigen")
@@ -39,7 +40,13 @@ def build_catalogue(config: RunConfig) -> tuple[Catalogue, list[str]]:
     catalogue = Catalogue.default()
     for file in config.multipliers.files:
         for m in load_multipliers(file):
+            if m.name in catalogue:  # said: a later file wins over a built-in or an earlier file
+                log.warning("multipliers.files: %s from %s replaces the one already known (%s)", m.name, file,
+                            catalogue[m.name].source or "built in")
             catalogue.add(m, replace=True)
+    unknown = [n for n in config.multipliers.exclude if n not in catalogue and circuit_name_of(n) not in catalogue]
+    if unknown:
+        log.warning("multipliers.exclude: no multiplier is called %s; they exclude nothing", ", ".join(unknown))
     names, no_power = catalogue.usable(requested_candidates(config, catalogue, drop_excluded=True))
     if no_power:  # said, never silent: these circuits cannot be priced
         log.warning("left out of the candidates (no usable power figure: zero, missing or not finite): %s",
@@ -67,11 +74,19 @@ def _circuit(m: Multiplier) -> str:
     return m.name if m.derivation is None else m.derivation.circuit
 
 
+def _known(catalogue: Catalogue, name: str, field: str) -> Multiplier:
+    """``catalogue[name]``; an unknown name is an :class:`InputError` naming the field."""
+    try:
+        return catalogue[name]
+    except InputError as exc:
+        raise InputError(field, f"{name}: {exc.problem}") from None
+
+
 def _candidate_names(config: RunConfig, catalogue: Catalogue) -> list[str]:
     """The configured candidates, each unsigned circuit in the configured mapping."""
     wanted = config.multipliers.candidates
     if isinstance(wanted, list):
-        chosen = [catalogue[n] for n in wanted]
+        chosen = [_known(catalogue, n, "multipliers.candidates") for n in wanted]
     else:
         chosen = [m for m in catalogue if m.native and (wanted == "all" or m.signed == (wanted == "signed"))]
     if config.quantization.unsigned_mapping != "sign-magnitude":
@@ -83,7 +98,7 @@ def choose_probe(config: RunConfig, catalogue: Catalogue, candidates: list[str])
     """The sensitivity probe: as configured, or the candidate closest to half its exact reference's
     power (aggressive enough to be measurable, mild enough not to wreck the model alone)."""
     if config.multipliers.probe != "auto":
-        return catalogue[config.multipliers.probe].name
+        return _known(catalogue, config.multipliers.probe, "multipliers.probe").name
 
     def distance(name: str) -> float:
         return abs(math.log(catalogue[name].power_mw / (catalogue.reference_exact(name).power_mw / 2)))
@@ -111,26 +126,35 @@ def load_data(config: RunConfig) -> Dataset:
         data = limited(data, d.train_limit, d.test_limit, seed)
     else:
         data = load_dataset(d.name, d.dir, d.train_limit, d.test_limit, seed)
+    if len(data.x_test) < 2:  # half of it validates the search, the other half is held out
+        raise InputError("data.test_limit" if d.test_limit else "data",
+                         f"{len(data.x_test)} test example(s): at least 2 are needed, one per half")
     shape = config.model.input_shape
     if shape is not None and list(data.x_train.shape[1:]) != list(shape):
         raise InputError("data", f"samples have shape {list(data.x_train.shape[1:])}, model.input_shape is {shape}")
     return data
 
 
-def _untrained_model(config: RunConfig, data: Dataset) -> tuple[torch.nn.Module, dict]:
-    """The model before training, and what identifies it for the checkpoint cache."""
-    m = config.model
-    if m.source is None:
-        model = build_model(m.name, data.in_channels, data.num_classes, data.input_size)
-        return model, {"model": m.name}
+def _untrained_model(config: RunConfig, data: Dataset, task: Task) -> tuple[torch.nn.Module, dict]:
+    """The model before training (with the checkpoint's weights where one is given, built-in
+    models too), and what identifies it for the checkpoint cache."""
     from xaigen.models.user import build_user_model, load_checkpoint, model_accepts, source_digest
 
-    model = build_user_model(m.source, data.in_channels, data.num_classes, tuple(data.x_train.shape[1:]))
-    key = {"model": "user", "source": m.source, "source_digest": source_digest(m.source)}
+    m = config.model
+    if m.source is None:
+        if data.x_train.dim() != 4:
+            raise InputError("model.name", f"{m.name} takes images [C, H, W]; the data's samples have shape "
+                                           f"{list(data.x_train.shape[1:])} (give your own model.source)")
+        model = build_model(m.name, data.in_channels, data.num_classes, data.input_size)
+        key = {"model": m.name}
+    else:
+        model = build_user_model(m.source, data.in_channels, data.num_classes, tuple(data.x_train.shape[1:]))
+        key = {"model": "user", "source": m.source, "source_digest": source_digest(m.source)}
     if m.checkpoint is not None:
         load_checkpoint(model, m.checkpoint)
         key["checkpoint_digest"] = hashlib.sha256(Path(m.checkpoint).read_bytes()).hexdigest()[:16]
-    model_accepts(model, data.x_train[:2])
+    if m.source is not None:
+        model_accepts(model, data.x_train[:2], data.num_classes if task is CLASSIFICATION else None)
     return model, key
 
 
@@ -144,9 +168,11 @@ def trained_model(config: RunConfig, data: Dataset, advance: Callable[[], None] 
     """The configured model, trained on ``data`` (or loaded from the checkpoint cache) unless it
     comes from a checkpoint that is only evaluated; in eval mode; and whether it was cached."""
     m, seed = config.model, config.search.seed
-    model, identity = _untrained_model(config, data)
+    model, identity = _untrained_model(config, data, task)
     if not m.trains:
         return model.eval(), False
+    if not any(p.requires_grad for p in model.parameters()):
+        raise InputError("model", f"{m.label} has no trainable parameters; give model.checkpoint, or train = false")
     key = {**identity, "dataset": data.name, "n_train": len(data.x_train), "limit": config.data.train_limit,
            "version": 1}
     # The content, not the name: another directory or file of the same data set trains anew.

@@ -69,6 +69,13 @@ def _umask() -> int:
 
 
 def _check_destination(path: Path) -> None:
+    try:
+        _check_writable_name(path)
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise InputError(path, f"cannot write it ({exc.strerror or exc})") from None
+
+
+def _check_writable_name(path: Path) -> None:
     if path.is_symlink():
         raise InputError(path, "is a symbolic link; refusing to write through it")
     if path.is_dir():

@@ -30,6 +30,13 @@ def check_output_dir(out: Path, outputs: Iterable[str], folders: Iterable[str] =
     """Raise :class:`InputError` unless ``out`` can be created or written, its output names
     are plain files or absent, and its output folders are plain directories (not links) or absent."""
     out = Path(out)
+    try:
+        _check_output_dir(out, outputs, folders)
+    except OSError as exc:  # a name too long, a file system that refuses it (/proc): one line, not a traceback
+        raise InputError(out, f"cannot use it as the output directory ({exc.strerror or exc})") from None
+
+
+def _check_output_dir(out: Path, outputs: Iterable[str], folders: Iterable[str]) -> None:
     if out.is_symlink() and not out.exists():
         try:
             out.resolve(strict=True)
@@ -62,8 +69,11 @@ def check_output_dir(out: Path, outputs: Iterable[str], folders: Iterable[str] =
 def locked_output_dir(out: Path) -> Iterator[Path]:
     """Create ``out`` and hold its lock for the duration; a held lock is an :class:`InputError`."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    except OSError as exc:
+        raise InputError(out, f"cannot create the output directory ({exc.strerror or exc})") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -237,7 +237,7 @@ class RunResults(_Record):
     dataset: str
     accelerator: str
     seed: int
-    loss_budgets: list[float]
+    loss_budgets: list[float] = Field(min_length=1)
     primary_budget: float
     candidates: list[str]
     probe: str

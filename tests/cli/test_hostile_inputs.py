@@ -172,6 +172,9 @@ def test_reimport_says_it_replaces(tmp_path):
     assert second.exit_code == 0 and "replaced earlier imports: mine" in second.stdout
     shown = json.loads(_invoke(["multipliers", "show", "mine", "--json"]).stdout)
     assert shown["power_mw"] == 0.2
+    over_shipped = _invoke(["multipliers", "import", path, "--name", "mul8s_1L2L", "--signed", "--power-mw", "0.2"])
+    assert over_shipped.exit_code == 0
+    assert "mul8s_1L2L: now replace(s) the EvoApprox circuit(s) shipped with xaigen" in over_shipped.output
 
 
 def _fail_on_write(monkeypatch, after: int) -> None:

@@ -43,12 +43,27 @@ def _invoke(args, tmp_path, files=None):
     (["run", "--storage", "not a url", "--out", "{out}"], "not a database URL"),
     (["run", "--storage", "sqlite:////nonexistent-dir/x.db", "--out", "{out}"], "not a writable directory"),
     (["run", "--storage", "postgresql+nodriver://u@127.0.0.1/db", "--out", "{out}"], "storage"),
+    (["run", "--config", "{dir}/seeds.toml", "--out", "{out}"], "search.seeds"),
+    (["run", "--seeds", "-1", "--out", "{out}"], "search.seeds"),
+    (["run", "--config", "{dir}/no_methods.toml", "--out", "{out}"], "no search method"),
+    (["run", "--out", "{out}/" + "a" * 300], "output directory"),
+    (["nas", "--storage", "not a url", "--trials", "1", "--out", "{out}"], "not a database URL"),
+    (["nas", "--config", "{dir}/both.toml", "--out", "{out}"], "give trials or budget_minutes, not both"),
+    (["hw", "estimate", "--model", "lenet5", "--input-shape", "1,28"], "--input-shape"),
+    (["hw", "estimate", "--model", "lenet5", "--plot", "{dir}/plot.txt"], "must end in .png"),
 ])
 def test_bad_values_are_one_line_errors_before_work(args, text, tmp_path):
-    files = {"seed.toml": "[search]\nseed = -1\n", "lr.toml": "[model]\nlr = inf\n"}
+    files = {"seed.toml": "[search]\nseed = -1\n", "lr.toml": "[model]\nlr = inf\n",
+             "seeds.toml": "[search]\nseeds = [18446744073709551616]\n", "no_methods.toml": "[search]\nmethods = []\n",
+             "both.toml": "[nas]\ntrials = 5\nbudget_minutes = 1.0\n"}
     args = [a.format(out=tmp_path / "out", dir=tmp_path) for a in args]
     _one_line_error(_invoke(args, tmp_path, files), text)
     assert not (tmp_path / "out" / "results.json").exists() and not (tmp_path / "out" / "nas.json").exists()
+
+
+def test_a_configuration_that_is_a_fifo_is_refused_not_waited_on(tmp_path):
+    os.mkfifo(tmp_path / "c.toml")
+    _one_line_error(_invoke(["run", "--config", tmp_path / "c.toml", "--out", tmp_path / "out"], tmp_path), "FIFO")
 
 
 def test_corrupt_study_database_is_refused(tmp_path):

@@ -208,6 +208,15 @@ def test_exact_layers_are_kept_exact_and_not_searchable(data):
         "attn:linear#0", "attn:bmm#0", "attn:bmm#1", "attn.out_proj", "head"}
 
 
+def test_an_exact_layers_pattern_that_matches_nothing_is_said(data, caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="xaigen"):
+        cov = coverage(make_model(), data[:1], exact_layers=["head", "hed*"])
+    assert "exact_layers: hed* match(es) no layer; the layers are stem," in caplog.text
+    assert cov.fraction < 1  # "head" still kept exact
+
+
 def test_operand_histograms_of_activation_pairs(data):
     model = make_model()
     ax = approximate(model, None, CAT, calibrate(model, data))

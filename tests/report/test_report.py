@@ -104,19 +104,21 @@ def _bad_files(tmp_path, tiny):
     (tmp_path / "text.json").write_text("not json")
     (tmp_path / "list.json").write_text("[1, 2]")
     (tmp_path / "partial.json").write_text(json.dumps({k: v for k, v in results.items() if k != "exact"}))
+    (tmp_path / "no_budget.json").write_text(json.dumps({**results, "loss_budgets": []}))
     nas = tmp_path.parent / "nas.json"
     return {"missing": ([tmp_path / "absent.json"], "no such file"),
             "not json": ([tmp_path / "text.json"], "not valid JSON"),
             "not an object": ([tmp_path / "list.json"], "expected a JSON object"),
             "invalid": ([tmp_path / "partial.json"], "exact"),
+            "no budget": ([tmp_path / "no_budget.json"], "loss_budgets"),
             "a directory": ([tmp_path], "expected a file"),
             "other setting": ([out / "results.json", tmp_path / "other.json"], "dataset differs"),
             "same seed twice": ([out / "results.json", out / "results.json"], "each seed once"),
             "nas with a run": ([nas, out / "results.json"], "on its own")}
 
 
-@pytest.mark.parametrize("case", ["missing", "not json", "not an object", "invalid", "a directory", "other setting",
-                                  "same seed twice", "nas with a run"])
+@pytest.mark.parametrize("case", ["missing", "not json", "not an object", "invalid", "no budget", "a directory",
+                                  "other setting", "same seed twice", "nas with a run"])
 def test_bad_results_files_give_one_line_and_no_output(tiny_run, tmp_path, case):
     from tests.golden import NAS_WITHOUT_PROVENANCE as GOLDEN
 

@@ -245,6 +245,6 @@ def load_dataset(name: str, directory: str | Path | None = None, train_limit: in
         return load_fashion_mnist(directory, train_limit, test_limit, seed)
     if name == "cifar10":
         if directory is None:
-            raise InputError("dataset", "cifar10 needs data_dir: the cifar-10-batches-py directory")
+            raise InputError("data.dir", "cifar10 needs the cifar-10-batches-py directory")
         return load_cifar10(directory, train_limit, test_limit, seed)
     raise InputError("dataset", f"unknown data set '{name}', expected one of {', '.join(DATASET_NAMES)}")

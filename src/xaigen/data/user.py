@@ -25,6 +25,21 @@ from xaigen.errors import InputError
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
+MAX_CLASSES = 100_000  # a label beyond this is a mistake (an ID, a float cast), not a class
+
+
+def _inferred_classes(source: str, y_train: np.ndarray, y_test: np.ndarray) -> int:
+    """``max(training label) + 1``; a test label the training labels never reach, or more than
+    ``MAX_CLASSES`` classes, is an :class:`InputError` (one output per class would be built)."""
+    top = int(y_train.max())
+    if top >= MAX_CLASSES:
+        raise InputError(source, f"label {top} implies {top + 1} classes, more than {MAX_CLASSES}", "y_train")
+    if int(y_test.max()) > top:
+        raise InputError(source, f"test label {int(y_test.max())} is beyond every training label (0..{top})",
+                         "y_test")
+    return top + 1
+
+
 def checked_dataset(name: str, source: str, x_train, y_train, x_test, y_test, num_classes: int | None = None,
                     class_labels: bool = True) -> Dataset:
     """Validate user arrays and make a :class:`Dataset` (float32 samples; int64 class labels, or
@@ -56,7 +71,7 @@ def checked_dataset(name: str, source: str, x_train, y_train, x_test, y_test, nu
     if not class_labels:  # "classes" is then the number of outputs a model needs
         outputs = int(np.prod(arrays["y_train"].shape[1:]))
         return Dataset(name, *(torch.from_numpy(arrays[k].astype(np.float32)) for k in arrays), outputs)
-    classes = num_classes or int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1
+    classes = num_classes or _inferred_classes(source, arrays["y_train"], arrays["y_test"])
     for key in ("y_train", "y_test"):
         y = arrays[key]
         if y.min() < 0 or y.max() >= classes:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
@@ -30,6 +31,7 @@ from xaigen.emulation.layers import ApproxConv2d
 from xaigen.emulation.sites import Call, SiteTracer, op_name
 
 RNN_OPS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
+log = logging.getLogger("xaigen")
 
 
 @dataclass
@@ -220,6 +222,10 @@ def coverage(model: nn.Module, example_input: torch.Tensor, exact_layers: Iterab
     exact_layers = list(exact_layers)
     approximated, missing = 0, []
     records = trace_sites(model, example_input)
+    unmatched = [p for p in exact_layers if not any(matches(r.name, [p]) for r in records)]
+    if unmatched:  # a typo would otherwise leave every layer searchable without a word
+        log.warning("exact_layers: %s match(es) no layer; the layers are %s", ", ".join(unmatched),
+                    ", ".join(r.name for r in records))
     for r in records:
         if r.approximable and not matches(r.name, exact_layers):
             approximated += r.macs

@@ -14,11 +14,13 @@ inference falls until the array is busy; latency of the whole batch grows. Per b
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 
 from xaigen.errors import InputError
+from xaigen.fileio import atomic_write
 from xaigen.hardware.config import Accelerator
 from xaigen.hardware.estimate import estimate_network
 from xaigen.hardware.topology import Layer
@@ -95,6 +97,7 @@ def plot_batch_sweep(points: Sequence[BatchPoint], path, title: str = ""):
     bottom.set_xlabel("batch size")
     bottom.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
     plt.close(fig)
-    return path
+    return atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))

@@ -140,7 +140,7 @@ def build_model(name: str, in_channels: int, num_classes: int, input_size: int) 
     parsed = parse_model_name(name)
     if parsed.family == "small-cnn":
         if input_size != 8:
-            raise InputError("model", f"small-cnn expects 8x8 inputs, the data set has {input_size}x{input_size}")
+            raise InputError("model", f"small-cnn expects 8x8 inputs, got {input_size}x{input_size}")
         return small_cnn(in_channels, num_classes)
     if parsed.family == "lenet5":
         if input_size not in (28, 32):

@@ -47,7 +47,7 @@ def load_factory(source: str, field: str = "model.source") -> Callable:
             module = importlib.import_module(target)
     except InputError:
         raise
-    except Exception as exc:  # the user's module failed to import: say where, not a traceback
+    except (Exception, SystemExit) as exc:  # the user's module failed to import: say where, not a traceback
         raise InputError(field, f"cannot import {target}: {type(exc).__name__}: {exc}") from None
     factory = getattr(module, attribute, None)
     if not callable(factory):
@@ -71,7 +71,7 @@ def build_user_model(source: str, in_channels: int, num_classes: int, input_shap
     try:
         accepted = inspect.signature(factory).parameters
         model = factory(**{k: v for k, v in offered.items() if k in accepted})
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise InputError("model.source", f"{source} raised {type(exc).__name__}: {exc}") from None
     if not isinstance(model, nn.Module):
         raise InputError("model.source", f"{source} returned {type(model).__name__}, expected a torch.nn.Module")
@@ -98,11 +98,18 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     return model.eval()
 
 
-def model_accepts(model: nn.Module, example: torch.Tensor) -> None:
-    """One forward pass on a data sample: a shape mismatch is an :class:`InputError` at once."""
+def model_accepts(model: nn.Module, example: torch.Tensor, num_classes: int | None = None) -> None:
+    """One forward pass on a data sample: a shape mismatch is an :class:`InputError` at once;
+    with ``num_classes`` (classification), the output must be one score per class,
+    ``(N, num_classes)``."""
     try:
         with torch.no_grad():
-            model.eval()(example)
-    except Exception as exc:
+            output = model.eval()(example)
+    except (Exception, SystemExit) as exc:
         raise InputError("data", f"the model cannot take the data's samples of shape {list(example.shape[1:])}: "
                                  f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    expected = [len(example), num_classes]
+    if num_classes is not None and (not isinstance(output, torch.Tensor) or list(output.shape) != expected):
+        got = list(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        raise InputError("model.source", f"the model's output is {got} for {len(example)} samples; classification "
+                                         f"of the data's {num_classes} classes needs {expected}")

@@ -20,7 +20,7 @@ import logging
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ from xaigen.multipliers.families import builtin_multipliers
 from xaigen.multipliers.importers import _build, table_header_problem
 from xaigen.multipliers.multiplier import Multiplier, finite_or_none, validate_name
 from xaigen.multipliers.npyfile import npz_members
-from xaigen.multipliers.sign_magnitude import circuit_name_of, sign_magnitude
+from xaigen.multipliers.sign_magnitude import SUFFIX, circuit_name_of, sign_magnitude
 
 MAX_ENTRY_BYTES = 4 * 2**20  # a stored entry is ~260 KiB; anything far larger is not one of ours
 
@@ -75,10 +75,12 @@ def save_multiplier(multiplier: Multiplier, directory: Path | None = None) -> Pa
 
 @dataclass(frozen=True)
 class ImportResult:
-    """What an import did: the files written and the names that replaced earlier imports."""
+    """What an import did: the files written, the names that replaced earlier imports, and those
+    that take the place of an EvoApprox circuit shipped with xaigen (from then on, in every run)."""
 
     paths: list[Path]
     replaced: list[str]
+    shadows_shipped: list[str] = field(default_factory=list)
 
 
 def import_multipliers(multipliers: list[Multiplier], directory: Path | None = None) -> ImportResult:
@@ -109,7 +111,8 @@ def import_multipliers(multipliers: list[Multiplier], directory: Path | None = N
     finally:
         for stage in staged:
             stage.unlink(missing_ok=True)
-    return ImportResult(targets, replaced)
+    shipped = {m.name for m in packaged_multipliers()}
+    return ImportResult(targets, replaced, [name for name in names if name in shipped])
 
 
 def _load_saved(path: Path) -> Multiplier:
@@ -207,6 +210,9 @@ class Catalogue:
             raise InputError(name, "is a built-in multiplier and cannot be replaced; use another name")
         if name in self._by_name and not replace:
             raise InputError(name, "a multiplier of this name is already in the catalogue")
+        if circuit_name_of(name) is not None and multiplier.derivation is None:
+            raise InputError(name, f"names ending in {SUFFIX} are kept for the sign-magnitude forms xaigen derives; "
+                                   "use another name")
         self._by_name[name] = multiplier
 
     def __getitem__(self, name: str) -> Multiplier:

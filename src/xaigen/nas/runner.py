@@ -21,6 +21,7 @@ from xaigen.nas.methods import (
 )
 from xaigen.nas.space import largest_architecture
 from xaigen.provenance import now_utc, provenance
+from xaigen.search.study import check_storage
 
 
 def build_setting(config: RunConfig) -> NasSetting:
@@ -32,9 +33,13 @@ def build_setting(config: RunConfig) -> NasSetting:
                       config.nas.loss_budget, config.nas.xaigen_budget, config.search.seed)
 
 
+DEFAULT_MINUTES = 2.0  # trial time per method when neither trials nor budget_minutes is given
+
+
 def nas_budget(config: RunConfig) -> Budget:
     trials = config.nas.trials
-    return Budget(trials, None if trials is not None else config.nas.budget_minutes * 60)
+    minutes = config.nas.budget_minutes if config.nas.budget_minutes is not None else DEFAULT_MINUTES
+    return Budget(trials, None if trials is not None else minutes * 60)
 
 
 def _worker(config_json: str, method: str, storage: str) -> None:
@@ -49,6 +54,7 @@ def run_nas(config: RunConfig, out: Path, storage: str | None = None, workers: i
     out.mkdir(parents=True, exist_ok=True)
     started, started_utc = time.perf_counter(), now_utc()
     storage = storage or f"sqlite:///{(out / 'nas.db').resolve()}"
+    check_storage(storage)  # a bad URL or an unwritable database: one line now, not after the set-up
     setting, budget = build_setting(config), nas_budget(config)
     methods = [m for m in METHODS if m in config.nas.methods]
     for method in methods:
