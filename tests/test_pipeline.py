@@ -144,7 +144,7 @@ def test_with_retraining_takes_the_fine_tuned_choice_only_where_it_saves_more():
 
 def test_seeds_summary_gives_mean_and_spread(tiny_run):
     """`xaigen run --seeds`: every figure of each seed's results, averaged with its spread."""
-    from xaigen.pipeline import summarize_seeds
+    from xaigen.pipeline import seed_figures, summarize_seeds
 
     _, results = tiny_run
     other = json.loads(json.dumps(results))
@@ -155,6 +155,11 @@ def test_seeds_summary_gives_mean_and_spread(tiny_run):
     assert hv["std"] == pytest.approx(0.02 / 2**0.5) and hv["max"] - hv["min"] == pytest.approx(0.02)
     assert summary["figures"]["damage/ig_delta/pearson_assignments"]["std"] == 0.0
     assert "xai-gen/heldout_loss@0.01" in summary["figures"]
+    best = summary["figures"]["best-known/hypervolume"]["min"]
+    assert best == pytest.approx(results["best_known"]["hypervolume"])
+    assert all(best >= s["hypervolume"] - 1e-12 for s in results["methods"].values())
+    del other["best_known"]  # a results.json written before it was recorded: pooled from the points
+    assert seed_figures(other)["best-known/hypervolume"] == pytest.approx(results["best_known"]["hypervolume"])
 
 
 def test_damage_figures_and_heldout_loss_in_results(tiny_run):

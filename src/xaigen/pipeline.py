@@ -40,7 +40,16 @@ from xaigen.models.task import Task
 from xaigen.multipliers import Catalogue, error_metrics
 from xaigen.provenance import now_utc, provenance
 from xaigen.results import RunResults
-from xaigen.search import Prepared, Run, SearchContext, get_method, prepare, summarize_run, time_to_reach
+from xaigen.search import (
+    Prepared,
+    Run,
+    SearchContext,
+    best_known_front,
+    get_method,
+    prepare,
+    summarize_run,
+    time_to_reach,
+)
 from xaigen.search.retrain import RetrainSettings, retrained_choices
 from xaigen.search.study import check_storage, fail_stale_trials, open_study
 from xaigen.xai import (
@@ -506,6 +515,7 @@ def run_pipeline(config: RunConfig, out: Path, progress=None, workers: int = 1) 
         "sensitivity": {"probe": s.probe, "accuracy_drop": sens.accuracy_drop, "loss_increase": sens.loss_increase},
         "hardware": hardware_figures(s, (summaries.get("xai-gen") or {}).get("by_budget", {}).get(primary)),
         "methods": summaries,
+        "best_known": best_known_front(summaries, config.search.hv_max_loss),
         "xaigen_diagnostics": {n: {k: r.diagnostics[k] for k in ("path_length", "lagrangian_points", "removed_moves")
                                    if k in r.diagnostics} for n, r in runs.items() if "path_length" in r.diagnostics},
         "finetune": finetuned,
@@ -535,6 +545,9 @@ def seed_figures(results: dict) -> dict:
     """The figures of one run that ``seeds.json`` averages: per method hypervolume and, per
     budget, savings and held-out loss; per damage estimator its figures against the truth."""
     out = {}
+    best = results.get("best_known") or _best_known_of_stored(results)
+    if best is not None:
+        out["best-known/hypervolume"] = best["hypervolume"]
     for name, s in results["methods"].items():
         out[f"{name}/hypervolume"] = s["hypervolume"]
         for b, c in s["by_budget"].items():
@@ -547,6 +560,15 @@ def seed_figures(results: dict) -> dict:
             if isinstance(v, (int, float)) or v is None:
                 out[f"damage/{est}/{k}"] = v
     return out
+
+
+def _best_known_of_stored(results: dict) -> dict | None:
+    """The best-known front of a ``results.json`` written before it was recorded (None if its
+    configuration, and so the hypervolume box, is not recorded either)."""
+    config = (results.get("provenance") or {}).get("config")
+    if not config:
+        return None
+    return best_known_front(results["methods"], config["search"]["hv_max_loss"])
 
 
 def with_retraining(bare: dict | None, retrained: dict | None) -> dict | None:

@@ -103,6 +103,14 @@ class MethodSummary(_Record):
     retrained: RetrainSummary | None = None  # [finetune] mode = "in-loop" (xai-gen)
 
 
+class BestKnownFront(_Record):
+    """Every method's evaluated candidates together (:func:`xaigen.search.best_known_front`)."""
+
+    evaluations: int
+    hypervolume: float
+    front: list[Point]
+
+
 class Headline(_Record):
     """A method's choice at the primary (tightest) loss budget, with its budget table."""
 
@@ -252,6 +260,7 @@ class RunResults(_Record):
     sensitivity: SensitivityResult
     hardware: HardwareResult
     methods: dict[str, MethodSummary]
+    best_known: BestKnownFront | None = None  # absent in files written before it was recorded
     xaigen_diagnostics: dict[str, dict[str, Any]]
     finetune: FinetuneResult | None
     multipliers: dict[str, dict[str, Any]]

@@ -35,6 +35,22 @@ def test_pareto_and_hypervolume():
     assert hypervolume([(0.5, -0.01)], 0.05) == pytest.approx(0.5 * 0.05)  # gains clipped to 0 loss
 
 
+def test_best_known_front_pools_every_methods_points():
+    """Two methods that each found half of a front: the pooled front holds both halves, and its
+    hypervolume is above either method's (the room left to each)."""
+    from xaigen.search import best_known_front
+
+    def summary(points):
+        return {"points": [{"energy_ratio": e, "loss": l} for e, l in points]}
+
+    low, high = [(0.2, 0.04), (0.9, 0.045)], [(0.6, 0.01), (0.3, 0.049)]
+    best = best_known_front({"a": summary(low), "b": summary(high)}, 0.05)
+    assert best["evaluations"] == 4
+    assert [(p["energy_ratio"], p["loss"]) for p in best["front"]] == [(0.2, 0.04), (0.6, 0.01)]
+    assert best["hypervolume"] == pytest.approx(0.4 * 0.01 + 0.4 * 0.04)
+    assert best["hypervolume"] > max(hypervolume(low, 0.05), hypervolume(high, 0.05))
+
+
 def test_relative_error():
     hist = np.ones(256)
     assert relative_error(exact(True), hist, hist, 9) == 0.0

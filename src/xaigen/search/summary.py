@@ -57,6 +57,17 @@ def summarize(scored: Sequence[Scored], loss_budgets: Sequence[float], hv_max_lo
     }
 
 
+def best_known_front(summaries: dict[str, dict], hv_max_loss: float) -> dict:
+    """The front of every method's evaluated candidates together: the best this run knows.
+
+    Its hypervolume is at least every method's. It is an empirical ceiling (the true front may lie
+    beyond what the run tried), and it says how much room was left to any one method: e.g. whether
+    "1.05x the ablation's hypervolume" lies within the front all methods found together."""
+    points = [(p["energy_ratio"], p["loss"]) for s in summaries.values() for p in s["points"]]
+    return {"evaluations": len(points), "hypervolume": hypervolume(points, hv_max_loss),
+            "front": [{"energy_ratio": e, "loss": l} for e, l in pareto_front(points)]}
+
+
 def time_to_reach(summary: dict, target: float) -> dict:
     """Evaluations and seconds a method needed to reach hypervolume ``target`` (None if never)."""
     for i, hv in enumerate(summary["hypervolume_curve"]):
