@@ -10,7 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-EVOAPPROX_NPZ = Path(os.environ.get("XAIGEN_EVOAPPROX", REPO / "src" / "xaigen" / "multipliers" / "data" / "evoapprox8.npz"))
+EVOAPPROX_NPZ = REPO / "src" / "xaigen" / "multipliers" / "data" / "evoapprox8.npz"  # in every catalogue already
+
+
+def extra_multiplier_files() -> list[str]:
+    """Multiplier files the run benchmarks add to a configuration: ``XAIGEN_EVOAPPROX`` when set
+    (another pack). The shipped circuits need none: every catalogue holds them, and re-adding
+    their file would only say 50 times that it replaces them."""
+    other = os.environ.get("XAIGEN_EVOAPPROX")
+    return [other] if other else []
 
 
 @dataclass(frozen=True)
@@ -77,12 +85,12 @@ def benchmark_catalogue():
 
 
 def run_config(spec: str, seed: int | None = None):
-    """The ``xaigen run`` configuration ``spec`` ('default' or a TOML path) with the shipped EvoApprox
-    tables among its multiplier files; with ``seed``, that one seed and no repeats."""
+    """The ``xaigen run`` configuration ``spec`` ('default' or a TOML path) with
+    :func:`extra_multiplier_files` among its multiplier files; with ``seed``, that one seed and no repeats."""
     from xaigen.config import load_config
 
     cfg = load_config(None if spec == "default" else spec)
-    files = cfg.multipliers.files + ([str(EVOAPPROX_NPZ)] if EVOAPPROX_NPZ.exists() else [])
+    files = cfg.multipliers.files + extra_multiplier_files()
     search = cfg.search if seed is None else cfg.search.model_copy(update={"seed": seed, "seeds": None})
     return cfg.model_copy(update={"multipliers": cfg.multipliers.model_copy(update={"files": files}), "search": search})
 

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import EVOAPPROX_NPZ  # noqa: E402
+from common import extra_multiplier_files  # noqa: E402
 
 from xaigen.config import config_from_dict  # noqa: E402
 from xaigen.nas import run_nas  # noqa: E402
@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/nas-bench")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    files = [str(EVOAPPROX_NPZ)] if EVOAPPROX_NPZ.exists() else []
+    files = extra_multiplier_files()
     results = {}
     for seed in args.seeds:
         cfg = config_from_dict({"search": {"seed": seed}, "multipliers": {"files": files, "exclude": ["mitchell_s8"]},

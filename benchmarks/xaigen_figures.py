@@ -13,8 +13,9 @@ Every method gets the configured budget of full evaluations, except NSGA-II, whi
 seeds (``xaigen run --seeds``). Figures are mean and sample standard deviation over seeds, with
 min/max; a target is reported as met or missed by how much. ``--summarize-only`` runs nothing: it
 reads ``<out>/<config>/seed-<k>/results.json`` of seeds run earlier (e.g. one invocation per seed,
-their ``seed-<k>`` folders gathered under one ``--out``) and prints the same figures. The EvoApprox tables in ../shared
-join the catalogue when present.
+their ``seed-<k>`` folders gathered under one ``--out``) and prints the same figures. The 50
+EvoApprox circuits shipped with xaigen are in the catalogue; ``XAIGEN_EVOAPPROX=<file>`` adds another
+pack.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ def test_default():
     ("[data]\nname = 'imagenet'\n", "data.name", "unknown data set 'imagenet'"),
     ("[search]\nloss_budgets = [2.0]\n", "search.loss_budgets", "fractions"),
     ("[search\n", None, "not valid TOML"),
+    ("[data]\npath = 'mine.npz'\n", "data", "data set 'digits' does not read path"),
+    ("[data]\nname = 'npz'\npath = 'a.npz'\ndir = 'x'\n", "data", "data set 'npz' does not read dir"),
     ("[xai]\nmethods = ['lrp']\nguide = 'deeplift'\n", "xai", "must be one of the methods"),
     ("[xai]\nguide_floor = 'lrp'\n", "xai", "guide_floor 'lrp' must be one of the damage models"),
     ("[quantization]\nunsigned_mapping = 'twos'\n", "quantization.unsigned_mapping", "'sign-magnitude' or 'offset'"),

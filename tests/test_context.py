@@ -75,8 +75,10 @@ def test_what_a_typo_would_hide_is_said(caplog, tmp_path):
 
     np.save(tmp_path / "mul8s_1L2N.npy", exact_table(True))  # the shipped circuit's name
     with caplog.at_level(logging.WARNING, logger="xaigen"):
-        _candidates({"exclude": ["mul8s_NOPE", "mul8u_T83+sm"], "files": [str(tmp_path / "mul8s_1L2N.npy")]})
-    assert "multipliers.exclude: no multiplier is called mul8s_NOPE;" in caplog.text  # the +sm form is known
+        _candidates({"exclude": ["mul8s_NOPE", "mul8u_T83+sm", "exact_s8+sm"],
+                     "files": [str(tmp_path / "mul8s_1L2N.npy")]})
+    # the +sm form of an unsigned circuit is known; a signed circuit has none
+    assert "multipliers.exclude: no multiplier is called mul8s_NOPE, exact_s8+sm;" in caplog.text
     assert "mul8s_1L2N from" in caplog.text and "replaces the one already known" in caplog.text
     with pytest.raises(InputError, match=r"^multipliers.candidates: mul8s_NOPE: unknown multiplier"):
         _candidates({"candidates": ["exact_s8", "mul8s_NOPE"]})

@@ -209,11 +209,11 @@ def run(
         from xaigen.search.study import check_storage
 
         check_storage(storage)
-        with locked_output_dir(out), _run_logging(out, verbose, quiet):
+        with locked_output_dir(out, RUN_OUTPUTS), _run_logging(out, verbose, quiet):
             join_search(cfg, out)
         console.print(f"joined the search in {storage}: its trials are complete")
         return
-    with locked_output_dir(out), _run_logging(out, verbose, quiet), _progress(quiet) as progress:
+    with locked_output_dir(out, RUN_OUTPUTS), _run_logging(out, verbose, quiet), _progress(quiet) as progress:
         results = run_pipeline(cfg, out, progress, workers=workers)
         write_report(_seed_results(cfg, out) or results, out)
     _summary_line(results, out, quiet)
@@ -250,7 +250,7 @@ def nas(
               {"trials": None, "budget_minutes": budget_minutes} if budget_minutes is not None else {})
     cfg = _with_overrides(load_config(config), multipliers_file, {"nas": budget})
     check_output_dir(out, NAS_OUTPUTS)
-    with locked_output_dir(out), _run_logging(out, verbose, quiet), _progress(quiet) as progress:
+    with locked_output_dir(out, NAS_OUTPUTS), _run_logging(out, verbose, quiet), _progress(quiet) as progress:
         result = run_nas(cfg, out, storage, workers, progress)
         write_nas_report(result, out)
     for method, s in result["methods"].items():
@@ -275,7 +275,7 @@ def report(
     loaded = load_results(results)
     out = out if out is not None else results[0].parent
     check_output_dir(out, REPORT_OUTPUTS)
-    with locked_output_dir(out):
+    with locked_output_dir(out, REPORT_OUTPUTS):
         page = render(loaded, out)
     console.print(f"report: {page}  figures: {out / 'figures'}  tables: {out / 'tables'}", markup=False,
                   highlight=False)
@@ -365,13 +365,13 @@ def _summary_line(results: dict, out: Path, quiet: bool) -> None:
 # -- hardware ------------------------------------------------------------------------------------
 
 def _read_json_object(path: Path, what: str) -> dict:
-    from xaigen.fileio import require_file
+    from xaigen.fileio import loads_json_input, require_file
 
     try:
-        data = json.loads(require_file(path).read_text())
+        data = loads_json_input(require_file(path).read_text())
     except OSError as exc:
         raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError) as exc:  # json.JSONDecodeError is a ValueError
         raise InputError(path, f"not valid JSON ({exc})") from None
     except RecursionError:
         raise InputError(path, "JSON nested too deeply") from None

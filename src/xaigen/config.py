@@ -41,6 +41,11 @@ class DataConfig(_Section):
     def _path_given(self) -> DataConfig:
         if self.name in ("npz", "folder") and not self.path:
             raise ValueError(f"data set '{self.name}' needs path = ...")
+        reads = {"npz": "path", "folder": "path", "fashion-mnist": "dir", "cifar10": "dir"}.get(self.name)
+        for field in ("path", "dir"):  # a file the user named but the data set never reads: refused, not ignored
+            if getattr(self, field) is not None and field != reads:
+                raise ValueError(f"data set '{self.name}' does not read {field} = ... (npz and folder read path, "
+                                 "fashion-mnist and cifar10 read dir)")
         return self
 
 

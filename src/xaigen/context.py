@@ -22,7 +22,6 @@ from xaigen.errors import InputError
 from xaigen.models import TrainConfig, build_model, load_or_train
 from xaigen.models.task import CLASSIFICATION, Task, load_task
 from xaigen.multipliers import Catalogue, Multiplier, load_multipliers, sign_magnitude_name, xaigen_home
-from xaigen.multipliers.sign_magnitude import circuit_name_of
 
 Split = tuple[torch.Tensor, torch.Tensor]
 log = logging.getLogger("xaigen")
@@ -44,7 +43,7 @@ def build_catalogue(config: RunConfig) -> tuple[Catalogue, list[str]]:
                 log.warning("multipliers.files: %s from %s replaces the one already known (%s)", m.name, file,
                             catalogue[m.name].source or "built in")
             catalogue.add(m, replace=True)
-    unknown = [n for n in config.multipliers.exclude if n not in catalogue and circuit_name_of(n) not in catalogue]
+    unknown = [n for n in config.multipliers.exclude if not catalogue.knows(n)]
     if unknown:
         log.warning("multipliers.exclude: no multiplier is called %s; they exclude nothing", ", ".join(unknown))
     names, no_power = catalogue.usable(requested_candidates(config, catalogue, drop_excluded=True))

@@ -8,6 +8,7 @@
   not the ``0600`` of a temporary file.
 * Inputs that are not regular files are named for what they are (a directory, a FIFO, a broken
   link), and are never opened (reading a FIFO would block forever).
+* A JSON input that names a key twice is refused (``json`` would keep the last silently).
 """
 
 from __future__ import annotations
@@ -53,6 +54,19 @@ def require_file(path: str | Path) -> Path:
     if not stat.S_ISREG(mode):
         raise InputError(path, f"is {_kind(mode)}, expected a file")
     return path
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    keys = [k for k, _ in pairs]
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise ValueError(f"key {', '.join(map(repr, repeated))} given more than once")
+    return dict(pairs)
+
+
+def loads_json_input(text: str, **kwargs: Any) -> Any:
+    """``json.loads`` for a user's file: a key given twice in one object raises ``ValueError``."""
+    return json.loads(text, object_pairs_hook=_unique_keys, **kwargs)
 
 
 def _umask() -> int:

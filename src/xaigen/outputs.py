@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,9 +67,16 @@ def _check_output_dir(out: Path, outputs: Iterable[str], folders: Iterable[str])
 
 
 @contextmanager
-def locked_output_dir(out: Path) -> Iterator[Path]:
-    """Create ``out`` and hold its lock for the duration; a held lock is an :class:`InputError`."""
+def locked_output_dir(out: Path, outputs: Iterable[str] = ()) -> Iterator[Path]:
+    """Create ``out`` and hold its lock for the duration; a held lock is an :class:`InputError`.
+
+    If the job stops on bad input (:class:`InputError`), what it created goes again: the whole
+    directory if it did not exist before, else the lock and those of ``outputs`` that were absent,
+    so bad input leaves no half-written output behind. Any other stop (a kill, an interrupt)
+    keeps everything, for the job to resume."""
     out = Path(out)
+    created_dir = not out.exists()
+    absent = [name for name in (*outputs, LOCK_NAME) if not (out / name).exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
         fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
@@ -79,8 +87,26 @@ def locked_output_dir(out: Path) -> Iterator[Path]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno in (errno.EAGAIN, errno.EACCES):
+                os.close(fd)
+                fd = -1
                 raise InputError(out, "another xaigen job is writing into this output directory") from None
             raise
         yield out
+    except InputError:
+        if fd >= 0:
+            _remove_created(out, created_dir, absent)
+        raise
     finally:
-        os.close(fd)  # closing releases the lock
+        if fd >= 0:
+            os.close(fd)  # closing releases the lock
+
+
+def _remove_created(out: Path, created_dir: bool, absent: list[str]) -> None:
+    """Undo what a job that stopped on bad input created in ``out`` (best effort: it only tidies)."""
+    if created_dir:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for name in absent:
+        path = out / name
+        if path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)

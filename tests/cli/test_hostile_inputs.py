@@ -99,6 +99,8 @@ REFUSED = [
     ("sidecar NaN", ["multipliers", "import", BAD / "nan_power.npz"], "NaN is not a JSON number"),
     ("sidecar nested", ["multipliers", "import", lambda t: _npz_with_sidecar(t, "[" * 100_000 + "]" * 100_000)],
      "nested too deeply"),
+    ("sidecar repeated key", ["multipliers", "import", lambda t: _npz_with_sidecar(
+        t, '{"mine": {"power_mw": 1.0}, "mine": {"power_mw": 2.0}}')], "key 'mine' given more than once"),
     ("sidecar directory", ["multipliers", "import", lambda t: (t / "lib.json").mkdir() or _npz_with_sidecar(t, None)],
      "lib.json: is a directory"),
     ("c bad metric", ["multipliers", "import", BAD / "mul8u_bad_metric.c"], "line 1: 'PDK45_PWR = 1.2.3 mW'"),
@@ -227,6 +229,13 @@ def test_big_endian_bin_is_imported_with_a_warning(tmp_path):
     result = _invoke(["multipliers", "import", path, "--power-mw", "0.39"])
     assert result.exit_code == 0
     assert "xaigen: warning:" in result.stderr and "looks big-endian" in result.stderr
+
+
+def test_sidecar_metadata_for_no_table_is_said(tmp_path):
+    path = _npz_with_sidecar(tmp_path, '{"mine": {"power_mw": 0.4, "signed": false}, "mien": {"power_mw": 0.3}}')
+    result = _invoke(["multipliers", "import", path])
+    assert result.exit_code == 0, result.stderr
+    assert "xaigen: warning:" in result.stderr and "no table called mien in lib.npz" in result.stderr
 
 
 def test_json_has_no_nan_for_tables_without_power(tmp_path):

@@ -89,6 +89,20 @@ def test_output_paths_that_would_write_elsewhere_are_refused(tmp_path):
     _one_line_error(_invoke(["run", "--out", dangling], tmp_path), "dangling symbolic link")
 
 
+def test_bad_input_found_inside_the_job_leaves_nothing_behind(tmp_path):
+    """An unknown candidate is found after the lock, the log and the study are set up: a new
+    output directory goes again, an existing one keeps only what it held before."""
+    files = {"c.toml": '[multipliers]\ncandidates = ["exact_s8", "nope_s8"]\n'}
+    _one_line_error(_invoke(["run", "--config", tmp_path / "c.toml", "--out", tmp_path / "new"], tmp_path, files),
+                    "nope_s8")
+    assert not (tmp_path / "new").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "run.log").write_text("an earlier job's log\n")
+    _one_line_error(_invoke(["run", "--config", tmp_path / "c.toml", "--out", kept], tmp_path), "nope_s8")
+    assert sorted(p.name for p in kept.iterdir()) == ["run.log"]
+
+
 def test_a_second_job_on_the_same_output_directory_stops_at_once(tmp_path):
     with locked_output_dir(tmp_path / "out"):
         _one_line_error(_invoke(["run", "--out", tmp_path / "out"], tmp_path), "another xaigen job")

@@ -26,6 +26,7 @@ every unit of every pod, or only of the busy pods with ``power_gate_idle_pods``.
 from __future__ import annotations
 
 import configparser
+import logging
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -129,6 +130,18 @@ PRESETS: dict[str, Accelerator] = {
 
 
 MAX_CFG_INT = 2**31 - 1  # SCALE-Sim's sizes are C ints; larger values only overflow later
+CFG_KEYS_READ = {"arrayheight", "arraywidth", "ifmapsramszkb", "filtersramszkb", "ofmapsramszkb", "dataflow",
+                 "bandwidth"}
+CFG_KEYS_WITHOUT_EFFECT = {"ifmapoffset", "filteroffset", "ofmapoffset"}  # trace addresses: no cycle or pJ changes
+
+
+def _say_unread_keys(parser: configparser.ConfigParser, path: Path, section: str) -> None:
+    """Nothing silent: a key of the architecture that the model does not read (a typo, or a
+    SCALE-Sim feature such as ``MemoryBanks`` it does not model) is named on the terminal."""
+    unread = [key for key in parser.options(section) if key not in CFG_KEYS_READ | CFG_KEYS_WITHOUT_EFFECT]
+    if unread:
+        logging.getLogger("xaigen").warning("%s: [%s] %s: not read by xaigen's hardware model", path, section,
+                                            ", ".join(unread))
 
 
 def _cfg_value(parser: configparser.ConfigParser, path: Path, section: str, key: str, kind=int, default=None):
@@ -199,6 +212,7 @@ def read_scalesim_cfg(path: str | Path, pods: int = 1, clock_mhz: float = 1000.0
         raise InputError(path, f"'dataflow' must be one of {', '.join(DATAFLOWS)} (lower case, as SCALE-Sim "
                          f"reads it), got {dataflow[:40]!r}", f"[{section}]")
     bandwidth = _bandwidth(parser, path, section)
+    _say_unread_keys(parser, path, section)
     name = parser.get("general", "run_name", fallback=path.stem).strip() if parser.has_section("general") else path.stem
     values = {key: _cfg_value(parser, path, section, key) for key in
               ("ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB", "OfmapSramSzkB")}

@@ -229,9 +229,8 @@ class Catalogue:
     def _derive(self, name: object) -> Multiplier | None:
         """The sign-magnitude form ``NAME+sm`` of an unsigned circuit ``NAME`` in the catalogue,
         derived on first use and kept; None if ``name`` is not such a name."""
-        circuit = circuit_name_of(name) if isinstance(name, str) else None
-        base = self._by_name.get(circuit) if circuit is not None else None
-        if base is None or base.signed or not base.native:
+        base = self._derivable_from(name)
+        if base is None:
             return None
         derived = sign_magnitude(base)
         reference = self.exact(derived.circuit_signed).name  # the rule of reference_exact, recorded
@@ -240,8 +239,19 @@ class Catalogue:
         self._by_name[derived.name] = derived
         return derived
 
+    def _derivable_from(self, name: object) -> Multiplier | None:
+        """The native unsigned circuit whose sign-magnitude form ``name`` names, else None."""
+        circuit = circuit_name_of(name) if isinstance(name, str) else None
+        base = self._by_name.get(circuit) if circuit is not None else None
+        return None if base is None or base.signed or not base.native else base
+
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
+
+    def knows(self, name: object) -> bool:
+        """Whether ``catalogue[name]`` finds a multiplier: one held, or a sign-magnitude form it
+        derives on first use (``in`` answers for the held ones only)."""
+        return name in self._by_name or self._derivable_from(name) is not None
 
     def __iter__(self) -> Iterator[Multiplier]:
         return iter(list(self._by_name.values()))  # a snapshot: a lookup may derive (add) a form

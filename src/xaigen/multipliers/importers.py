@@ -16,7 +16,6 @@ reported through ``warn`` (a byte-swapped ``.bin`` is named as such).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from xaigen.errors import InputError
-from xaigen.fileio import require_file
+from xaigen.fileio import loads_json_input, require_file
 from xaigen.multipliers.c_model import load_c_model
 from xaigen.multipliers.metrics import error_metrics, implausibility
 from xaigen.multipliers.multiplier import (
@@ -94,7 +93,7 @@ def _sidecar(path: Path) -> dict:
     if side.stat().st_size > MAX_SIDECAR_BYTES:
         raise InputError(side, f"is larger than {MAX_SIDECAR_BYTES} bytes; not a metadata sidecar")
     try:
-        data = json.loads(side.read_text(encoding="utf-8-sig"), parse_constant=_reject_constant)
+        data = loads_json_input(side.read_text(encoding="utf-8-sig"), parse_constant=_reject_constant)
     except OSError as exc:
         raise InputError(side, f"cannot read ({exc.strerror or exc})") from None
     except (ValueError, UnicodeDecodeError) as exc:
@@ -181,13 +180,17 @@ def _from_bin(path: Path, name: str | None, signed: bool | None, override: dict,
     return [m]
 
 
-def _from_npz(path: Path, name: str | None, signed: bool | None, override: dict) -> list[Multiplier]:
+def _from_npz(path: Path, name: str | None, signed: bool | None, override: dict, warn: Warn) -> list[Multiplier]:
     side = _sidecar(path)
     members = list(npz_members(path, table_header_problem))
     if not members:
         raise InputError(path, "contains no arrays")
     if name is not None and len(members) > 1:
         raise InputError(path, f"holds {len(members)} tables; --name applies to single-table files only")
+    unmatched = sorted(set(side) - {key for key, _ in members})
+    if unmatched:  # said, not silent: a typo in a name would drop that table's power and metrics
+        warn(f"{path.with_suffix('.json')}: no table called {', '.join(unmatched)} in {path.name}; "
+             "that metadata is ignored")
     out = []
     for key, table in members:
         meta = side.get(key, {})
@@ -227,7 +230,7 @@ def load_multipliers(
         table = read_npy(path, table_header_problem)
         loaded = [_build(name if name is not None else path.stem, table, signed, override, str(path), None)]
     else:
-        loaded = _from_npz(path, name, signed, override)
+        loaded = _from_npz(path, name, signed, override, warn)
     names = [m.name for m in loaded]
     if len(set(names)) != len(names):
         raise InputError(path, "holds two tables of the same name")
