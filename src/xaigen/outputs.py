@@ -25,6 +25,7 @@ NAS_OUTPUTS = ("nas.json", "nas.html", "run.log", "nas.db")
 REPORT_OUTPUTS = ("report.html", "nas.html")  # xaigen report
 REPORT_FOLDERS = ("figures", "tables")  # every report's PNG + SVG figures and CSV tables
 LOCK_NAME = ".xaigen.lock"
+COMPLETED_NAMES = ("results.json", "nas.json")  # a completed job's (or seed's) results
 
 
 def check_output_dir(out: Path, outputs: Iterable[str], folders: Iterable[str] = REPORT_FOLDERS) -> None:
@@ -70,10 +71,11 @@ def _check_output_dir(out: Path, outputs: Iterable[str], folders: Iterable[str])
 def locked_output_dir(out: Path, outputs: Iterable[str] = ()) -> Iterator[Path]:
     """Create ``out`` and hold its lock for the duration; a held lock is an :class:`InputError`.
 
-    If the job stops on bad input (:class:`InputError`), what it created goes again: the whole
-    directory if it did not exist before, else the lock and those of ``outputs`` that were absent,
-    so bad input leaves no half-written output behind. Any other stop (a kill, an interrupt)
-    keeps everything, for the job to resume."""
+    If the job stops on bad input (:class:`InputError`) before it completed any result, what it
+    created goes again: the whole directory if it did not exist before, else the lock and those
+    of ``outputs`` that were absent, so bad input leaves no half-written output behind. Completed
+    results (a seed's ``results.json`` when a later seed fails) and any other stop (a kill, an
+    interrupt) keep everything, for the job to resume."""
     out = Path(out)
     created_dir = not out.exists()
     absent = [name for name in (*outputs, LOCK_NAME) if not (out / name).exists()]
@@ -103,6 +105,8 @@ def locked_output_dir(out: Path, outputs: Iterable[str] = ()) -> Iterator[Path]:
 
 def _remove_created(out: Path, created_dir: bool, absent: list[str]) -> None:
     """Undo what a job that stopped on bad input created in ``out`` (best effort: it only tidies)."""
+    if any(next(out.rglob(name), None) for name in COMPLETED_NAMES):
+        return
     if created_dir:
         shutil.rmtree(out, ignore_errors=True)
         return

@@ -103,6 +103,20 @@ def test_bad_input_found_inside_the_job_leaves_nothing_behind(tmp_path):
     assert sorted(p.name for p in kept.iterdir()) == ["run.log"]
 
 
+def test_bad_input_after_a_completed_seed_keeps_the_work(tmp_path):
+    """Seed 0 completed, seed 1 stops on bad input: hours of work are not tidied away."""
+    from xaigen.errors import InputError
+
+    out = tmp_path / "new"
+    with pytest.raises(InputError):
+        with locked_output_dir(out, ["run.log"]):
+            (out / "seed-0").mkdir()
+            (out / "seed-0" / "results.json").write_text("{}")
+            (out / "run.log").write_text("seed 1 stops\n")
+            raise InputError("data", "bad")
+    assert (out / "seed-0" / "results.json").exists() and (out / "run.log").exists()
+
+
 def test_a_second_job_on_the_same_output_directory_stops_at_once(tmp_path):
     with locked_output_dir(tmp_path / "out"):
         _one_line_error(_invoke(["run", "--out", tmp_path / "out"], tmp_path), "another xaigen job")
