@@ -52,6 +52,9 @@ def test_run_report_has_every_section_figure_and_table(tiny_run):
     assert [c["name"] for c in circuits] == results["candidates"]
     assert all(c["energy_per_mac_pj"] == pytest.approx(c["power_mw"]) for c in circuits)  # 1 ns period
     assert next(c for c in circuits if c["name"] == "exact_s8")["mae"] == 0.0
+    pooled = next(line for line in (out / "tables" / "methods.csv").read_text().splitlines()
+                  if line.startswith("best-known front"))
+    assert float(pooled.split(",")[4]) == pytest.approx(results["best_known"]["hypervolume"])  # beside the methods
 
 
 def test_report_command_rerenders_the_same_tables(tiny_run, tmp_path):
