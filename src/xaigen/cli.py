@@ -16,11 +16,35 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer._click.exceptions import ClickException  # typer (pinned) carries its own click
+from typer.core import TyperGroup
 
 from xaigen.errors import InputError
 from xaigen.outputs import NAS_OUTPUTS, REPORT_OUTPUTS, RUN_OUTPUTS, check_output_dir, locked_output_dir
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Explainable-AI-guided approximate DNN generation.")
+
+
+class _OneLineParseErrors(TyperGroup):
+    """The command line's own errors (an unknown option, a value of the wrong type, a missing
+    argument) as one line and exit 2, like every other input error, instead of a usage box."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)  # typer.Exit(n) comes back as n
+        except ClickException as exc:
+            if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
+                typer.echo(f"xaigen: error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:  # end of input at a prompt
+            typer.echo("xaigen: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(cls=_OneLineParseErrors, add_completion=False, no_args_is_help=True,
+                  help="Explainable-AI-guided approximate DNN generation.")
 multipliers_app = typer.Typer(no_args_is_help=True, help="The approximate-multiplier catalogue.")
 hw_app = typer.Typer(no_args_is_help=True, help="The analytical multi-pod systolic-array model.")
 app.add_typer(multipliers_app, name="multipliers")

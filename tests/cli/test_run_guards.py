@@ -51,6 +51,9 @@ def _invoke(args, tmp_path, files=None):
     (["nas", "--config", "{dir}/both.toml", "--out", "{out}"], "give trials or budget_minutes, not both"),
     (["hw", "estimate", "--model", "lenet5", "--input-shape", "1,28"], "--input-shape"),
     (["hw", "estimate", "--model", "lenet5", "--plot", "{dir}/plot.txt"], "must end in .png"),
+    (["run", "--budgett", "3", "--out", "{out}"], "No such option: --budgett"),  # the parser's own errors too
+    (["run", "--workers", "x", "--out", "{out}"], "Invalid value for '--workers'"),
+    (["multipliers", "show"], "Missing argument"),
 ])
 def test_bad_values_are_one_line_errors_before_work(args, text, tmp_path):
     files = {"seed.toml": "[search]\nseed = -1\n", "lr.toml": "[model]\nlr = inf\n",
