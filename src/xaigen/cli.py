@@ -23,7 +23,6 @@ from xaigen.errors import InputError
 from xaigen.outputs import NAS_OUTPUTS, REPORT_OUTPUTS, RUN_OUTPUTS, check_output_dir, locked_output_dir
 
 
-
 class _OneLineParseErrors(TyperGroup):
     """The command line's own errors (an unknown option, a value of the wrong type, a missing
     argument) as one line and exit 2, like every other input error, instead of a usage box."""
