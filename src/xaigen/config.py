@@ -253,12 +253,15 @@ class FinetuneConfig(_Section):
         return self
 
 
+NAS_DEFAULT_MINUTES = 2.0  # trial time per method when neither trials nor budget_minutes is given
+
+
 class NasConfig(_Section):
     methods: list[Literal["xai-nas", "evo-joint", "two-stage"]] = Field(
         default_factory=lambda: ["xai-nas", "evo-joint", "two-stage"], min_length=1)
     trials: int | None = Field(None, gt=0, description="Completed trials per method")
-    budget_minutes: float | None = Field(None, gt=0, description="Trial time per method (minutes; default 2 "
-                                                                  "unless trials is given)")
+    budget_minutes: float | None = Field(None, gt=0, description=f"Trial time per method (minutes; default "
+                                                                  f"{NAS_DEFAULT_MINUTES:g} unless trials is given)")
     epochs: int = Field(8, gt=0, description="Training epochs per candidate")
     loss_budget: float = Field(0.01, ge=0, lt=1, description="XAI-Gen's accuracy-loss budget per candidate")
     xaigen_budget: int = Field(10, gt=0, description="XAI-Gen's full evaluations per candidate")
@@ -268,6 +271,13 @@ class NasConfig(_Section):
         if self.trials is not None and self.budget_minutes is not None:
             raise ValueError("give trials or budget_minutes, not both")
         return self
+
+    @property
+    def trial_seconds(self) -> float | None:
+        """Trial time per method (s); None when the budget is ``trials``."""
+        if self.trials is not None:
+            return None
+        return 60 * (self.budget_minutes if self.budget_minutes is not None else NAS_DEFAULT_MINUTES)
 
 
 class TaskConfig(_Section):

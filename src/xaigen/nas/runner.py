@@ -33,13 +33,8 @@ def build_setting(config: RunConfig) -> NasSetting:
                       config.nas.loss_budget, config.nas.xaigen_budget, config.search.seed)
 
 
-DEFAULT_MINUTES = 2.0  # trial time per method when neither trials nor budget_minutes is given
-
-
 def nas_budget(config: RunConfig) -> Budget:
-    trials = config.nas.trials
-    minutes = config.nas.budget_minutes if config.nas.budget_minutes is not None else DEFAULT_MINUTES
-    return Budget(trials, None if trials is not None else minutes * 60)
+    return Budget(config.nas.trials, config.nas.trial_seconds)
 
 
 def _worker(config_json: str, method: str, storage: str) -> None:
