@@ -54,6 +54,7 @@ def read_topology_csv_text(text, tmp=None):
      "c1, 10, ten, 3, 3, 4, 8, 1,\n", "'ifmap width': 'ten' is not an integer", "line 2"),
     ("Layer, M, N, K,\nA, 4, -4, 4,\n", "must be a positive integer", "line 2"),
     ("foo, bar\nA, 1\n", "header must be", "line 1"),
+    ("Layer, M, N, K,\nA, 4, 4, 4,\nB, 4, 4, 4,\nA, 2, 2, 2,\n", "layer name 'A' is already used on line 2", "line 4"),
     ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
      "c1, 2, 2, 3, 3, 4, 8, 1,\n", "larger than the input", "line 2"),
 ])

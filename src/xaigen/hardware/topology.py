@@ -141,6 +141,15 @@ def _csv_rows(path: Path) -> list[tuple[int, list[str]]]:
     return rows
 
 
+def _check_layer_names(path: Path, body: list[tuple[int, list[str]]]) -> None:
+    """Each layer named once: assignments and per-layer results are keyed by name."""
+    first_line: dict[str, int] = {}
+    for line, (name, *_) in body:
+        if name in first_line:
+            raise InputError(path, f"layer name {name!r} is already used on line {first_line[name]}", f"line {line}")
+        first_line[name] = line
+
+
 def read_topology_csv(path: str | Path) -> list[Layer]:
     """Layers from a SCALE-Sim topology CSV, conv form or GEMM form (detected from the header).
 
@@ -156,6 +165,7 @@ def read_topology_csv(path: str | Path) -> list[Layer]:
     body = rows[1:]
     if not body:
         raise InputError(path, "no layers after the header", "line 2")
+    _check_layer_names(path, body)
     layers = []
     if header[:4] == _GEMM_COLUMNS:
         for line, r in body:
