@@ -48,8 +48,9 @@ def _mean(summary: dict, key: str) -> float | None:
     return None if f is None else f["mean"]
 
 
-def targets(summary: dict, guide: str, budgets: list[str]) -> dict:
-    """Issue 11's done-when figures (means over seeds) and whether each is met."""
+def targets(summary: dict, guide: str, budgets: list[str], nsga2_factor: int = 5) -> dict:
+    """Issue 11's done-when figures (means over seeds) and whether each is met (the NSGA-II row
+    is the issue's target only at ``nsga2_factor`` 5: 200 evaluations against 40)."""
     m = lambda k: _mean(summary, k)  # noqa: E731
     hv, hv_ablation, hv_nsga2 = m("xai-gen/hypervolume"), m("error-model/hypervolume"), m("nsga2/hypervolume")
     ceiling = m(f"damage/{guide}/ceiling_pooled")
@@ -61,7 +62,7 @@ def targets(summary: dict, guide: str, budgets: list[str]) -> dict:
                                                               0.8),
         "auc_above_budget >= 0.95": (m(f"damage/{guide}/auc_above_budget"), 0.95),
         "hypervolume >= 1.05 x error-model": (hv, hv_ablation and 1.05 * hv_ablation),
-        "hypervolume >= nsga2 (5x evaluations)": (hv, hv_nsga2),
+        f"hypervolume >= nsga2 ({nsga2_factor}x evaluations)": (hv, hv_nsga2),
     }
     for b in budgets:
         rows[f"heldout_loss@{b} <= budget + 0.005"] = (-(m(f"xai-gen/heldout_loss@{b}") or 0.0),
@@ -126,7 +127,8 @@ def main() -> None:
             run_pipeline(cfg, Path(args.out) / name)
             summary = json.loads((Path(args.out) / name / "seeds.json").read_text())
         guide = guide_table_name(cfg)
-        table = targets(summary, guide, [f"{b:g}" for b in cfg.search.loss_budgets])
+        table = targets(summary, guide, [f"{b:g}" for b in cfg.search.loss_budgets],
+                        cfg.search.nsga2_budget // cfg.search.budget)
         report[name] = {"seeds": summary["seeds"], "guide": guide, "figures": summary["figures"],
                         "targets": table, "hypervolume_room": hypervolume_room(summary)}
         if not args.json:
