@@ -57,8 +57,8 @@ def require_file(path: str | Path) -> Path:
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
-    keys = [k for k, _ in pairs]
-    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    seen: set[str] = set()
+    repeated = sorted({k for k, _ in pairs if k in seen or seen.add(k)})  # one pass: a file may hold many keys
     if repeated:
         raise ValueError(f"key {', '.join(map(repr, repeated))} given more than once")
     return dict(pairs)
