@@ -66,13 +66,15 @@ def test_same_behaviour_as_the_golden_run(tiny_run):
     guide table `max(ig_delta,fisher)` is added to `damage`; XAI-Gen's 1% choice moved from 1.0x to
     2.65x, its hypervolume from 0.0349 to 0.0341; no other method moved). Kept per CPU kind since
     2026-11-27 (:mod:`tests.golden`); the interaction-corrected Pearson of each damage estimator
-    (`pearson_assignments_corrected`) was added then."""
+    (`pearson_assignments_corrected`) was added then, and the best-known front of all methods
+    (`best_known`, issue 11) on 2026-11-28."""
     from tests.golden import load_golden
     from tests.golden.compare import differences
 
     _, results = tiny_run
     golden = load_golden("run_tiny")
-    added = {"coverage", "coverage_detail", "provenance", "circuits", "removed_moves", "pearson_assignments_corrected"}
+    added = {"coverage", "coverage_detail", "provenance", "circuits", "removed_moves", "pearson_assignments_corrected",
+             "best_known"}
     assert differences(golden, results, added=added) == []
 
 
