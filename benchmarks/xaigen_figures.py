@@ -104,6 +104,15 @@ def _summarize_stored(out: Path, seeds: list[int]) -> dict:
     return summarize_seeds({k: json.loads((out / f"seed-{k}" / "results.json").read_text()) for k in seeds})
 
 
+def _nsga2_factor(cfg, out: Path, seeds: list[int], stored: bool) -> int:
+    """NSGA-II's evaluations over the others' budget: the stored runs' own setting when summarizing them."""
+    search = cfg.search.model_dump()
+    if stored:
+        config = json.loads((out / f"seed-{seeds[0]}" / "results.json").read_text()).get("provenance", {}).get("config")
+        search = config["search"] if config else search
+    return search["nsga2_budget"] // search["budget"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--configs", nargs="+", default=["default"])
@@ -128,7 +137,7 @@ def main() -> None:
             summary = json.loads((Path(args.out) / name / "seeds.json").read_text())
         guide = guide_table_name(cfg)
         table = targets(summary, guide, [f"{b:g}" for b in cfg.search.loss_budgets],
-                        cfg.search.nsga2_budget // cfg.search.budget)
+                        _nsga2_factor(cfg, Path(args.out) / name, args.seeds, args.summarize_only))
         report[name] = {"seeds": summary["seeds"], "guide": guide, "figures": summary["figures"],
                         "targets": table, "hypervolume_room": hypervolume_room(summary)}
         if not args.json:

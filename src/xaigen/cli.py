@@ -16,7 +16,7 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
-from typer._click.exceptions import ClickException  # typer (pinned) carries its own click
+from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer (pinned) carries its own click
 from typer.core import TyperGroup
 
 from xaigen.errors import InputError
@@ -32,9 +32,12 @@ class _OneLineParseErrors(TyperGroup):
             return super().main(*args, standalone_mode=False, **kwargs)
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)  # typer.Exit(n) comes back as n
+        except NoArgsIsHelpError as exc:  # rich help is on the screen already; plain help is the message
+            if exc.format_message().strip():
+                typer.echo(exc.format_message(), err=True)
+            sys.exit(exc.exit_code)
         except ClickException as exc:
-            if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
-                typer.echo(f"xaigen: error: {exc.format_message()}", err=True)
+            typer.echo(f"xaigen: error: {exc.format_message()}", err=True)
             sys.exit(exc.exit_code)
         except typer.Abort:  # end of input at a prompt
             typer.echo("xaigen: aborted", err=True)

@@ -72,13 +72,15 @@ def locked_output_dir(out: Path, outputs: Iterable[str] = ()) -> Iterator[Path]:
     """Create ``out`` and hold its lock for the duration; a held lock is an :class:`InputError`.
 
     If the job stops on bad input (:class:`InputError`) before it completed any result, what it
-    created goes again: the whole directory if it did not exist before, else the lock and those
-    of ``outputs`` that were absent, so bad input leaves no half-written output behind. Completed
-    results (a seed's ``results.json`` when a later seed fails) and any other stop (a kill, an
-    interrupt) keep everything, for the job to resume."""
+    created goes again: in a directory it created, its outputs, lock, report folders and
+    ``seed-<k>`` folders, then the directory if that leaves it empty; in an existing directory,
+    those of ``outputs`` that were absent (the lock file stays: removing it would let two later
+    jobs lock two different files). Completed results (``results.json`` or ``nas.json``, also a
+    seed's when a later seed fails) and any other stop (a kill, an interrupt) keep everything, for
+    the job to resume."""
     out = Path(out)
     created_dir = not out.exists()
-    absent = [name for name in (*outputs, LOCK_NAME) if not (out / name).exists()]
+    absent = [name for name in outputs if not (out / name).exists()] + ([LOCK_NAME] if created_dir else [])
     try:
         out.mkdir(parents=True, exist_ok=True)
         fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
@@ -105,12 +107,18 @@ def locked_output_dir(out: Path, outputs: Iterable[str] = ()) -> Iterator[Path]:
 
 def _remove_created(out: Path, created_dir: bool, absent: list[str]) -> None:
     """Undo what a job that stopped on bad input created in ``out`` (best effort: it only tidies)."""
-    if any(next(out.rglob(name), None) for name in COMPLETED_NAMES):
+    completed = [out / name for name in COMPLETED_NAMES] + [p / "results.json" for p in out.glob("seed-*")]
+    if any(path.exists() for path in completed):
         return
-    if created_dir:
-        shutil.rmtree(out, ignore_errors=True)
-        return
-    for name in absent:
+    names = absent if not created_dir else [*absent, *REPORT_FOLDERS, *(p.name for p in out.glob("seed-*"))]
+    for name in names:
         path = out / name
-        if path.is_file() and not path.is_symlink():
+        if path.is_symlink() or path.is_file():
             path.unlink(missing_ok=True)
+        elif path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+    if created_dir:
+        try:
+            out.rmdir()  # only if nothing else (another job's folder, say) is in it
+        except OSError:
+            pass

@@ -64,6 +64,19 @@ def test_bad_values_are_one_line_errors_before_work(args, text, tmp_path):
     assert not (tmp_path / "out" / "results.json").exists() and not (tmp_path / "out" / "nas.json").exists()
 
 
+@pytest.mark.parametrize("rich", [True, False])
+def test_help_and_no_arguments_still_show_the_help(monkeypatch, rich):
+    """The one-line wrapper of parse errors keeps the help: `--help` exits 0, no arguments exit 2
+    with the commands listed, with rich help or plain (``TYPER_USE_RICH=0``, read at import)."""
+    import typer.core
+
+    monkeypatch.setattr(typer.core, "HAS_RICH", rich)
+    for args, code in ((["--help"], 0), ([], 2), (["multipliers"], 2)):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == code and "Traceback" not in result.output
+        assert ("run" if not args or args == ["--help"] else "import") in result.output
+
+
 def test_a_configuration_that_is_a_fifo_is_refused_not_waited_on(tmp_path):
     os.mkfifo(tmp_path / "c.toml")
     _one_line_error(_invoke(["run", "--config", tmp_path / "c.toml", "--out", tmp_path / "out"], tmp_path), "FIFO")
@@ -103,7 +116,7 @@ def test_bad_input_found_inside_the_job_leaves_nothing_behind(tmp_path):
     kept.mkdir()
     (kept / "run.log").write_text("an earlier job's log\n")
     _one_line_error(_invoke(["run", "--config", tmp_path / "c.toml", "--out", kept], tmp_path), "nope_s8")
-    assert sorted(p.name for p in kept.iterdir()) == ["run.log"]
+    assert sorted(p.name for p in kept.iterdir()) == [".xaigen.lock", "run.log"]  # the lock file stays: no race
 
 
 def test_bad_input_after_a_completed_seed_keeps_the_work(tmp_path):
@@ -118,6 +131,21 @@ def test_bad_input_after_a_completed_seed_keeps_the_work(tmp_path):
             (out / "run.log").write_text("seed 1 stops\n")
             raise InputError("data", "bad")
     assert (out / "seed-0" / "results.json").exists() and (out / "run.log").exists()
+
+
+def test_tidying_a_new_directory_leaves_what_another_job_put_in_it(tmp_path):
+    from xaigen.errors import InputError
+
+    out = tmp_path / "new"
+    with pytest.raises(InputError):
+        with locked_output_dir(out, ["run.log", "optuna.db"]):
+            (out / "optuna.db").write_text("study")
+            (out / "seed-0").mkdir()
+            (out / "other-job").mkdir()  # e.g. a job started meanwhile with --out new/other-job
+            (out / "other-job" / "run.log").write_text("its log\n")
+            raise InputError("data", "bad")
+    assert sorted(p.name for p in out.iterdir()) == ["other-job"]
+    assert (out / "other-job" / "run.log").read_text() == "its log\n"
 
 
 def test_a_second_job_on_the_same_output_directory_stops_at_once(tmp_path):

@@ -87,10 +87,10 @@ InterfaceBandwidth: {mode}
 def test_read_cfg(tmp_path, caplog):
     path = tmp_path / "a.cfg"
     path.write_text(CFG.format(df="os", mode="USER").replace("Bandwidth: 10", "Bandwidth: 10\nMemoryBanks: 2\n"
-                                                                              "ArrayHieght: 4"))
+                                                                              "ArrayHieght: 4\nSramBanks: 4"))
     with caplog.at_level("WARNING", logger="xaigen"):
         acc = read_scalesim_cfg(path)
-    assert "[architecture_presets] memorybanks, arrayhieght: not read by xaigen" in caplog.text
+    assert "[architecture_presets] arrayhieght, srambanks: not read by xaigen" in caplog.text  # not MemoryBanks
     assert (acc.array_rows, acc.array_cols, acc.dataflow, acc.dram_bytes_per_cycle) == (8, 16, "os", 10.0)
     assert load_accelerator(path) == acc
     assert load_accelerator("sosa-32x32").pods == 256

@@ -131,13 +131,14 @@ PRESETS: dict[str, Accelerator] = {
 
 MAX_CFG_INT = 2**31 - 1  # SCALE-Sim's sizes are C ints; larger values only overflow later
 CFG_KEYS_READ = {"arrayheight", "arraywidth", "ifmapsramszkb", "filtersramszkb", "ofmapsramszkb", "dataflow",
-                 "bandwidth"}
-CFG_KEYS_WITHOUT_EFFECT = {"ifmapoffset", "filteroffset", "ofmapoffset"}  # trace addresses: no cycle or pJ changes
+                 "bandwidth"}  # bandwidth: in USER mode
+# In SCALE-Sim's own files but without effect here: trace addresses, and banks SCALE-Sim 2.0.2 does not read either.
+CFG_KEYS_WITHOUT_EFFECT = {"ifmapoffset", "filteroffset", "ofmapoffset", "memorybanks"}
 
 
 def _say_unread_keys(parser: configparser.ConfigParser, path: Path, section: str) -> None:
-    """Nothing silent: a key of the architecture that the model does not read (a typo, or a
-    SCALE-Sim feature such as ``MemoryBanks`` it does not model) is named on the terminal."""
+    """Nothing silent: a key of the architecture that neither the model nor SCALE-Sim 2.0.2's own
+    files use (a typo, or a feature of another SCALE-Sim version) is named on the terminal."""
     unread = [key for key in parser.options(section) if key not in CFG_KEYS_READ | CFG_KEYS_WITHOUT_EFFECT]
     if unread:
         logging.getLogger("xaigen").warning("%s: [%s] %s: not read by xaigen's hardware model", path, section,

@@ -165,9 +165,9 @@ def read_topology_csv(path: str | Path) -> list[Layer]:
     body = rows[1:]
     if not body:
         raise InputError(path, "no layers after the header", "line 2")
-    _check_layer_names(path, body)
     layers = []
     if header[:4] == _GEMM_COLUMNS:
+        _check_layer_names(path, body)
         for line, r in body:
             if len(r) < 4:
                 raise InputError(path, f"expected 4 columns (Layer, M, N, K), got {len(r)}", f"line {line}")
@@ -178,6 +178,7 @@ def read_topology_csv(path: str | Path) -> list[Layer]:
         raise InputError(path, "header must be the SCALE-Sim conv form (Layer name, IFMAP Height, IFMAP Width, "
                          "Filter Height, Filter Width, Channels, Num Filter, Strides) or GEMM form (Layer, M, N, K)",
                          "line 1")
+    _check_layer_names(path, body)
     for line, r in body:
         if len(r) < 8:
             missing = _CONV_COLUMNS[len(r)] if len(r) < len(_CONV_COLUMNS) else "strides"
