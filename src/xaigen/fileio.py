@@ -58,9 +58,13 @@ def require_file(path: str | Path) -> Path:
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
     seen: set[str] = set()
-    repeated = sorted({k for k, _ in pairs if k in seen or seen.add(k)})  # one pass: a file may hold many keys
+    repeated: set[str] = set()
+    for key, _ in pairs:  # one pass: a file may hold many keys
+        if key in seen:
+            repeated.add(key)
+        seen.add(key)
     if repeated:
-        raise ValueError(f"key {', '.join(map(repr, repeated))} given more than once")
+        raise ValueError(f"key {', '.join(map(repr, sorted(repeated)))} given more than once")
     return dict(pairs)
 
 

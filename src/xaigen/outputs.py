@@ -80,7 +80,7 @@ def locked_output_dir(out: Path, outputs: Iterable[str] = ()) -> Iterator[Path]:
     the job to resume."""
     out = Path(out)
     created_dir = not out.exists()
-    absent = [name for name in outputs if not (out / name).exists()] + ([LOCK_NAME] if created_dir else [])
+    absent = [name for name in outputs if not (out / name).exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
         fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
@@ -110,7 +110,9 @@ def _remove_created(out: Path, created_dir: bool, absent: list[str]) -> None:
     completed = [out / name for name in COMPLETED_NAMES] + [p / "results.json" for p in out.glob("seed-*")]
     if any(path.exists() for path in completed):
         return
-    names = absent if not created_dir else [*absent, *REPORT_FOLDERS, *(p.name for p in out.glob("seed-*"))]
+    names = list(absent)
+    if created_dir:  # the lock file goes only with a directory the job made (see locked_output_dir)
+        names += [LOCK_NAME, *REPORT_FOLDERS, *(p.name for p in out.glob("seed-*"))]
     for name in names:
         path = out / name
         if path.is_symlink() or path.is_file():

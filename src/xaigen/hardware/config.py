@@ -130,8 +130,8 @@ PRESETS: dict[str, Accelerator] = {
 
 
 MAX_CFG_INT = 2**31 - 1  # SCALE-Sim's sizes are C ints; larger values only overflow later
-CFG_KEYS_READ = {"arrayheight", "arraywidth", "ifmapsramszkb", "filtersramszkb", "ofmapsramszkb", "dataflow",
-                 "bandwidth"}  # bandwidth: in USER mode
+CFG_SIZE_KEYS = ("ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB", "OfmapSramSzkB")
+CFG_KEYS_READ = {key.lower() for key in (*CFG_SIZE_KEYS, "Dataflow", "Bandwidth")}  # Bandwidth: in USER mode
 # In SCALE-Sim's own files but without effect here: trace addresses, and banks SCALE-Sim 2.0.2 does not read either.
 CFG_KEYS_WITHOUT_EFFECT = {"ifmapoffset", "filteroffset", "ofmapoffset", "memorybanks"}
 
@@ -215,8 +215,7 @@ def read_scalesim_cfg(path: str | Path, pods: int = 1, clock_mhz: float = 1000.0
     bandwidth = _bandwidth(parser, path, section)
     _say_unread_keys(parser, path, section)
     name = parser.get("general", "run_name", fallback=path.stem).strip() if parser.has_section("general") else path.stem
-    values = {key: _cfg_value(parser, path, section, key) for key in
-              ("ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB", "OfmapSramSzkB")}
+    values = {key: _cfg_value(parser, path, section, key) for key in CFG_SIZE_KEYS}
     for key, value in values.items():
         if value < 1:
             raise InputError(path, f"'{key}' must be positive, got {value}", f"[{section}]")

@@ -165,20 +165,21 @@ def read_topology_csv(path: str | Path) -> list[Layer]:
     body = rows[1:]
     if not body:
         raise InputError(path, "no layers after the header", "line 2")
+    gemm = header[:4] == _GEMM_COLUMNS
+    if not gemm and (len(header) < 8 or [h.lower() for h in header[:7]] != _CONV_COLUMNS[:7]
+                     or not header[7].startswith("stride")):
+        raise InputError(path, "header must be the SCALE-Sim conv form (Layer name, IFMAP Height, IFMAP Width, "
+                         "Filter Height, Filter Width, Channels, Num Filter, Strides) or GEMM form (Layer, M, N, K)",
+                         "line 1")
+    _check_layer_names(path, body)
     layers = []
-    if header[:4] == _GEMM_COLUMNS:
-        _check_layer_names(path, body)
+    if gemm:
         for line, r in body:
             if len(r) < 4:
                 raise InputError(path, f"expected 4 columns (Layer, M, N, K), got {len(r)}", f"line {line}")
             m, n, k = (_int_field(path, line, c, v) for c, v in zip(("M", "N", "K"), r[1:4]))
             layers.append(Layer(r[0], m=m, k=k, n=n))
         return layers
-    if len(header) < 8 or [h.lower() for h in header[:7]] != _CONV_COLUMNS[:7] or not header[7].startswith("stride"):
-        raise InputError(path, "header must be the SCALE-Sim conv form (Layer name, IFMAP Height, IFMAP Width, "
-                         "Filter Height, Filter Width, Channels, Num Filter, Strides) or GEMM form (Layer, M, N, K)",
-                         "line 1")
-    _check_layer_names(path, body)
     for line, r in body:
         if len(r) < 8:
             missing = _CONV_COLUMNS[len(r)] if len(r) < len(_CONV_COLUMNS) else "strides"

@@ -37,6 +37,10 @@ class Scored:
     details: Any = None  # what ``describe`` turns into the ``by_budget`` record
 
 
+def _records(points: Sequence[tuple[float, float]]) -> list[dict]:
+    return [{"energy_ratio": e, "loss": l} for e, l in points]
+
+
 def summarize(scored: Sequence[Scored], loss_budgets: Sequence[float], hv_max_loss: float,
               describe: Callable[[Scored], dict], within: Callable[[Scored, float], bool] | None = None) -> dict:
     """Front, hypervolume curve and best candidate per loss budget, as plain data."""
@@ -51,8 +55,7 @@ def summarize(scored: Sequence[Scored], loss_budgets: Sequence[float], hv_max_lo
     return {
         "evaluations": len(scored), "hypervolume": curve[-1] if curve else 0.0,
         "hypervolume_curve": curve, "elapsed_curve": [s.elapsed_s for s in scored],
-        "front": [{"energy_ratio": e, "loss": l} for e, l in pareto_front(points)],
-        "points": [{"energy_ratio": e, "loss": l} for e, l in points],
+        "front": _records(pareto_front(points)), "points": _records(points),
         "by_budget": by_budget, "best_within": best_ratio,
     }
 
@@ -65,7 +68,7 @@ def best_known_front(summaries: dict[str, dict], hv_max_loss: float) -> dict:
     "1.05x the ablation's hypervolume" lies within the front all methods found together."""
     points = [(p["energy_ratio"], p["loss"]) for s in summaries.values() for p in s["points"]]
     return {"evaluations": len(points), "hypervolume": hypervolume(points, hv_max_loss),
-            "front": [{"energy_ratio": e, "loss": l} for e, l in pareto_front(points)]}
+            "front": _records(pareto_front(points))}
 
 
 def time_to_reach(summary: dict, target: float) -> dict:
