@@ -81,7 +81,7 @@ def hypervolume_room(summary: dict) -> dict:
             "best_known_over_error_model": ratio, "target_within_best_known": None if ratio is None else ratio >= 1.05}
 
 
-def _print(name: str, summary: dict, table: dict) -> None:
+def _print(name: str, summary: dict, table: dict, room: dict) -> None:
     print(f"\n== {name}: seeds {summary['seeds']}")
     for key, f in summary["figures"].items():
         if f is not None and ("hypervolume" in key or "@" in key or "spearman" in key or "pearson" in key
@@ -90,7 +90,6 @@ def _print(name: str, summary: dict, table: dict) -> None:
     for key, t in table.items():
         state = "met" if t["met"] else ("n/a" if t["met"] is None else f"MISSED by {t['missed_by']:.4f}")
         print(f"target {key:45s} {t['value']} vs {t['target']}: {state}")
-    room = hypervolume_room(summary)
     if room["best_known_over_error_model"] is not None:
         print(f"best-known front (all methods' evaluations) {room['best_known_hypervolume']:.4f} = "
               f"{room['best_known_over_error_model']:.3f}x error-model's hypervolume")
@@ -141,7 +140,7 @@ def main() -> None:
         report[name] = {"seeds": summary["seeds"], "guide": guide, "figures": summary["figures"],
                         "targets": table, "hypervolume_room": hypervolume_room(summary)}
         if not args.json:
-            _print(name, summary, table)
+            _print(name, summary, table, report[name]["hypervolume_room"])
     if args.json:
         print(json.dumps(report, indent=2))
 
