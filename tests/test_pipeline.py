@@ -11,7 +11,9 @@ from tests.configs import LIGHT_XAI
 
 TINY = {
     "model": {"epochs": 3},
-    "xai": {"samples": 24, "steps": 4, "methods": ["conductance", "lrp", "noise_sensitivity"]},
+    # The golden files were made with XAI on training images (the default became the validation half
+    # in issue 11); test_xai_sees_the_validation_half_by_default covers the default.
+    "xai": {"samples": 24, "steps": 4, "methods": ["conductance", "lrp", "noise_sensitivity"], "data": "train"},
     "search": {"budget": 8, "methods": ["uniform", "random", "greedy-sensitivity", "nsga2", "xai-gen"]},
     "quantization": {"calibration_samples": 128},
     "finetune": {"enabled": True, "epochs": 1},
@@ -67,15 +69,35 @@ def test_same_behaviour_as_the_golden_run(tiny_run):
     2.65x, its hypervolume from 0.0349 to 0.0341; no other method moved). Kept per CPU kind since
     2026-11-27 (:mod:`tests.golden`); the interaction-corrected Pearson of each damage estimator
     (`pearson_assignments_corrected`) was added then, and the best-known front of all methods
-    (`best_known`, issue 11) on 2026-11-28."""
+    (`best_known`, issue 11) on 2026-11-28, and which images the damage estimators saw (`estimated_on`,
+    "train" here: TINY keeps the XAI step on training images) on 2026-11-28."""
     from tests.golden import load_golden
     from tests.golden.compare import differences
 
     _, results = tiny_run
     golden = load_golden("run_tiny")
     added = {"coverage", "coverage_detail", "provenance", "circuits", "removed_moves", "pearson_assignments_corrected",
-             "best_known"}
+             "best_known", "estimated_on"}
     assert differences(golden, results, added=added) == []
+
+
+def test_xai_sees_the_validation_half_by_default():
+    """`[xai] data`: the damage models and relevance methods see the search's validation half (never
+    the held-out half) unless told to use the training set; fewer images than `samples` is said."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from xaigen.pipeline import xai_images
+
+    s = SimpleNamespace(val=(torch.arange(10.0), torch.arange(10)), test=(torch.full((10,), -1.0), torch.zeros(10)),
+                        data=SimpleNamespace(x_train=torch.arange(100.0, 200.0), y_train=torch.arange(100, 200)))
+    x, y = xai_images(config_from_dict({"xai": {"samples": 4}}), s)
+    assert x.tolist() == [0.0, 1.0, 2.0, 3.0] and y.tolist() == [0, 1, 2, 3]
+    x, y = xai_images(config_from_dict({"xai": {"samples": 4, "data": "train"}}), s)
+    assert x.tolist() == [100.0, 101.0, 102.0, 103.0] and y.tolist() == [100, 101, 102, 103]
+    x, _ = xai_images(config_from_dict({"xai": {"samples": 64}}), s)  # all ten, and said in the log
+    assert len(x) == 10
 
 
 def test_results_read_back_typed(tiny_run):

@@ -124,7 +124,12 @@ class XaiConfig(_Section):
                               "samples reads a small real loss as none, and XAI-Gen takes every move it calls free "
                               "first")
     truth: bool = Field(True, description="Measure the single-layer truth table on both test halves")
-    samples: int = Field(128, gt=0)
+    data: Literal["validation", "train"] = Field(
+        "validation", description="Which images the damage models and relevance methods see: the search's "
+                                  "validation half of the test set (default), or the training set. A model's loss "
+                                  "changes on the images it was trained on rank (layer, multiplier) pairs unlike "
+                                  "its loss changes on unseen images; the held-out half is never used")
+    samples: int = Field(128, gt=0, description="How many images of `data` the XAI step uses")
     steps: int = Field(16, gt=0)
 
     @field_validator("methods")

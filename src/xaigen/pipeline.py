@@ -152,12 +152,27 @@ def report_coverage(prepared: Prepared) -> None:
         log.info("not approximated (charged at exact energy): %s", left)
 
 
+def xai_images(config: RunConfig, s: Setup) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``[xai] samples`` images (and targets) the damage models and relevance methods see:
+    the first of the search's validation half (``[xai] data = "validation"``) or of the training set.
+
+    Why not the training set by default: measured on LeNet-5 Fashion (3 seeds), the single-layer
+    loss increases of 1,000 *training* images rank the (layer, multiplier) pairs at a pooled
+    Spearman of 0.49 against the held-out truth, where 1,000 validation images reach 0.77: the
+    model's loss on images it was fitted to moves differently. The held-out half is never used."""
+    n = config.xai.samples
+    x, y = (s.val if config.xai.data == "validation" else (s.data.x_train, s.data.y_train))
+    if len(x) < n:
+        log.info("XAI uses all %d images of the %s data ([xai] samples = %d)", len(x), config.xai.data, n)
+    return x[:n], y[:n]
+
+
 def explain(config: RunConfig, s: Setup, progress=None) -> list[LayerRelevance]:
     """Per-layer relevance from every configured XAI method (Captum and ours)."""
     with _step(progress, "explain (Captum)", len(config.xai.methods)):
-        x = s.data.x_train[: config.xai.samples]
+        x, y = xai_images(config, s)
         # A user's task has no class labels: attribute the largest output (for one output, that one).
-        target = s.data.y_train[: config.xai.samples] if s.task.class_labels else s.model(x).argmax(1).detach()
+        target = y if s.task.class_labels else s.model(x).argmax(1).detach()
         return layer_relevance(s.model, x, target, config.xai.methods, config.xai.steps)
 
 
@@ -168,11 +183,8 @@ def estimate_damage(config: RunConfig, s: Setup, progress=None) -> list[DamageTa
     if not models:
         return []
     with _step(progress, "damage models", len(models)):
-        sample = slice(0, config.xai.samples)
-        problem = s.prepared.problem
-        return measured_damage(s.prepared.approx_model, s.data.x_train[sample], s.data.y_train[sample], s.catalogue,
-                               s.candidates, models, config.xai.steps, s.prepared.histograms,
-                               problem.fan_in)
+        return measured_damage(s.prepared.approx_model, *xai_images(config, s), s.catalogue, s.candidates, models,
+                               config.xai.steps, s.prepared.histograms, s.prepared.problem.fan_in)
 
 
 def guide_table_name(config: RunConfig) -> str:
@@ -288,7 +300,8 @@ def damage_check(config: RunConfig, s: Setup, relevances: list[LayerRelevance], 
     evaluated, budget = _evaluated(runs), config.search.loss_budgets[0]
     figures = {name: damage_vs_truth(table, held_out, validation, evaluated, budget)
                for name, table in estimator_tables(s, relevances, damages, guide).items()}
-    return {"guide": guide.model if guide else config.xai.guide, "truth_half": "held-out", "budget": budget,
+    return {"guide": guide.model if guide else config.xai.guide, "truth_half": "held-out",
+            "estimated_on": config.xai.data, "budget": budget,
             "truth": held_out.increase, "truth_se": held_out.se, "ceiling_table": validation.increase,
             "estimators": figures, "errors": {d.model: d.error for d in damages if d.error}}
 

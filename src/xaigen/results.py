@@ -166,6 +166,7 @@ class DamageReport(_Record):
     ceiling_table: dict[str, dict[str, float]]  # the same on the validation half
     estimators: dict[str, DamageVsTruth]
     errors: dict[str, str]
+    estimated_on: str = "train"  # the images the estimators saw: "validation" or "train" (older results: train)
 
 
 class XaiMethodResult(_Record):
