@@ -175,8 +175,10 @@ def xai_section(runs: list[RunResults], damage: FigureFiles | None, relevance: F
                    Column("per-probe Spearman"), Column("ceiling (per probe)"), Column("Pearson, assignments"),
                    Column("Pearson, interaction-corrected (out of fold)"),
                    Column(f"AUC, loss above the {100 * r.damage.budget:g}-point budget"), Column("assignments", "int")]
+        seen = "the search's validation half" if r.damage.estimated_on == "validation" else "the training set"
         parts += [Table("damage_vs_truth", columns, rows, "Predicted damage vs single-layer damage measured on the "
-                        "held-out half; ceiling: the validation-half measurement against the held-out one"), damage]
+                        "held-out half; ceiling: the validation-half measurement against the held-out one. The "
+                        f"estimators saw images of {seen} ([xai] data)"), damage]
         if r.damage.errors:
             parts.append(bullet_list([f"{k}: {v}" for k, v in r.damage.errors.items()], "warning"))
     rows = [[m, over(runs, lambda x, m=m: x.xai[m].spearman_vs_sensitivity),
