@@ -81,7 +81,7 @@ def test_same_behaviour_as_the_golden_run(tiny_run):
     assert differences(golden, results, added=added) == []
 
 
-def test_xai_sees_the_validation_half_by_default():
+def test_xai_sees_the_validation_half_by_default(caplog):
     """`[xai] data`: the damage models and relevance methods see the search's validation half (never
     the held-out half) unless told to use the training set; fewer images than `samples` is said."""
     from types import SimpleNamespace
@@ -96,8 +96,9 @@ def test_xai_sees_the_validation_half_by_default():
     assert x.tolist() == [0.0, 1.0, 2.0, 3.0] and y.tolist() == [0, 1, 2, 3]
     x, y = xai_images(config_from_dict({"xai": {"samples": 4, "data": "train"}}), s)
     assert x.tolist() == [100.0, 101.0, 102.0, 103.0] and y.tolist() == [100, 101, 102, 103]
-    x, _ = xai_images(config_from_dict({"xai": {"samples": 64}}), s)  # all ten, and said in the log
-    assert len(x) == 10
+    with caplog.at_level("INFO", logger="xaigen"):
+        x, _ = xai_images(config_from_dict({"xai": {"samples": 64}}), s)
+    assert len(x) == 10 and "XAI uses all 10 images of the validation data ([xai] samples = 64)" in caplog.text
 
 
 def test_results_read_back_typed(tiny_run):
