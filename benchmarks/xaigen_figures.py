@@ -95,21 +95,21 @@ def _print(name: str, summary: dict, table: dict, room: dict) -> None:
               f"{room['best_known_over_error_model']:.3f}x error-model's hypervolume")
 
 
-def _summarize_stored(out: Path, seeds: list[int]) -> dict:
-    """Mean and spread of seed runs stored under ``out`` (one clear line and exit 2 if one is missing)."""
+def _nsga2_factor(search: dict) -> int:
+    """NSGA-II's evaluations over the others' budget, from a ``[search]`` section as plain data."""
+    return search["nsga2_budget"] // search["budget"]
+
+
+def _summarize_stored(out: Path, seeds: list[int], cfg) -> tuple[dict, int]:
+    """Mean and spread of seed runs stored under ``out`` (one clear line and exit 2 if one is missing),
+    and NSGA-II's factor as those runs were configured (``cfg``'s where their provenance lacks it);
+    each ``results.json`` is read once."""
     missing = [k for k in seeds if not (out / f"seed-{k}" / "results.json").exists()]
     if missing:
         sys.exit(f"{out}: no seed-<k>/results.json for seeds {missing}")
-    return summarize_seeds({k: json.loads((out / f"seed-{k}" / "results.json").read_text()) for k in seeds})
-
-
-def _nsga2_factor(cfg, out: Path, seeds: list[int], stored: bool) -> int:
-    """NSGA-II's evaluations over the others' budget: the stored runs' own setting when summarizing them."""
-    search = cfg.search.model_dump()
-    if stored:
-        config = json.loads((out / f"seed-{seeds[0]}" / "results.json").read_text()).get("provenance", {}).get("config")
-        search = config["search"] if config else search
-    return search["nsga2_budget"] // search["budget"]
+    per_seed = {k: json.loads((out / f"seed-{k}" / "results.json").read_text()) for k in seeds}
+    stored = per_seed[seeds[0]].get("provenance", {}).get("config")
+    return summarize_seeds(per_seed), _nsga2_factor(stored["search"] if stored else cfg.search.model_dump())
 
 
 def main() -> None:
@@ -130,13 +130,13 @@ def main() -> None:
     for spec in args.configs:
         cfg, name = _configured(spec, args), Path(spec).stem
         if args.summarize_only:
-            summary = _summarize_stored(Path(args.out) / name, args.seeds)
+            summary, nsga2_factor = _summarize_stored(Path(args.out) / name, args.seeds, cfg)
         else:
             run_pipeline(cfg, Path(args.out) / name)
             summary = json.loads((Path(args.out) / name / "seeds.json").read_text())
+            nsga2_factor = _nsga2_factor(cfg.search.model_dump())
         guide = guide_table_name(cfg)
-        table = targets(summary, guide, [f"{b:g}" for b in cfg.search.loss_budgets],
-                        _nsga2_factor(cfg, Path(args.out) / name, args.seeds, args.summarize_only))
+        table = targets(summary, guide, [f"{b:g}" for b in cfg.search.loss_budgets], nsga2_factor)
         report[name] = {"seeds": summary["seeds"], "guide": guide, "figures": summary["figures"],
                         "targets": table, "hypervolume_room": hypervolume_room(summary)}
         if not args.json:
