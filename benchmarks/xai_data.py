@@ -5,8 +5,9 @@ the held-out half, and against it (pooled and per-strong-probe Spearman, :mod:`x
 
 * the same single-layer table *measured* on the validation half (the split-half ceiling) and on as
   many training images (the model was fitted to those: does its loss move the same way there?);
-* the damage models ``ig_delta`` and ``fisher`` and the floored guide ``max(ig_delta,fisher)``,
-  each on ``[xai] samples`` images of either source (``[xai] data = "train" | "validation"``).
+* the guide's damage model, its floor and the floored guide (by default ``ig_delta``, ``fisher``
+  and ``max(ig_delta,fisher)``), each on ``[xai] samples`` images of either source
+  (``[xai] data = "train" | "validation"``).
 
 The held-out half is never an input. No search runs.
 
@@ -23,32 +24,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import run_config, seed_parser  # noqa: E402
 
 from xaigen import pipeline  # noqa: E402
-from xaigen.xai import floored, measured_damage  # noqa: E402
 from xaigen.xai.truth import per_probe_spearman, pooled_spearman, single_layer_table, strong_probes  # noqa: E402
-
-MODELS = ("ig_delta", "fisher")
 
 
 def damage_on(cfg, s, source: str) -> dict[str, dict]:
-    """The damage tables of :data:`MODELS` and the floored guide on ``[xai] samples`` images of ``source``."""
-    cfg = cfg.model_copy(update={"xai": cfg.xai.model_copy(update={"data": source})})
-    p = s.prepared
-    tables = {d.model: d.values for d in measured_damage(p.approx_model, *pipeline.xai_images(cfg, s), s.catalogue,
-                                                         s.candidates, list(MODELS), cfg.xai.steps, p.histograms,
-                                                         p.problem.fan_in)}
-    tables["max(ig_delta,fisher)"] = floored(tables["ig_delta"], tables["fisher"])
+    """The guide's damage model, its floor and the floored guide table (``max(guide,floor)``), as
+    ``xaigen run`` makes them, on ``[xai] samples`` images of ``source``."""
+    xai = cfg.xai.model_copy(update={"data": source, "damage": [cfg.xai.guide]})  # a run adds the floor itself
+    cfg = cfg.model_copy(update={"xai": xai})
+    damages = pipeline.estimate_damage(cfg, s)
+    guide = pipeline.guide_damage(cfg, damages)  # None for a relevance guide
+    tables = {d.model: d.values for d in [*damages, *([guide] if guide else [])]}
     return {f"{source} {cfg.xai.samples}: {name}": table for name, table in tables.items()}
 
 
 def main() -> None:
     args = seed_parser(__doc__.splitlines()[0]).parse_args()
     cfg = run_config(args.config, args.seed)
+    cfg = cfg.model_copy(update={"xai": cfg.xai.model_copy(update={"truth": True})})
     s = pipeline.setup(cfg)
-    m, n = s.prepared.approx_model, len(s.val[0])
-    held_out = single_layer_table(m, *s.test, s.catalogue, s.candidates)
-    tables = {f"validation {n}: measured (ceiling)": single_layer_table(m, *s.val, s.catalogue, s.candidates).increase,
-              f"train {n}: measured": single_layer_table(m, s.data.x_train[:n], s.data.y_train[:n], s.catalogue,
-                                                         s.candidates).increase}
+    n = len(s.val[0])
+    held_out, validation = pipeline.measure_truth(cfg, s)
+    tables = {f"validation {n}: measured (ceiling)": validation.increase,
+              f"train {n}: measured": single_layer_table(s.prepared.approx_model, s.data.x_train[:n],
+                                                         s.data.y_train[:n], s.catalogue, s.candidates).increase}
     for source in ("train", "validation"):
         tables |= damage_on(cfg, s, source)
     probes = strong_probes(held_out)
