@@ -23,6 +23,7 @@ def test_default():
     ("[xai]\nmethods = ['lrp']\nguide = 'deeplift'\n", "xai", "must be one of the methods"),
     ("[xai]\nguide_floor = 'lrp'\n", "xai", "guide_floor 'lrp' must be one of the damage models"),
     ("[xai]\ndata = 'test'\n", "xai.data", "'validation' or 'train'"),
+    ("[xai]\nguide_floor_mode = 'min'\n", "xai.guide_floor_mode", "'max' or 'fill'"),
     ("[quantization]\nunsigned_mapping = 'twos'\n", "quantization.unsigned_mapping", "'sign-magnitude' or 'offset'"),
     ("[quantization]\nunsigned_mapping = 1\n", "quantization.unsigned_mapping", "'sign-magnitude' or 'offset'"),
     ("[finetune]\ndistill = 1.5\n", "finetune.distill", "less than or equal to 1"),

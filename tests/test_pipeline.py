@@ -223,7 +223,7 @@ def test_all_candidates_in_sign_magnitude_run_to_the_end(tmp_path, monkeypatch):
 
 
 def test_guide_table_is_floored_and_named_for_it(caplog):
-    """The guide's table is max(guide, floor) under its own name; without a floor, or when the
+    """The guide's table is max(guide, floor) (or fill(guide, floor)) under its own name; without a floor, or when the
     floor failed (said in the log), the guide's own table."""
     from xaigen.pipeline import guide_damage
     from xaigen.xai import DamageTable
@@ -232,6 +232,8 @@ def test_guide_table_is_floored_and_named_for_it(caplog):
     floored = guide_damage(config_from_dict({}), damages)
     assert floored == DamageTable("max(ig_delta,fisher)", {"l": {"m": 0.1, "n": 0.5}})
     assert guide_damage(config_from_dict({"xai": {"guide_floor": "none"}}), damages) == damages[0]
+    filled = guide_damage(config_from_dict({"xai": {"guide_floor_mode": "fill"}}), damages)
+    assert filled == DamageTable("fill(ig_delta,fisher)", {"l": {"m": 0.1, "n": 0.5}})
     failed = [damages[0], DamageTable("fisher", {}, "RuntimeError: no")]
     assert guide_damage(config_from_dict({}), failed) == damages[0]
     assert "guide floor 'fisher' could not run" in caplog.text

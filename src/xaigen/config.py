@@ -123,6 +123,9 @@ class XaiConfig(_Section):
                               "computed even if not in damage); 'none': the guide alone. A guide measured on few "
                               "samples reads a small real loss as none, and XAI-Gen takes every move it calls free "
                               "first")
+    guide_floor_mode: Literal["max", "fill"] = Field(
+        "max", description="How the floor applies: 'max' (the guide's table is max(guide,floor) per pair) or 'fill' "
+                           "(the floor only where the guide reads no damage, <= 0; fill(guide,floor))")
     truth: bool = Field(True, description="Measure the single-layer truth table on both test halves")
     data: Literal["validation", "train"] = Field(
         "validation", description="Which images the damage models and relevance methods see: the search's "

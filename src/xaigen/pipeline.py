@@ -60,6 +60,7 @@ from xaigen.xai import (
     Sensitivity,
     TruthTable,
     damage_vs_truth,
+    filled,
     floored,
     layer_relevance,
     layer_sensitivity,
@@ -189,15 +190,16 @@ def estimate_damage(config: RunConfig, s: Setup, progress=None) -> list[DamageTa
 
 def guide_table_name(config: RunConfig) -> str:
     """The name of the guide's damage table in ``results.json`` ``damage``: ``max(guide,floor)``
-    when a damage-model guide has a floor (``[xai] guide_floor``), else the guide's own."""
-    guide = config.xai.guide
-    return f"max({guide},{config.xai.guide_floor})" if config.xai.floor_applies else guide
+    or ``fill(guide,floor)`` (``[xai] guide_floor_mode``) when a damage-model guide has a floor
+    (``[xai] guide_floor``), else the guide's own."""
+    x = config.xai
+    return f"{x.guide_floor_mode}({x.guide},{x.guide_floor})" if x.floor_applies else x.guide
 
 
 def guide_damage(config: RunConfig, damages: list[DamageTable]) -> DamageTable | None:
     """The table XAI-Gen is guided by when the guide is a damage model (None: a relevance guide),
-    named as it is made: the guide's, or ``max(guide,floor)`` with ``[xai] guide_floor``
-    (:func:`xaigen.xai.floored`)."""
+    named as it is made: the guide's, or with ``[xai] guide_floor`` ``max(guide,floor)``
+    (:func:`xaigen.xai.floored`) or ``fill(guide,floor)`` (:func:`xaigen.xai.filled`)."""
     guide, floor_name = config.xai.guide, config.xai.guide_floor
     if guide not in DAMAGE_MODELS:
         return None
@@ -213,7 +215,8 @@ def guide_damage(config: RunConfig, damages: list[DamageTable]) -> DamageTable |
         log.warning("guide floor '%s' could not run on this model (%s); XAI-Gen uses '%s' alone",
                     floor_name, floor.error if floor is not None else "not configured", guide)
         return table
-    return DamageTable(guide_table_name(config), floored(table.values, floor.values))
+    apply = floored if config.xai.guide_floor_mode == "max" else filled
+    return DamageTable(guide_table_name(config), apply(table.values, floor.values))
 
 
 def measure_truth(config: RunConfig, s: Setup, progress=None) -> tuple[TruthTable, TruthTable] | None:

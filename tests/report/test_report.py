@@ -43,6 +43,7 @@ def test_run_report_has_every_section_figure_and_table(tiny_run):
     out, results = tiny_run
     page = _check_report(out)
     assert "relevance (ig_delta)" in page  # the guide XAI-Gen used
+    assert "ig_delta (floor: fisher, max)" in page  # the guide's floor and how it applies ([xai] guide_floor_mode)
     assert "estimators saw images of the training set ([xai] data)" in page  # TINY sets data = "train"
     assert results["provenance"]["seeds"] == [0] and results["provenance"]["versions"]["torch"]
     sizes = results["provenance"]["data_sizes"]

@@ -117,3 +117,12 @@ def test_floored_is_the_larger_of_the_two_per_pair():
     guide = {"a": {"m1": 0.0, "m2": 0.3, "m3": 0.1}, "b": {"m1": 0.2}}
     floor = {"a": {"m1": 0.05, "m2": 0.1}, "b": {"m1": 0.4}}
     assert floored(guide, floor) == {"a": {"m1": 0.05, "m2": 0.3, "m3": 0.1}, "b": {"m1": 0.4}}
+
+
+def test_filled_takes_the_floor_only_where_the_guide_reads_no_damage():
+    from xaigen.xai import filled
+
+    guide = {"a": {"m1": 0.0, "m2": 0.3, "m3": -0.1, "m4": 0.0}, "b": {"m1": 0.2}}
+    floor = {"a": {"m1": 0.05, "m2": 0.9, "m3": 0.02}, "b": {"m1": 0.4}}
+    # m4: the floor lacks it, so it keeps the guide's 0; b/m1: the guide measured damage, kept though lower
+    assert filled(guide, floor) == {"a": {"m1": 0.05, "m2": 0.3, "m3": 0.02, "m4": 0.0}, "b": {"m1": 0.2}}

@@ -68,6 +68,19 @@ def floored(table: Mapping[str, Mapping[str, float]], floor: Mapping[str, Mappin
             for n, row in table.items()}
 
 
+def filled(table: Mapping[str, Mapping[str, float]], floor: Mapping[str, Mapping[str, float]]) -> Table:
+    """``floor`` where ``table`` reads no damage (<= 0), ``table`` elsewhere (a pair ``floor``
+    lacks keeps its value).
+
+    The gentler floor: it prices the pairs :func:`floored` is for (a small real loss read as none)
+    and leaves every pair the guide did measure as the guide measured it, so the sum over an
+    assignment stays the guide's own wherever the guide saw damage (``max`` adds the floor's excess
+    on every pair where the second-order term is larger, which bends the predicted sum away from
+    the measured loss)."""
+    return {n: {m: float(v) if v > 0 else float(floor.get(n, {}).get(m, v)) for m, v in row.items()}
+            for n, row in table.items()}
+
+
 def _capture_io(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Each approximable layer's (input, output) on ``x``, with the model as it is set."""
     seen: dict[str, tuple] = {}
