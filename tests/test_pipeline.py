@@ -77,7 +77,7 @@ def test_same_behaviour_as_the_golden_run(tiny_run):
     _, results = tiny_run
     golden = load_golden("run_tiny")
     added = {"coverage", "coverage_detail", "provenance", "circuits", "removed_moves", "pearson_assignments_corrected",
-             "best_known", "estimated_on"}
+             "best_known", "estimated_on", "tables", "ceiling_pearson_assignments"}
     assert differences(golden, results, added=added) == []
 
 
@@ -188,9 +188,14 @@ def test_seeds_summary_gives_mean_and_spread(tiny_run):
 
 
 def test_damage_figures_and_heldout_loss_in_results(tiny_run):
+    from xaigen.xai import floored
+
     _, results = tiny_run
     damage = results["damage"]
     assert damage["guide"] == "max(ig_delta,fisher)" and set(damage["estimators"]) >= {"ig_delta", "fisher", "max(ig_delta,fisher)", "error-model", "lrp"}
+    tables = damage["tables"]  # the estimators' own tables, so anyone can check their figures
+    assert set(tables) == set(damage["estimators"])
+    assert tables["max(ig_delta,fisher)"] == floored(tables["ig_delta"], tables["fisher"])
     for name, figures in damage["estimators"].items():
         assert results["xai"].get(name, {}).get("damage_vs_truth", figures) == figures
         assert figures["assignments"] >= 8 and -1 <= figures["ceiling_pooled"] <= 1

@@ -301,12 +301,12 @@ def damage_check(config: RunConfig, s: Setup, relevances: list[LayerRelevance], 
         return None
     held_out, validation = truth
     evaluated, budget = _evaluated(runs), config.search.loss_budgets[0]
-    figures = {name: damage_vs_truth(table, held_out, validation, evaluated, budget)
-               for name, table in estimator_tables(s, relevances, damages, guide).items()}
+    tables = estimator_tables(s, relevances, damages, guide)
+    figures = {name: damage_vs_truth(table, held_out, validation, evaluated, budget) for name, table in tables.items()}
     return {"guide": guide.model if guide else config.xai.guide, "truth_half": "held-out",
             "estimated_on": config.xai.data, "budget": budget,
             "truth": held_out.increase, "truth_se": held_out.se, "ceiling_table": validation.increase,
-            "estimators": figures, "errors": {d.model: d.error for d in damages if d.error}}
+            "estimators": figures, "tables": tables, "errors": {d.model: d.error for d in damages if d.error}}
 
 
 def method_budget(config: RunConfig, method: str) -> int:

@@ -153,6 +153,9 @@ class DamageVsTruth(_Record):
     assignments: int
     # the same Pearson after the out-of-fold interaction correction a * p^b (None: older results)
     pearson_assignments_corrected: float | None = None
+    # the same Pearson for the sum of the validation half's measured single-layer table: the ceiling
+    # of an additive model (None: older results)
+    ceiling_pearson_assignments: float | None = None
 
 
 class DamageReport(_Record):
@@ -165,6 +168,8 @@ class DamageReport(_Record):
     truth_se: dict[str, dict[str, float]]
     ceiling_table: dict[str, dict[str, float]]  # the same on the validation half
     estimators: dict[str, DamageVsTruth]
+    # each estimator's predicted table, layer -> multiplier -> nats (older results: none kept)
+    tables: dict[str, dict[str, dict[str, float]]] = {}
     errors: dict[str, str]
     estimated_on: str = "train"  # the images the estimators saw: "validation" or "train" (older results: train)
 

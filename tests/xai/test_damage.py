@@ -79,6 +79,9 @@ def test_truth_figures_tell_a_good_estimator_from_a_bad_one(setting):
     assert good["pooled_spearman"] == pytest.approx(1.0) and bad["pooled_spearman"] == pytest.approx(-1.0)
     assert good["pearson_assignments_corrected"] is None  # fewer assignments than two per fold
     assert -1 <= good["ceiling_pooled"] <= 1 and good["ceiling_pooled"] == bad["ceiling_pooled"]
+    # the additive ceiling is the Pearson the validation half's measured table itself gets, whoever estimates
+    assert good["ceiling_pearson_assignments"] == bad["ceiling_pearson_assignments"] == pytest.approx(
+        damage_vs_truth(other.increase, held_out, other, evaluated, 0.015)["pearson_assignments"])
     assert good["strong_probes"] and "trunc_s8_c10" in good["strong_probes"]
     assert tables["ig_delta"].values.keys() == held_out.increase.keys()
     assert pooled_spearman(tables["ig_delta"].values, held_out) > 0.5

@@ -171,9 +171,11 @@ def xai_section(runs: list[RunResults], damage: FigureFiles | None, relevance: F
                 return lambda x: getattr(x.damage.estimators[n], key)
             rows.append([name + (" (guide)" if name == r.damage.guide else "")] + [over(runs, field(k)) for k in (
                 "pooled_spearman", "ceiling_pooled", "per_probe_spearman", "ceiling_per_probe",
-                "pearson_assignments", "pearson_assignments_corrected", "auc_above_budget", "assignments")])
+                "pearson_assignments", "ceiling_pearson_assignments", "pearson_assignments_corrected",
+                "auc_above_budget", "assignments")])
         columns = [Column("estimator", "text"), Column("pooled Spearman"), Column("ceiling (pooled)"),
                    Column("per-probe Spearman"), Column("ceiling (per probe)"), Column("Pearson, assignments"),
+                   Column("ceiling (Pearson, sum of measured single-layer damage)"),
                    Column("Pearson, interaction-corrected (out of fold)"),
                    Column(f"AUC, loss above the {100 * r.damage.budget:g}-point budget"), Column("assignments", "int")]
         seen = "the search's validation half" if r.damage.estimated_on == "validation" else "the training set"

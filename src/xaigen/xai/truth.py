@@ -15,6 +15,10 @@ the held-out half is the truth, and the Spearman correlation between the two hal
   assignment is modelled as ``a * p^b`` of its predicted sum ``p`` (``b < 1``: layers' damages
   overlap, sub-additive; ``b > 1``: they compound), fitted by least squares on the other folds of
   a 5-fold split and applied to the held-out fold, so every corrected prediction is out of sample;
+* the Pearson ceiling of an additive model: the same Pearson for the sum of the *measured*
+  single-layer increases of the validation half (the half the assignments are measured on). No
+  estimator that adds up single-layer damages is expected to beat it much; it is optimistic, as
+  the two measurements share their images;
 * AUC: the probability that an assignment whose accuracy loss exceeds the budget is predicted
   more damage than one within it (Mann-Whitney; ties count one half).
 """
@@ -30,6 +34,7 @@ from torch import nn
 
 from xaigen.emulation import approximable_layers, set_assignment
 from xaigen.multipliers import Catalogue
+from xaigen.xai.damage import network_damage
 
 STRONG_SE = 3.0  # a probe is strong when its largest single-layer increase exceeds this many SE
 
@@ -167,7 +172,7 @@ def damage_vs_truth(estimate: Mapping[str, Mapping[str, float]], truth: TruthTab
     """The figures of the module docstring for one estimator; ``truth`` is the held-out half,
     ``ceiling`` the same table on the other half (its agreement with ``truth`` is the ceiling)."""
     probes = strong_probes(truth)
-    predicted = [sum(estimate[n].get(m, 0.0) for n, m in e.assignment.items() if n in estimate) for e in evaluated]
+    predicted = [network_damage(estimate, e.assignment) for e in evaluated]
     measured = [e.loss_increase for e in evaluated]
     corrected = interaction_corrected(predicted, measured)
     return {
@@ -177,6 +182,8 @@ def damage_vs_truth(estimate: Mapping[str, Mapping[str, float]], truth: TruthTab
         "ceiling_per_probe": per_probe_spearman(ceiling.increase, truth, probes),
         "pearson_assignments": pearson(predicted, measured),
         "pearson_assignments_corrected": None if corrected is None else pearson(corrected, measured),
+        "ceiling_pearson_assignments": pearson([network_damage(ceiling.increase, e.assignment) for e in evaluated],
+                                               measured),
         "auc_above_budget": auc(predicted, [e.accuracy_loss > budget + 1e-12 for e in evaluated]),
         "strong_probes": probes,
         "assignments": len(evaluated),
