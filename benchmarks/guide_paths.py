@@ -5,9 +5,9 @@ tables, ``max(guide,floor)`` and ``fill(guide,floor)``) and the single-layer tru
 half, as ``xaigen run`` computes them. For each table, XAI-Gen's refined Lagrangian path
 (:mod:`xaigen.search.methods.xai_gen`); along it, the largest multiplier-energy saving whose
 *measured* damage, the sum of the held-out single-layer loss increases of its layers (nats), stays
-at or below each threshold. The truth table
-itself, clipped at 0, gives the oracle's path. No full evaluation is spent: this separates the
-quality of a guide from the luck of a search.
+at or below each threshold. The held-out truth table itself, clipped at 0, gives the oracle's
+path. No full evaluation is spent: this separates the quality of a guide from the luck of a search
+(``benchmarks/oracle_guide.py`` runs the search itself with the validation half's measured table).
 
     python benchmarks/guide_paths.py --config configs/lenet5-fashion.toml --seed 0 [--json]
 """
@@ -48,11 +48,11 @@ def main() -> None:
     damages = pipeline.estimate_damage(cfg, s)
     held_out, _ = pipeline.measure_truth(cfg, s)
     tables = pipeline.estimator_tables(s, [], damages, pipeline.guide_damage(cfg, damages))
-    for mode in ("max", "fill"):  # both ways of flooring the guide, whichever the config uses
-        floored = pipeline.guide_damage(cfg.model_copy(update={"xai": cfg.xai.model_copy(
-            update={"guide_floor_mode": mode})}), damages)
-        if floored is not None:
-            tables[floored.model] = floored.values
+    other_mode = "fill" if cfg.xai.guide_floor_mode == "max" else "max"  # both ways of flooring the guide
+    other = pipeline.guide_damage(cfg.model_copy(update={"xai": cfg.xai.model_copy(
+        update={"guide_floor_mode": other_mode})}), damages)
+    if other is not None:
+        tables[other.model] = other.values
     tables["truth (oracle)"] = {n: {m: max(v, 0.0) for m, v in row.items()} for n, row in held_out.increase.items()}
     pairs = [(n, m) for n, row in held_out.increase.items() for m in row]
     rows = {}

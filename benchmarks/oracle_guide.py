@@ -2,19 +2,20 @@
 
 XAI-Gen and its ``error-model`` ablation run the same search; only the damage table differs. This
 re-runs that search on stored seed runs of ``benchmarks/xaigen_figures.py`` (the configuration
-each run recorded in its provenance: same seed, model and validation half) with three tables, at the run's budget of full evaluations:
+each run recorded in its provenance: same seed, model and validation half), through the same
+plug-ins and search context the run used, at the run's budget of full evaluations, with:
 
-* ``error-model``: the ablation's own table, recomputed (its hypervolume must equal the stored one:
-  the check that the set-up is the run's);
-* ``guide``: the stored guide table (``damage.tables``; skipped for runs written before tables were
-  kept), which must reproduce the stored ``xai-gen`` hypervolume;
-* ``measured``: the single-layer loss increases *measured* on the validation half (the run's
-  ``damage.ceiling_table``, clipped at 0): what a damage model without estimation error would say.
-  It is a reference, not a method: measuring it costs one full evaluation per (layer, multiplier)
-  pair, far more than the search's budget.
+* ``error-model``: the ablation, recomputed; it must equal the stored hypervolume (else the script
+  stops: the set-up is not the run's);
+* ``guide``: XAI-Gen with the stored guide table (``damage.tables``); it must equal the stored
+  ``xai-gen`` hypervolume (runs written before tables were kept skip this row);
+* ``measured``: XAI-Gen with the single-layer loss increases *measured* on the validation half
+  (the run's ``damage.ceiling_table``; XAI-Gen reads values <= 0 as 0), the half every evaluation
+  of the search is measured on: what a damage model without estimation error would say. It is a
+  reference, not a method: measuring it costs one full evaluation per (layer, multiplier) pair, far
+  more than the search's budget. (``benchmarks/guide_paths.py``'s oracle is the *held-out* table.)
 
-If even ``measured`` stays below 1.05x the ablation's hypervolume, no damage model reaches issue
-11's hypervolume target with this search on that setting.
+Hypervolume ratios are to the ablation's, per seed and as the ratio of the means over seeds.
 
     python benchmarks/oracle_guide.py --runs <out>/<config> --seeds 0 1 2 [--json]
 """
@@ -23,40 +24,56 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 
 from xaigen import pipeline
 from xaigen.config import RunConfig
-from xaigen.search.methods.xai_gen import xai_gen
+from xaigen.search import get_method
 
 
-def _hypervolume(cfg, s, damage: dict | None) -> float:
-    """XAI-Gen's hypervolume with ``damage`` (None: the error model alone) at the run's budget."""
-    search = cfg.search
-    run = xai_gen(s.prepared.problem, {}, s.prepared.histograms, search.budget, search.loss_budgets,
-                  use_relevance=damage is not None, damage=damage, repairs=search.path_repairs)
-    return pipeline.summarize_methods(cfg, {"m": run.stop()})["m"]["hypervolume"]
+def _hypervolume(cfg: RunConfig, s, method: str, damage: dict | None) -> float:
+    """The hypervolume of ``method`` run as ``xaigen run`` runs it, with ``damage`` as the guide's table."""
+    with tempfile.TemporaryDirectory() as out:  # a study-backed method would keep its trials here
+        context = pipeline.search_context(cfg, s, Path(out), method, {}, damage)
+        run = get_method(method).run(s.prepared.problem, pipeline.method_budget(cfg, method), context).stop()
+    return pipeline.summarize_methods(cfg, {method: run})[method]["hypervolume"]
 
 
-def one_seed(stored: dict, seed: int) -> dict:
+def _same(name: str, seed: int, new: float, stored: float) -> None:
+    if not math.isclose(new, stored, rel_tol=1e-9, abs_tol=1e-12):
+        sys.exit(f"seed {seed}: {name} hypervolume {new} is not the stored run's {stored}: not the same set-up")
+
+
+def one_seed(stored: dict, seed: int) -> dict[str, float]:
+    """Hypervolumes of one stored seed run: stored, recomputed and with the measured table."""
     cfg = RunConfig.model_validate(stored["provenance"]["config"])
     s = pipeline.setup(cfg)
-    if abs(s.prepared.problem.exact_accuracy - stored["exact"]["accuracy"]) > 1e-12:
-        sys.exit(f"seed {seed}: this set-up's exact accuracy {s.prepared.problem.exact_accuracy} is not the "
-                 f"stored run's {stored['exact']['accuracy']}: not the same problem")
-    damage = stored["damage"]
-    measured = {n: {m: max(v, 0.0) for m, v in row.items()} for n, row in damage["ceiling_table"].items()}
-    row = {"stored/xai-gen": stored["methods"]["xai-gen"]["hypervolume"],
-           "stored/error-model": stored["methods"]["error-model"]["hypervolume"],
-           "error-model": _hypervolume(cfg, s, None), "measured": _hypervolume(cfg, s, measured)}
+    methods, damage = stored["methods"], stored["damage"]
+    row = {"error-model": _hypervolume(cfg, s, "error-model", None),
+           "xai-gen (stored)": methods["xai-gen"]["hypervolume"]}
+    _same("error-model", seed, row["error-model"], methods["error-model"]["hypervolume"])
     guide = (damage.get("tables") or {}).get(damage["guide"])
     if guide is not None:
-        row["guide"] = _hypervolume(cfg, s, guide)
-    row.update({f"{k}/error-model": v / row["stored/error-model"] for k, v in list(row.items())
-                if not k.startswith("stored/error")})
+        row["guide"] = _hypervolume(cfg, s, "xai-gen", guide)
+        _same("xai-gen", seed, row["guide"], row["xai-gen (stored)"])
+    row["measured"] = _hypervolume(cfg, s, "xai-gen", damage["ceiling_table"])
     return row
+
+
+def _stored_run(runs: Path, seed: int) -> dict:
+    """One seed's results.json, with one clear line and exit 2 if it cannot serve."""
+    path = runs / f"seed-{seed}" / "results.json"
+    if not path.exists():
+        sys.exit(f"{path}: no stored run for seed {seed}")
+    stored = json.loads(path.read_text())
+    missing = [k for k in ("xai-gen", "error-model") if k not in stored["methods"]]
+    if missing or not stored.get("damage") or "config" not in (stored.get("provenance") or {}):
+        sys.exit(f"{path}: needs the methods xai-gen and error-model, [xai] truth on and a recorded configuration")
+    return stored
 
 
 def main() -> None:
@@ -65,22 +82,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    rows = {}
-    for seed in args.seeds:
-        path = Path(args.runs) / f"seed-{seed}" / "results.json"
-        if not path.exists():
-            sys.exit(f"{path}: no stored run for seed {seed}")
-        rows[seed] = one_seed(json.loads(path.read_text()), seed)
-    keys = list(dict.fromkeys(k for r in rows.values() for k in r))
-    mean = {k: statistics.fmean(r[k] for r in rows.values() if k in r) for k in keys}
-    report = {"runs": args.runs, "per_seed": rows, "mean": mean,
-              "measured_over_error_model_of_means": mean["measured"] / mean["stored/error-model"]}
+    rows = {seed: one_seed(_stored_run(Path(args.runs), seed), seed) for seed in args.seeds}
+    names = list(dict.fromkeys(k for r in rows.values() for k in r))
+    mean = {k: statistics.fmean(r[k] for r in rows.values()) for k in names if all(k in r for r in rows.values())}
+    report = {"runs": args.runs, "seeds": args.seeds, "hypervolume": rows, "mean_hypervolume": mean,
+              "over_error_model": {seed: {k: v / r["error-model"] for k, v in r.items()} for seed, r in rows.items()},
+              "over_error_model_of_means": {k: v / mean["error-model"] for k, v in mean.items()}}
     if args.json:
         print(json.dumps(report, indent=1))
         return
-    for seed, r in rows.items():
-        print(f"seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in r.items()))
-    print("mean: " + ", ".join(f"{k} {v:.4f}" for k, v in mean.items()))
+    for seed, ratios in report["over_error_model"].items():
+        print(f"seed {seed}: hypervolume / error-model's: " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
+    print("ratio of the means: " + ", ".join(f"{k} {v:.3f}" for k, v in report["over_error_model_of_means"].items()))
 
 
 if __name__ == "__main__":

@@ -119,8 +119,9 @@ class XaiConfig(_Section):
                               description="Damage models per (layer, multiplier) computed and compared")
     guide_floor: str | None = Field(
         "fisher", description="With a damage-model guide: a damage model whose value is the least the guide's "
-                              "damage can be, per (layer, multiplier) (the guide's table becomes max(guide,floor); "
-                              "computed even if not in damage); 'none': the guide alone. A guide measured on few "
+                              "damage can be, per (layer, multiplier) (the guide's table becomes max(guide,floor), "
+                              "or fill(guide,floor): see guide_floor_mode; computed even if not in damage); 'none': "
+                              "the guide alone. A guide measured on few "
                               "samples reads a small real loss as none, and XAI-Gen takes every move it calls free "
                               "first")
     guide_floor_mode: Literal["max", "fill"] = Field(

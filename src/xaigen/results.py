@@ -168,7 +168,8 @@ class DamageReport(_Record):
     truth_se: dict[str, dict[str, float]]
     ceiling_table: dict[str, dict[str, float]]  # the same on the validation half
     estimators: dict[str, DamageVsTruth]
-    # each estimator's predicted table, layer -> multiplier -> nats (older results: none kept)
+    # each estimator's predicted table, layer -> multiplier: nats for the damage models and the guide's
+    # table, relative error (no unit) for error-model and the relevance-weighted ones (older results: none)
     tables: dict[str, dict[str, dict[str, float]]] = {}
     errors: dict[str, str]
     estimated_on: str = "train"  # the images the estimators saw: "validation" or "train" (older results: train)

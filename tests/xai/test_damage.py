@@ -80,6 +80,7 @@ def test_truth_figures_tell_a_good_estimator_from_a_bad_one(setting):
     assert good["pearson_assignments_corrected"] is None  # fewer assignments than two per fold
     assert -1 <= good["ceiling_pooled"] <= 1 and good["ceiling_pooled"] == bad["ceiling_pooled"]
     # the additive ceiling is the Pearson the validation half's measured table itself gets, whoever estimates
+    assert good["ceiling_pearson_assignments"] is not None
     assert good["ceiling_pearson_assignments"] == bad["ceiling_pearson_assignments"] == pytest.approx(
         damage_vs_truth(other.increase, held_out, other, evaluated, 0.015)["pearson_assignments"])
     assert good["strong_probes"] and "trunc_s8_c10" in good["strong_probes"]
@@ -125,7 +126,8 @@ def test_floored_is_the_larger_of_the_two_per_pair():
 def test_filled_takes_the_floor_only_where_the_guide_reads_no_damage():
     from xaigen.xai import filled
 
-    guide = {"a": {"m1": 0.0, "m2": 0.3, "m3": -0.1, "m4": 0.0}, "b": {"m1": 0.2}}
-    floor = {"a": {"m1": 0.05, "m2": 0.9, "m3": 0.02}, "b": {"m1": 0.4}}
-    # m4: the floor lacks it, so it keeps the guide's 0; b/m1: the guide measured damage, kept though lower
-    assert filled(guide, floor) == {"a": {"m1": 0.05, "m2": 0.3, "m3": 0.02, "m4": 0.0}, "b": {"m1": 0.2}}
+    guide = {"a": {"m1": 0.0, "m2": 0.3, "m3": -0.1, "m4": 0.0, "m5": -0.2}, "b": {"m1": 0.2}}
+    floor = {"a": {"m1": 0.05, "m2": 0.9, "m3": 0.02, "m5": -0.3}, "b": {"m1": 0.4}}
+    # m4: the floor lacks it, so it keeps the guide's 0; m5: never below the guide; b/m1: the guide measured
+    # damage, kept though the floor is higher
+    assert filled(guide, floor) == {"a": {"m1": 0.05, "m2": 0.3, "m3": 0.02, "m4": 0.0, "m5": -0.2}, "b": {"m1": 0.2}}

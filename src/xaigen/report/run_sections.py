@@ -180,7 +180,9 @@ def xai_section(runs: list[RunResults], damage: FigureFiles | None, relevance: F
                    Column(f"AUC, loss above the {100 * r.damage.budget:g}-point budget"), Column("assignments", "int")]
         seen = "the search's validation half" if r.damage.estimated_on == "validation" else "the training set"
         parts += [Table("damage_vs_truth", columns, rows, "Predicted damage vs single-layer damage measured on the "
-                        "held-out half; ceiling: the validation-half measurement against the held-out one. The "
+                        "held-out half; ceiling: the validation-half measurement against the held-out one (the "
+                        "Pearson ceiling: the validation half's measured single-layer table summed over each "
+                        "evaluated assignment, an additive model can come out slightly above it). The "
                         f"estimators saw images of {seen} ([xai] data)"), damage]
         if r.damage.errors:
             parts.append(bullet_list([f"{k}: {v}" for k, v in r.damage.errors.items()], "warning"))

@@ -69,15 +69,16 @@ def floored(table: Mapping[str, Mapping[str, float]], floor: Mapping[str, Mappin
 
 
 def filled(table: Mapping[str, Mapping[str, float]], floor: Mapping[str, Mapping[str, float]]) -> Table:
-    """``floor`` where ``table`` reads no damage (<= 0), ``table`` elsewhere (a pair ``floor``
-    lacks keeps its value).
+    """``max(table, floor)`` where ``table`` reads no damage (<= 0), ``table`` elsewhere (a pair
+    ``floor`` lacks keeps its value); so ``table <= filled <= floored`` pair by pair.
 
     The gentler floor: it prices the pairs :func:`floored` is for (a small real loss read as none)
     and leaves every pair the guide did measure as the guide measured it, so the sum over an
     assignment stays the guide's own wherever the guide saw damage (``max`` adds the floor's excess
     on every pair where the second-order term is larger, which bends the predicted sum away from
-    the measured loss)."""
-    return {n: {m: float(v) if v > 0 else float(floor.get(n, {}).get(m, v)) for m, v in row.items()}
+    the measured loss). Its rough edge: a pair read at exactly 0 gets the floor's value, one read at
+    a tiny positive value keeps it, so the two can swap order."""
+    return {n: {m: float(v) if v > 0 else max(float(v), float(floor.get(n, {}).get(m, v))) for m, v in row.items()}
             for n, row in table.items()}
 
 
