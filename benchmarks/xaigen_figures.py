@@ -100,16 +100,23 @@ def _nsga2_factor(search: dict) -> int:
     return search["nsga2_budget"] // search["budget"]
 
 
-def _summarize_stored(out: Path, seeds: list[int], cfg) -> tuple[dict, int]:
+def _guide_of(results: dict, cfg) -> str:
+    """The name of the guide's table a run used (``cfg``'s where the run kept no damage figures):
+    defaults change, and a stored run is judged by its own guide."""
+    return (results.get("damage") or {}).get("guide") or guide_table_name(cfg)
+
+
+def _summarize_stored(out: Path, seeds: list[int], cfg) -> tuple[dict, int, str]:
     """Mean and spread of seed runs stored under ``out`` (one clear line and exit 2 if one is missing),
-    and NSGA-II's factor as those runs were configured (``cfg``'s where their provenance lacks it);
-    each ``results.json`` is read once."""
+    NSGA-II's factor as those runs were configured (``cfg``'s where their provenance lacks it) and
+    the first seed's guide; each ``results.json`` is read once."""
     missing = [k for k in seeds if not (out / f"seed-{k}" / "results.json").exists()]
     if missing:
         sys.exit(f"{out}: no seed-<k>/results.json for seeds {missing}")
     per_seed = {k: json.loads((out / f"seed-{k}" / "results.json").read_text()) for k in seeds}
     stored = per_seed[seeds[0]].get("provenance", {}).get("config")
-    return summarize_seeds(per_seed), _nsga2_factor(stored["search"] if stored else cfg.search.model_dump())
+    return (summarize_seeds(per_seed), _nsga2_factor(stored["search"] if stored else cfg.search.model_dump()),
+            _guide_of(per_seed[seeds[0]], cfg))
 
 
 def main() -> None:
@@ -130,12 +137,11 @@ def main() -> None:
     for spec in args.configs:
         cfg, name = _configured(spec, args), Path(spec).stem
         if args.summarize_only:
-            summary, nsga2_factor = _summarize_stored(Path(args.out) / name, args.seeds, cfg)
+            summary, nsga2_factor, guide = _summarize_stored(Path(args.out) / name, args.seeds, cfg)
         else:
-            run_pipeline(cfg, Path(args.out) / name)
+            guide = _guide_of(run_pipeline(cfg, Path(args.out) / name), cfg)
             summary = json.loads((Path(args.out) / name / "seeds.json").read_text())
             nsga2_factor = _nsga2_factor(cfg.search.model_dump())
-        guide = guide_table_name(cfg)
         table = targets(summary, guide, [f"{b:g}" for b in cfg.search.loss_budgets], nsga2_factor)
         report[name] = {"seeds": summary["seeds"], "guide": guide, "figures": summary["figures"],
                         "targets": table, "hypervolume_room": hypervolume_room(summary)}

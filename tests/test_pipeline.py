@@ -11,9 +11,11 @@ from tests.configs import LIGHT_XAI
 
 TINY = {
     "model": {"epochs": 3},
-    # The golden files were made with XAI on training images (the default became the validation half
-    # in issue 11); test_xai_sees_the_validation_half_by_default covers the default.
-    "xai": {"samples": 24, "steps": 4, "methods": ["conductance", "lrp", "noise_sensitivity"], "data": "train"},
+    # The golden files were made with XAI on training images and the guide floored by max (the defaults
+    # became the validation half and fill in issue 11); test_xai_sees_the_validation_half_by_default and
+    # test_guide_table_is_floored_and_named_for_it cover the defaults.
+    "xai": {"samples": 24, "steps": 4, "methods": ["conductance", "lrp", "noise_sensitivity"], "data": "train",
+            "guide_floor_mode": "max"},
     "search": {"budget": 8, "methods": ["uniform", "random", "greedy-sensitivity", "nsga2", "xai-gen"]},
     "quantization": {"calibration_samples": 128},
     "finetune": {"enabled": True, "epochs": 1},
@@ -70,7 +72,9 @@ def test_same_behaviour_as_the_golden_run(tiny_run):
     2026-11-27 (:mod:`tests.golden`); the interaction-corrected Pearson of each damage estimator
     (`pearson_assignments_corrected`) was added then, and the best-known front of all methods
     (`best_known`, issue 11) on 2026-11-28, and which images the damage estimators saw (`estimated_on`,
-    "train" here: TINY keeps the XAI step on training images) on 2026-11-28."""
+    "train" here: TINY keeps the XAI step on training images) on 2026-11-28, and each estimator's
+    table (`tables`) and the Pearson of the measured single-layer table (`ceiling_pearson_assignments`)
+    the same day; TINY keeps the floor `max` (the default became `fill`)."""
     from tests.golden import load_golden
     from tests.golden.compare import differences
 
@@ -236,10 +240,10 @@ def test_guide_table_is_floored_and_named_for_it(caplog):
 
     damages = [DamageTable("ig_delta", {"l": {"m": 0.0, "n": 0.5, "o": 0.1}}),
                DamageTable("fisher", {"l": {"m": 0.1, "n": 0.2, "o": 0.3}})]
-    floored = guide_damage(config_from_dict({}), damages)
+    floored = guide_damage(config_from_dict({"xai": {"guide_floor_mode": "max"}}), damages)
     assert floored == DamageTable("max(ig_delta,fisher)", {"l": {"m": 0.1, "n": 0.5, "o": 0.3}})
     assert guide_damage(config_from_dict({"xai": {"guide_floor": "none"}}), damages) == damages[0]
-    filled = guide_damage(config_from_dict({"xai": {"guide_floor_mode": "fill"}}), damages)
+    filled = guide_damage(config_from_dict({}), damages)  # the default
     assert filled == DamageTable("fill(ig_delta,fisher)", {"l": {"m": 0.1, "n": 0.5, "o": 0.1}})  # o: measured, kept
     failed = [damages[0], DamageTable("fisher", {}, "RuntimeError: no")]
     assert guide_damage(config_from_dict({}), failed) == damages[0]

@@ -125,8 +125,8 @@ class XaiConfig(_Section):
                               "samples reads a small real loss as none, and XAI-Gen takes every move it calls free "
                               "first")
     guide_floor_mode: Literal["max", "fill"] = Field(
-        "max", description="How the floor applies: 'max' (the guide's table is max(guide,floor) per pair) or 'fill' "
-                           "(the floor only where the guide reads no damage, <= 0; fill(guide,floor))")
+        "fill", description="How the floor applies: 'fill' (the floor only where the guide reads no damage, <= 0; "
+                            "fill(guide,floor)) or 'max' (max(guide,floor) on every pair)")
     truth: bool = Field(True, description="Measure the single-layer truth table on both test halves")
     data: Literal["validation", "train"] = Field(
         "validation", description="Which images the damage models and relevance methods see: the search's "
