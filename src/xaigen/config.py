@@ -121,9 +121,8 @@ class XaiConfig(_Section):
         "fisher", description="With a damage-model guide: a damage model whose value is the least the guide's "
                               "damage can be, per (layer, multiplier) (the guide's table becomes max(guide,floor), "
                               "or fill(guide,floor): see guide_floor_mode; computed even if not in damage); 'none': "
-                              "the guide alone. A guide measured on few "
-                              "samples reads a small real loss as none, and XAI-Gen takes every move it calls free "
-                              "first")
+                              "the guide alone. A guide measured on few samples reads a small real loss as none, "
+                              "and XAI-Gen takes every move it calls free first")
     guide_floor_mode: Literal["max", "fill"] = Field(
         "fill", description="How the floor applies: 'fill' (the floor only where the guide reads no damage, <= 0; "
                             "fill(guide,floor)) or 'max' (max(guide,floor) on every pair)")

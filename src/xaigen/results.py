@@ -153,8 +153,8 @@ class DamageVsTruth(_Record):
     assignments: int
     # the same Pearson after the out-of-fold interaction correction a * p^b (None: older results)
     pearson_assignments_corrected: float | None = None
-    # the same Pearson for the sum of the validation half's measured single-layer table: the ceiling
-    # of an additive model (None: older results)
+    # the same Pearson for the sum of the validation half's measured single-layer table: what an
+    # additive model can be expected to reach, not a strict bound (None: older results)
     ceiling_pearson_assignments: float | None = None
 
 

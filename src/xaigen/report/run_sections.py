@@ -37,7 +37,7 @@ def setting_section(runs: list[RunResults]) -> Section:
     machine = _provenance(r, "machine") or {}
     search = (_provenance(r, "config") or {}).get("search", {})
     xai = (_provenance(r, "config") or {}).get("xai", {})
-    floor, mode = xai.get("guide_floor"), xai.get("guide_floor_mode", "max")
+    floor, mode = xai.get("guide_floor"), xai.get("guide_floor_mode", "max")  # runs before the mode: max
     guide = r.guide + (f" (floor: {floor}, {mode})" if floor and r.guide in DAMAGE_MODELS and floor != r.guide else "")
     rows = [["model", r.model], ["data set", r.dataset], ["accelerator", r.accelerator],
             ["inference batch", r.exact.batch], ["loss budgets (points)", ", ".join(f"{100 * b:g}" for b in r.loss_budgets)],
