@@ -6,8 +6,8 @@ the held-out half, and against it (pooled and per-strong-probe Spearman, :mod:`x
 * the same single-layer table *measured* on the validation half (the split-half ceiling) and on as
   many training images (the model was fitted to those: does its loss move the same way there?);
 * the guide's damage model, its floor and the floored guide (by default ``ig_delta``, ``fisher``
-  and ``max(ig_delta,fisher)``), each on ``[xai] samples`` images of either source
-  (``[xai] data = "train" | "validation"``).
+  and ``fill(ig_delta,fisher)``; ``max(ig_delta,fisher)`` with ``[xai] guide_floor_mode = "max"``),
+  each on ``[xai] samples`` images of either source (``[xai] data = "train" | "validation"``).
 
 The held-out half is never an input. No search runs.
 
@@ -28,8 +28,9 @@ from xaigen.xai.truth import per_probe_spearman, pooled_spearman, single_layer_t
 
 
 def damage_on(cfg, s, source: str) -> dict[str, dict]:
-    """The guide's damage model, its floor and the floored guide table (``max(guide,floor)``), as
-    ``xaigen run`` makes them, on ``[xai] samples`` images of ``source``."""
+    """The guide's damage model, its floor and the floored guide table (``fill(guide,floor)`` or
+    ``max(guide,floor)``: ``[xai] guide_floor_mode``), as ``xaigen run`` makes them, on ``[xai]
+    samples`` images of ``source``."""
     xai = cfg.xai.model_copy(update={"data": source, "damage": [cfg.xai.guide]})  # a run adds the floor itself
     cfg = cfg.model_copy(update={"xai": xai})
     damages = pipeline.estimate_damage(cfg, s)
