@@ -1,4 +1,4 @@
-"""How much hypervolume could a perfect damage model give XAI-Gen? (issue 11)
+"""How much hypervolume could a perfect damage model give XAI-Gen, and what does its climb add? (issue 11)
 
 XAI-Gen and its ``error-model`` ablation run the same search; only the damage table differs. This
 re-runs that search on stored seed runs of ``benchmarks/xaigen_figures.py`` (the configuration
@@ -15,9 +15,13 @@ plug-ins and search context the run used, at the run's budget of full evaluation
   reference, not a method: measuring it costs one full evaluation per (layer, multiplier) pair, far
   more than the search's budget. (``benchmarks/guide_paths.py``'s oracle is the *held-out* table.)
 
-Hypervolume ratios are to the ablation's, per seed and as the ratio of the means over seeds.
+Hypervolume ratios are to the ablation's (of the same climb), per seed and as the ratio of the
+means over seeds. ``--climbs gallop single`` runs every row under each ``[search] climb`` (rows
+``<row> [<climb>]``); only rows under the climb the run was made with (runs written before the
+option existed: ``single``) are checked against the stored run. Beside each hypervolume: each
+budget's choice, its multiplier-energy reduction and its loss on the held-out half.
 
-    python benchmarks/oracle_guide.py --runs <out>/<config> --seeds 0 1 2 [--json]
+    python benchmarks/oracle_guide.py --runs <out>/<config> --seeds 0 1 2 [--climbs gallop single] [--json]
 """
 
 from __future__ import annotations
@@ -33,14 +37,21 @@ from pathlib import Path
 from xaigen import pipeline
 from xaigen.config import RunConfig
 from xaigen.search import get_method
+from xaigen.search.methods.xai_gen import CLIMBS
 
 
-def _hypervolume(cfg: RunConfig, s, method: str, damage: dict | None) -> float:
-    """The hypervolume of ``method`` run as ``xaigen run`` runs it, with ``damage`` as the guide's table."""
+def _searched(cfg: RunConfig, s, method: str, damage: dict | None) -> dict:
+    """``method`` run as ``xaigen run`` runs it, with ``damage`` as the guide's table: its
+    hypervolume and, per budget, its choice's multiplier-energy reduction and held-out loss."""
     with tempfile.TemporaryDirectory() as out:  # a study-backed method would keep its trials here
         context = pipeline.search_context(cfg, s, Path(out), method, {}, damage)
         run = get_method(method).run(s.prepared.problem, pipeline.method_budget(cfg, method), context).stop()
-    return pipeline.summarize_methods(cfg, {method: run})[method]["hypervolume"]
+    summaries = pipeline.summarize_methods(cfg, {method: run})
+    pipeline.check_held_out(s, summaries)
+    choices = {b: None if c is None else {"multiplier_energy_reduction": c["multiplier_energy_reduction"],
+                                          "heldout_loss": c["heldout_loss"]}
+               for b, c in summaries[method]["by_budget"].items()}
+    return {"hypervolume": summaries[method]["hypervolume"], "choices": choices}
 
 
 def _same(name: str, seed: int, new: float, stored: float) -> None:
@@ -48,20 +59,28 @@ def _same(name: str, seed: int, new: float, stored: float) -> None:
         sys.exit(f"seed {seed}: {name} hypervolume {new} is not the stored run's {stored}: not the same set-up")
 
 
-def one_seed(stored: dict, seed: int) -> dict[str, float]:
-    """Hypervolumes of one stored seed run: stored, recomputed and with the measured table."""
-    cfg = RunConfig.model_validate(stored["provenance"]["config"])
-    s = pipeline.setup(cfg)
-    methods, damage = stored["methods"], stored["damage"]
-    row = {"error-model": _hypervolume(cfg, s, "error-model", None),
-           "xai-gen (stored)": methods["xai-gen"]["hypervolume"]}
-    _same("error-model", seed, row["error-model"], methods["error-model"]["hypervolume"])
-    guide = (damage.get("tables") or {}).get(damage["guide"])
-    if guide is not None:
-        row["guide"] = _hypervolume(cfg, s, "xai-gen", guide)
-        _same("xai-gen", seed, row["guide"], row["xai-gen (stored)"])
-    row["measured"] = _hypervolume(cfg, s, "xai-gen", damage["ceiling_table"])
-    return row
+def one_seed(stored: dict, seed: int, climbs: list[str] | None) -> dict[str, dict]:
+    """Rows of one stored seed run: the stored XAI-Gen hypervolume, and per climb the ablation, the
+    guide and the measured table recomputed."""
+    config = stored["provenance"]["config"]
+    own = config.get("search", {}).get("climb", "single")  # written before [search] climb: the single climb
+    s, methods, damage = None, stored["methods"], stored["damage"]
+    rows = {"xai-gen (stored)": {"hypervolume": methods["xai-gen"]["hypervolume"], "choices": {},
+                                 "climb": own}}
+    for climb in climbs or [own]:
+        cfg = RunConfig.model_validate({**config, "search": {**config.get("search", {}), "climb": climb}})
+        s = s or pipeline.setup(cfg)  # the climb changes nothing the set-up makes
+        tag = "" if climbs is None else f" [{climb}]"
+        rows["error-model" + tag] = _searched(cfg, s, "error-model", None)
+        guide = (damage.get("tables") or {}).get(damage["guide"])
+        if guide is not None:
+            rows["guide" + tag] = _searched(cfg, s, "xai-gen", guide)
+        rows["measured" + tag] = _searched(cfg, s, "xai-gen", damage["ceiling_table"])
+        if climb == own:
+            _same("error-model", seed, rows["error-model" + tag]["hypervolume"], methods["error-model"]["hypervolume"])
+            if guide is not None:
+                _same("xai-gen", seed, rows["guide" + tag]["hypervolume"], methods["xai-gen"]["hypervolume"])
+    return rows
 
 
 def _stored_run(runs: Path, seed: int) -> dict:
@@ -76,23 +95,54 @@ def _stored_run(runs: Path, seed: int) -> dict:
     return stored
 
 
+def _ablation(name: str, row: dict, climbs: list[str] | None) -> str | None:
+    """The ``error-model`` row a row is compared with: the one under the same climb."""
+    if " [" in name:
+        return "error-model" + name[name.index(" ["):]
+    if "climb" in row and climbs is not None:  # the stored run: its own climb, if it was run
+        return f"error-model [{row['climb']}]" if row["climb"] in climbs else None
+    return "error-model"
+
+
+def ratios(rows: dict[str, dict], climbs: list[str] | None) -> dict[str, float]:
+    """Each row's hypervolume over its ablation's (same climb)."""
+    out = {}
+    for name, row in rows.items():
+        base = _ablation(name, row, climbs)
+        if base in rows:
+            out[name] = row["hypervolume"] / rows[base]["hypervolume"]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", required=True, help="the directory holding seed-<k>/results.json")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--climbs", nargs="+", choices=CLIMBS, default=None,
+                        help="run every row under each of these climbs (default: the run's own)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    rows = {seed: one_seed(_stored_run(Path(args.runs), seed), seed) for seed in args.seeds}
-    names = list(dict.fromkeys(k for r in rows.values() for k in r))
-    mean = {k: statistics.fmean(r[k] for r in rows.values()) for k in names if all(k in r for r in rows.values())}
-    report = {"runs": args.runs, "seeds": args.seeds, "hypervolume": rows, "mean_hypervolume": mean,
-              "over_error_model": {seed: {k: v / r["error-model"] for k, v in r.items()} for seed, r in rows.items()},
-              "over_error_model_of_means": {k: v / mean["error-model"] for k, v in mean.items()}}
+    rows = {seed: one_seed(_stored_run(Path(args.runs), seed), seed, args.climbs) for seed in args.seeds}
+    names = [k for k in dict.fromkeys(k for r in rows.values() for k in r) if all(k in r for r in rows.values())]
+    mean = {k: {"hypervolume": statistics.fmean(r[k]["hypervolume"] for r in rows.values()),
+                "climb": rows[args.seeds[0]][k].get("climb")} for k in names}
+    for k in names:
+        if mean[k]["climb"] is None or any(r[k].get("climb") != mean[k]["climb"] for r in rows.values()):
+            mean[k].pop("climb")
+    report = {"runs": args.runs, "seeds": args.seeds, "climbs": args.climbs, "rows": rows,
+              "mean_hypervolume": {k: v["hypervolume"] for k, v in mean.items()},
+              "over_error_model": {seed: ratios(r, args.climbs) for seed, r in rows.items()},
+              "over_error_model_of_means": ratios(mean, args.climbs)}
     if args.json:
         print(json.dumps(report, indent=1))
         return
-    for seed, ratios in report["over_error_model"].items():
-        print(f"seed {seed}: hypervolume / error-model's: " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
+    for seed, r in rows.items():
+        print(f"seed {seed}: hypervolume / error-model's: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in report["over_error_model"][seed].items()))
+        for k, row in r.items():
+            picks = ", ".join(f"{b}: {c['multiplier_energy_reduction']:.2f}x held-out loss {c['heldout_loss']:+.3f}"
+                              for b, c in row["choices"].items() if c is not None)
+            print(f"  {k}: hypervolume {row['hypervolume']:.4f}" + (f"; {picks}" if picks else ""))
     print("ratio of the means: " + ", ".join(f"{k} {v:.3f}" for k, v in report["over_error_model_of_means"].items()))
 
 

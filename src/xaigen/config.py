@@ -199,6 +199,9 @@ class SearchConfig(_Section):
     seed: int = Field(0, ge=0, lt=2**32, description="Seeds data splits, training and every search")
     path_repairs: int = Field(0, ge=0, description="XAI-Gen: at most this many (layer, multiplier) moves after "
                                                   "which the measured loss leaps are taken out of its path")
+    climb: Literal["gallop", "single"] = Field(
+        "gallop", description="XAI-Gen after its path: gallop along a local path from each budget's best "
+                              "assignment, or try one-layer moves one at a time (the climb before 2026-11-28)")
     seeds: list[int] | None = Field(None, description="Repeat the run with each seed (model, split, search); "
                                                       "mean and spread in seeds.json")
 

@@ -322,7 +322,7 @@ def search_context(config: RunConfig, s: Setup, out: Path, method: str, relevanc
     return SearchContext(seed=seed, loss_budgets=config.search.loss_budgets, probe=s.probe, relevance=relevance,
                          histograms=s.prepared.histograms, storage=storage, study_name=study_name,
                          damage=damage, retrain_margin=config.finetune.margin if in_loop else 0.0,
-                         path_repairs=config.search.path_repairs)
+                         path_repairs=config.search.path_repairs, climb=config.search.climb)
 
 
 def join_search(config: RunConfig, out: Path, advance=None) -> None:

@@ -348,3 +348,81 @@ def test_a_replayed_nsga2_trial_keeps_its_per_example_record(problem, tmp_path, 
         summarize_run(replayed.stop(), [0.01, 0.5], 0.05)
     finally:
         p.budget_margin_se = 0.0
+
+
+class _IndexRun:
+    """A stand-in for a Run whose evaluation of path point ``i`` is within the limit iff ``i <= edge``."""
+
+    def __init__(self, path, edge):
+        self.index = {tuple(sorted(a.items())): i for i, a in enumerate(path)}
+        self.edge, self.calls = edge, []
+        self.problem = type("P", (), {"within_budget": staticmethod(lambda e, limit: e <= self.edge)})()
+
+    def evaluate(self, assignment):
+        i = self.index[tuple(sorted(assignment.items()))]
+        self.calls.append(i)
+        return i
+
+
+@settings(max_examples=60, deadline=None)
+@given(length=st.integers(1, 70), data=st.data())
+def test_gallop_finds_the_edge_in_about_two_log2_evaluations(length, data):
+    """Issue 11: the climb gallops along a local path; it must land on the last point within the
+    limit, whatever the edge, and pay about 2 log2(edge) evaluations, one when the first step breaks."""
+    from xaigen.search.methods.xai_gen import _PathSearch, gallop
+
+    edge = data.draw(st.integers(0, length - 1))
+    path = [{"x": str(i)} for i in range(length)]
+    run = _IndexRun(path, edge)
+    assert gallop(_PathSearch(run, path), 0.01) == edge
+    assert len(run.calls) == len(set(run.calls))  # no point evaluated twice
+    assert len(run.calls) <= 2 * int(np.ceil(np.log2(edge + 2))) + 1
+    if edge == 0 and length > 1:
+        assert run.calls == [1]
+
+
+def test_local_path_goes_only_to_cheaper_options_one_layer_at_a_time():
+    from xaigen.search.methods.xai_gen import local_path
+
+    savings = {l: {"e": 0.0, "m1": 1.0, "m2": 2.0, "m3": 3.0} for l in "ab"}
+    damage = {"a": {"e": 0.0, "m1": 0.1, "m2": 0.5, "m3": 2.0}, "b": {"e": 0.0, "m1": 1.0, "m2": 0.3, "m3": 0.4}}
+    base = {"a": "m1", "b": "m1"}
+    path = local_path(base, savings, damage, banned={("a", "m3")})
+    assert path[0] == base and len(path) > 2
+    for before, after in zip(path, path[1:]):
+        assert sum(before[l] != after[l] for l in before) == 1
+        assert all(savings[l][after[l]] >= savings[l][base[l]] for l in after)
+    assert all(p["a"] != "m3" for p in path)
+    assert path[1] == {"a": "m1", "b": "m2"}  # more saving and less damage than b's m1: taken first
+    assert path[-1] == {"a": "m2", "b": "m3"}
+
+
+def test_path_climb_bans_a_breaking_first_step_and_reaches_the_budgets_edge(problem):
+    """On the real problem: the climb only keeps assignments within the budget, never evaluates
+    a point twice, and ends no worse than where it started."""
+    from xaigen.search.methods.xai_gen import damage_tables, path_climb
+
+    p, hist = problem
+    savings, damage, _ = damage_tables(p, {}, hist, use_relevance=False)
+    run = Run(p, 15, "probe")
+    start = {n: p.exact_name for n in p.layers}
+    path_climb(run, [(0.05, start)], savings, damage)
+    assert 0 < len(run.history) <= 15
+    keys = [p.assignment_key(e.assignment) for e in run.history]
+    assert len(keys) == len(set(keys))
+    feasible = [e for e in run.history if p.within_budget(e, 0.05)]
+    assert feasible and min(e.energy_pj for e in feasible) < p.energy(start)[0]
+
+
+def test_the_configured_climb_reaches_xai_gen_and_an_unknown_one_is_refused(problem, monkeypatch):
+    import xaigen.search.methods.xai_gen as xg
+
+    p, hist = problem
+    calls = []
+    monkeypatch.setattr(xg, "path_climb", lambda *a, **k: calls.append("gallop"))
+    run_method("xai-gen", p, 30, loss_budgets=[0.02], histograms=hist, climb="single")
+    assert calls == []
+    run_method("error-model", p, 30, loss_budgets=[0.02], histograms=hist)  # the default: gallop
+    assert calls == ["gallop"]
+    with pytest.raises(ValueError, match="climb must be one of"):
+        xai_gen(p, {}, hist, 5, climb="uphill")

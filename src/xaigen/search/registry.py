@@ -37,6 +37,7 @@ class SearchContext:
     # this much (0: none follows); a method may spend evaluations across that bracket
     retrain_margin: float = 0.0
     path_repairs: int = 0  # XAI-Gen: cliff moves it may take out of its path (search.methods.xai_gen)
+    climb: str = "gallop"  # XAI-Gen: how it climbs from each budget's best assignment (search.methods.xai_gen)
     storage: str | None = None  # Optuna storage URL for study-backed methods (None: in memory)
     study_name: str = "study"
     worker: bool = False  # one of several processes completing one study together

@@ -25,8 +25,18 @@ spent on (1) a bisection of the path for the most aggressive assignment within e
 budget (and, when in-loop fine-tuning follows, for the last one within each budget plus its
 ``retrain_margin``, so that the bracket the fine-tune bisects holds assignments across that margin
 rather than only the path's coarse points), (2) points spread along the path for the Pareto
-front, and (3) a hill climb from the best feasible assignments (one layer to a cheaper
-multiplier, best saving per predicted damage first), until the budget is spent.
+front, and (3) a climb from each budget's best feasible assignment until the budget is spent.
+
+The climb (``climb="gallop"``, the default since 2026-11-28): from the budget's best assignment
+``b``, the same refined Lagrangian path is traced over the options at least as cheap as ``b``'s in
+every layer (:func:`local_path`), and :func:`gallop` walks it with steps of 1, 2, 4, ... points
+until one breaks the budget, then bisects the last step: ``j`` feasible moves cost about
+``2 log2 j`` evaluations instead of ``j``. The last feasible point becomes the budget's new base;
+the budgets take turns. A first step that already breaks the budget is banned from that budget's
+later local paths. ``climb="single"`` (before) tries one-layer moves one evaluation at a time, the
+best saving per predicted damage first, and climbs on from the first that stays within the budget
+(:func:`hill_climb`; the gallop also ends with it when its paths run out with evaluations left).
+On ResNet-20 the single climb's accepted moves saved about 1% of the energy each.
 
 *Path repair* (``repairs`` > 0): a damage model can badly underrate one (layer, multiplier) pair;
 the path then has a cliff, one move after which the measured loss leaps by more than the loosest
@@ -49,6 +59,8 @@ from xaigen.multipliers import Multiplier
 from xaigen.search.problem import AssignmentProblem, Evaluation, Run
 from xaigen.search.registry import SearchContext, register
 
+CLIMBS = ("gallop", "single")
+
 
 def relative_error(multiplier: Multiplier, a_hist: np.ndarray, w_hist: np.ndarray, fan_in: int) -> float:
     """Noise-to-signal ratio of an accumulator of ``fan_in`` products (see the module docstring)."""
@@ -66,8 +78,8 @@ def relative_error(multiplier: Multiplier, a_hist: np.ndarray, w_hist: np.ndarra
 
 
 def lagrangian_path(savings: Mapping[str, Mapping[str, float]], damage: Mapping[str, Mapping[str, float]],
-                    exact: str) -> list[dict[str, str]]:
-    """Distinct Lagrangian-optimal assignments from all-exact (first) to the cheapest (last)."""
+                    exact: str, start: Mapping[str, str] | None = None) -> list[dict[str, str]]:
+    """Distinct Lagrangian-optimal assignments from all-exact (first; or ``start``) to the cheapest (last)."""
     layers = list(savings)
     prices = {0.0}
     for layer in layers:
@@ -81,7 +93,7 @@ def lagrangian_path(savings: Mapping[str, Mapping[str, float]], damage: Mapping[
     ordered = sorted(prices, reverse=True)
     probes = [ordered[0] * 2 + 1] + [
         (hi + lo) / 2 for hi, lo in zip(ordered, ordered[1:])] + [ordered[-1] / 2 if ordered[-1] > 0 else 0.0]
-    path: list[dict[str, str]] = [{layer: exact for layer in layers}]
+    path: list[dict[str, str]] = [dict(start) if start is not None else {layer: exact for layer in layers}]
     for lam in probes:
         choice = {}
         for layer in layers:
@@ -270,10 +282,67 @@ def hill_climb(run: Run, bases: list[tuple[float, dict]], savings: dict, damage:
                 break
 
 
+def local_path(base: Mapping[str, str], savings: Mapping, damage: Mapping, banned: set) -> list[dict[str, str]]:
+    """The refined Lagrangian path from ``base`` over the options at least as cheap as ``base``'s own
+    in every layer, without the ``banned`` (layer, multiplier) pairs: where to go next from ``base``."""
+    options = {n: {m: s for m, s in savings[n].items()
+                   if m == base[n] or (s >= savings[n][base[n]] and (n, m) not in banned)} for n in base}
+    cost = {n: {m: damage[n][m] for m in options[n]} for n in base}
+    return refine_path(lagrangian_path(options, cost, "", start=base), options, cost)
+
+
+def gallop(search: _PathSearch, limit: float) -> int:
+    """The last index of ``search.path`` within ``limit`` (its first point is): steps of 1, 2, 4, ...
+    from the start until one breaks the limit, then a bisection of the last step. Costs about
+    ``2 log2 j`` evaluations to go ``j`` points, one when the first point breaks it."""
+    within, last = search.run.problem.within_budget, len(search.path) - 1
+    ok, step = 0, 1
+    while ok < last:
+        i = min(ok + step, last)
+        e = search.at(i)
+        if e is None:
+            return ok
+        if not within(e, limit):
+            break
+        ok, step = i, step * 2
+    else:
+        return ok
+    lo, hi = ok, i - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        e = search.at(mid)
+        if e is None:
+            break
+        lo, hi = (mid, hi) if within(e, limit) else (lo, mid - 1)
+    return lo
+
+
+def path_climb(run: Run, bases: list[tuple[float, dict]], savings: dict, damage: dict) -> None:
+    """From each budget's best assignment, :func:`gallop` along its :func:`local_path`; the budgets
+    take turns. A first step that breaks the budget is banned from that budget's later local paths
+    (cheaper assignments than the one it broke from are unlikely to take it), and a budget stops
+    when its local path is a single point."""
+    banned: dict[float, set] = {limit: set() for limit, _ in bases}
+    queue = list(bases)
+    while run.remaining > 0 and queue:
+        limit, base = queue.pop(0)
+        path = local_path(base, savings, damage, banned[limit])
+        if len(path) < 2:
+            continue
+        j = gallop(_PathSearch(run, path), limit)
+        if j > 0:
+            queue.append((limit, path[j]))
+        elif run.remaining > 0:
+            moved = next(n for n in path[1] if path[1][n] != base[n])
+            banned[limit].add((moved, path[1][moved]))
+            queue.insert(0, (limit, base))
+
+
 def xai_gen(problem: AssignmentProblem, relevance: Mapping[str, float], histograms: Mapping[str, Mapping],
             budget: int, loss_budgets: Sequence[float] = (0.01, 0.02), front_points: int = 6,
             use_relevance: bool = True, damage: DamageSource | None = None, refine: bool = True,
-            retrain_margin: float = 0.0, repairs: int = 0, advance: Callable[[], None] | None = None) -> Run:
+            retrain_margin: float = 0.0, repairs: int = 0, climb: str = "gallop",
+            advance: Callable[[], None] | None = None) -> Run:
     """Run XAI-Gen within ``budget`` full evaluations (see the module docstring).
 
     ``histograms[layer][signed]`` is ``(activation_hist, weight_hist)`` for quantization of that
@@ -281,7 +350,9 @@ def xai_gen(problem: AssignmentProblem, relevance: Mapping[str, float], histogra
     ``damage`` (a table or callable in loss units) replaces relevance x error model; ``refine``
     walks the path one layer at a time between its Lagrangian points; ``retrain_margin`` > 0 (the
     in-loop fine-tune's margin) also bisects for each budget + margin; ``repairs`` is the most
-    cliff moves taken out of the path (see the module docstring). The returned run's
+    cliff moves taken out of the path (see the module docstring); ``climb`` is how the rest of the
+    budget is spent from each budget's best assignment: ``"gallop"`` (:func:`path_climb`, then
+    :func:`hill_climb` if evaluations are left) or ``"single"`` (:func:`hill_climb` only). The returned run's
     ``diagnostics`` hold the path lengths, the weights and the predicted damage.
     """
     run = Run(problem, budget, "xai-gen" if use_relevance else "error-model", advance=advance)
@@ -308,7 +379,13 @@ def xai_gen(problem: AssignmentProblem, relevance: Mapping[str, float], histogra
                        "removed_moves": [list(m) for m in removed]}
     feasible = {limit: search.last_feasible(limit) for limit in loss_budgets}
     search.spread(front_points)
-    hill_climb(run, [(limit, path[i]) for limit, i in sorted(feasible.items())], savings, damage, loss_budgets)
+    bases = [(limit, path[i]) for limit, i in sorted(feasible.items())]
+    if climb not in CLIMBS:
+        raise ValueError(f"climb must be one of {CLIMBS}, got {climb!r}")
+    if climb == "gallop":
+        path_climb(run, bases, savings, damage)
+        bases = []
+    hill_climb(run, bases, savings, damage, loss_budgets)
     return run
 
 
@@ -317,11 +394,11 @@ def xai_gen_method(problem: AssignmentProblem, budget: int, context: SearchConte
     """XAI-Gen: the guide's damage in loss units (or error model x XAI relevance) x hardware saving."""
     return xai_gen(problem, context.relevance, context.histograms, budget, context.loss_budgets,
                    damage=context.damage, retrain_margin=context.retrain_margin, repairs=context.path_repairs,
-                   advance=context.advance)
+                   climb=context.climb, advance=context.advance)
 
 
 @register("error-model")
 def error_model_method(problem: AssignmentProblem, budget: int, context: SearchContext) -> Run:
     """XAI-Gen without relevance (every r_l = 1): the ablation that shows what XAI adds."""
     return xai_gen(problem, context.relevance, context.histograms, budget, context.loss_budgets,
-                   use_relevance=False, repairs=context.path_repairs, advance=context.advance)
+                   use_relevance=False, repairs=context.path_repairs, climb=context.climb, advance=context.advance)
