@@ -397,9 +397,38 @@ def test_local_path_goes_only_to_cheaper_options_one_layer_at_a_time():
     assert path[-1] == {"a": "m2", "b": "m3"}
 
 
-def test_path_climb_bans_a_breaking_first_step_and_reaches_the_budgets_edge(problem):
-    """On the real problem: the climb only keeps assignments within the budget, never evaluates
-    a point twice, and ends no worse than where it started."""
+class _RuleRun:
+    """A stand-in for a Run: an assignment breaks the limit iff layer ``a`` runs ``bad``."""
+
+    def __init__(self, budget):
+        self.remaining, self.calls = budget, []
+        self.problem = type("P", (), {"within_budget": staticmethod(lambda e, limit: e)})()
+
+    def evaluate(self, assignment):
+        if self.remaining <= 0:
+            return None
+        self.remaining -= 1
+        self.calls.append(dict(assignment))
+        return assignment["a"] != "bad"
+
+
+def test_path_climb_bans_a_first_step_that_breaks_the_budget():
+    """``bad`` is layer a's cheapest-per-damage move: the climb's first local step. Once it broke the
+    budget it is never tried again, and the climb goes on to the cheapest assignment without it."""
+    from xaigen.search.methods.xai_gen import path_climb
+
+    savings = {"a": {"e": 0.0, "bad": 5.0, "ok": 1.0}, "b": {"e": 0.0, "m": 1.0}}
+    damage = {"a": {"e": 0.0, "bad": 0.1, "ok": 0.5}, "b": {"e": 0.0, "m": 1.0}}
+    run = _RuleRun(10)
+    path_climb(run, [(0.01, {"a": "e", "b": "e"})], savings, damage)
+    assert run.calls[0] == {"a": "bad", "b": "e"}
+    assert sum(c["a"] == "bad" for c in run.calls) == 1
+    assert run.calls[-1] == {"a": "ok", "b": "m"} and run.remaining > 0  # it stopped: nothing left to try
+
+
+def test_path_climb_on_a_real_problem_never_evaluates_twice_and_gains(problem):
+    """On the real problem: within its evaluations, no assignment evaluated twice, and a cheaper
+    assignment within the budget than the one it started from."""
     from xaigen.search.methods.xai_gen import damage_tables, path_climb
 
     p, hist = problem
