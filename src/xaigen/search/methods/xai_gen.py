@@ -355,6 +355,8 @@ def xai_gen(problem: AssignmentProblem, relevance: Mapping[str, float], histogra
     :func:`hill_climb` if evaluations are left) or ``"single"`` (:func:`hill_climb` only). The returned run's
     ``diagnostics`` hold the path lengths, the weights and the predicted damage.
     """
+    if climb not in CLIMBS:
+        raise ValueError(f"climb must be one of {CLIMBS}, got {climb!r}")
     run = Run(problem, budget, "xai-gen" if use_relevance else "error-model", advance=advance)
     if damage is not None:
         (savings, damage), weight = given_damage(problem, damage), {}
@@ -380,8 +382,6 @@ def xai_gen(problem: AssignmentProblem, relevance: Mapping[str, float], histogra
     feasible = {limit: search.last_feasible(limit) for limit in loss_budgets}
     search.spread(front_points)
     bases = [(limit, path[i]) for limit, i in sorted(feasible.items())]
-    if climb not in CLIMBS:
-        raise ValueError(f"climb must be one of {CLIMBS}, got {climb!r}")
     if climb == "gallop":
         path_climb(run, bases, savings, damage)
         bases = []
