@@ -67,12 +67,12 @@ def one_seed(stored: dict, seed: int, climbs: list[str] | None) -> dict[str, dic
     s, methods, damage = None, stored["methods"], stored["damage"]
     rows = {"xai-gen (stored)": {"hypervolume": methods["xai-gen"]["hypervolume"], "choices": {},
                                  "climb": own}}
+    guide = (damage.get("tables") or {}).get(damage["guide"])
     for climb in climbs or [own]:
         cfg = RunConfig.model_validate({**config, "search": {**config.get("search", {}), "climb": climb}})
         s = s or pipeline.setup(cfg)  # the climb changes nothing the set-up makes
         tag = "" if climbs is None else f" [{climb}]"
         rows["error-model" + tag] = _searched(cfg, s, "error-model", None)
-        guide = (damage.get("tables") or {}).get(damage["guide"])
         if guide is not None:
             rows["guide" + tag] = _searched(cfg, s, "xai-gen", guide)
         rows["measured" + tag] = _searched(cfg, s, "xai-gen", damage["ceiling_table"])

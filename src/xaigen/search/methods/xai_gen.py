@@ -293,8 +293,9 @@ def local_path(base: Mapping[str, str], savings: Mapping, damage: Mapping, banne
 
 def gallop(search: _PathSearch, limit: float) -> int:
     """The last index of ``search.path`` within ``limit`` (its first point is): steps of 1, 2, 4, ...
-    from the start until one breaks the limit, then a bisection of the last step. Costs about
-    ``2 log2 j`` evaluations to go ``j`` points, one when the first point breaks it."""
+    from the start until one breaks the limit, then :meth:`_PathSearch.last_feasible` bisects the
+    last step (the one the probes left open). Costs about ``2 log2 j`` evaluations to go ``j``
+    points, one when the first point breaks it."""
     within, last = search.run.problem.within_budget, len(search.path) - 1
     ok, step = 0, 1
     while ok < last:
@@ -303,18 +304,9 @@ def gallop(search: _PathSearch, limit: float) -> int:
         if e is None:
             return ok
         if not within(e, limit):
-            break
+            return search.last_feasible(limit)
         ok, step = i, step * 2
-    else:
-        return ok
-    lo, hi = ok, i - 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        e = search.at(mid)
-        if e is None:
-            break
-        lo, hi = (mid, hi) if within(e, limit) else (lo, mid - 1)
-    return lo
+    return ok
 
 
 def path_climb(run: Run, bases: list[tuple[float, dict]], savings: dict, damage: dict) -> None:
