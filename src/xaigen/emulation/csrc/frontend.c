@@ -47,17 +47,46 @@ static inline void store3(uint8_t* d, __m512i words)
 #define XAIGEN_STORE3 0
 #endif
 
+#if defined(__AVX512BW__) && defined(__AVX512VBMI__)
+#define XAIGEN_STORE_WIDE 1
+/* The byte permutation that packs the first R bytes (5 <= R <= 8) of each of 8 qwords into 8 R bytes. */
+static inline __m512i wide_pick(int64_t R)
+{
+    uint8_t pick[64];
+    for (int k = 0; k < 64; ++k) pick[k] = (uint8_t)(k < 8 * R ? (k / R) * 8 + k % R : 0);
+    return _mm512_loadu_si512((const void*)pick);
+}
+#else
+#define XAIGEN_STORE_WIDE 0
+#endif
+
 /* R = 1, 2, 3 (with AVX-512BW and VL) or 4 with AVX-512: 16 codes at a time, their R factor bytes
- * gathered as one 32-bit word each (table8 rows are 8 bytes) and narrowed to R bytes; for R = 1
+ * gathered as one 32-bit word each (table8 rows are 8 bytes) and narrowed to R bytes; R = 5..8 (with
+ * AVX-512BW and VBMI): 8 codes' 64-bit rows per gather, packed to 8 R bytes by one vpermb; for R = 1
  * with AVX-512BW, 32 codes at a time looked up in table16 (the factor bytes as int16) held in
  * registers, no gather.  Returns 0 where it does not apply. */
 static int lookup16(const float* src, int64_t len, float scale, float zero, float qmin, float qmax, float vmin,
                     const uint8_t* table8, const int16_t* table16, int64_t R, uint8_t* d)
 {
 #ifdef __AVX512F__
-    if (R != 1 && R != 2 && R != 4 && !(R == 3 && XAIGEN_STORE3)) return 0;
+    if (R != 1 && R != 2 && R != 4 && !(R == 3 && XAIGEN_STORE3) && !(R >= 5 && R <= 8 && XAIGEN_STORE_WIDE)) return 0;
     const code_params16 p = code_params(scale, zero, qmin, qmax, vmin);
     int64_t e = 0;
+#if XAIGEN_STORE_WIDE
+    if (R >= 5) {
+        const __m512i pick = wide_pick(R);
+        const __mmask64 keep = R == 8 ? ~(__mmask64)0 : (((__mmask64)1 << (8 * R)) - 1);
+        for (; e + 16 <= len; e += 16) {
+            const __m512i index = code_index16(_mm512_loadu_ps(src + e), &p);
+            const __m512i lo = _mm512_i32gather_epi64(_mm512_castsi512_si256(index), (const void*)table8, 8);
+            const __m512i hi = _mm512_i32gather_epi64(_mm512_extracti64x4_epi64(index, 1), (const void*)table8, 8);
+            _mm512_mask_storeu_epi8(d + R * e, keep, _mm512_permutexvar_epi8(pick, lo));
+            _mm512_mask_storeu_epi8(d + R * (e + 8), keep, _mm512_permutexvar_epi8(pick, hi));
+        }
+        for (; e < len; ++e) memcpy(d + e * R, table8 + 8 * code_index(src[e], scale, zero, qmin, qmax, vmin), (size_t)R);
+        return 1;
+    }
+#endif
 #ifdef __AVX512BW__
     if (R == 1 && len >= 32) {
         __m512i t[8];
