@@ -455,3 +455,16 @@ def test_the_configured_climb_reaches_xai_gen_and_an_unknown_one_is_refused(prob
     assert calls == ["gallop"]
     with pytest.raises(ValueError, match="climb must be one of"):
         xai_gen(p, {}, hist, 5, climb="uphill")
+
+
+def test_the_climbs_and_their_default_have_one_meaning_everywhere():
+    """The config validates climb names with its own Literal (it must not import the search): the
+    names and the default must stay those of ``xai_gen.CLIMBS``."""
+    import typing
+
+    from xaigen.config import SearchConfig
+    from xaigen.search.methods.xai_gen import CLIMBS
+    from xaigen.search.registry import SearchContext
+
+    assert typing.get_args(SearchConfig.model_fields["climb"].annotation) == CLIMBS
+    assert SearchConfig().climb == SearchContext().climb == CLIMBS[0]

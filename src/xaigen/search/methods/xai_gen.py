@@ -59,7 +59,7 @@ from xaigen.multipliers import Multiplier
 from xaigen.search.problem import AssignmentProblem, Evaluation, Run
 from xaigen.search.registry import SearchContext, register
 
-CLIMBS = ("gallop", "single")
+CLIMBS = ("gallop", "single")  # the first is the default (config.SearchConfig and SearchContext agree: tested)
 
 
 def relative_error(multiplier: Multiplier, a_hist: np.ndarray, w_hist: np.ndarray, fan_in: int) -> float:
@@ -333,7 +333,7 @@ def path_climb(run: Run, bases: list[tuple[float, dict]], savings: dict, damage:
 def xai_gen(problem: AssignmentProblem, relevance: Mapping[str, float], histograms: Mapping[str, Mapping],
             budget: int, loss_budgets: Sequence[float] = (0.01, 0.02), front_points: int = 6,
             use_relevance: bool = True, damage: DamageSource | None = None, refine: bool = True,
-            retrain_margin: float = 0.0, repairs: int = 0, climb: str = "gallop",
+            retrain_margin: float = 0.0, repairs: int = 0, climb: str = CLIMBS[0],
             advance: Callable[[], None] | None = None) -> Run:
     """Run XAI-Gen within ``budget`` full evaluations (see the module docstring).
 
