@@ -136,8 +136,10 @@ def test_falls_back_when_activation_factors_do_not_fit_bytes(catalogue):
 @SETTINGS
 @given(n=st.integers(1, 3), c=st.integers(1, 4), h=st.integers(1, 6), w=st.integers(1, 12), top=st.integers(0, 2),
        left=st.integers(0, 2), zero=st.integers(0, 40), signed=st.booleans(), channels_last=st.booleans(),
-       rank=st.sampled_from([1, 2, 3, 4, 5, 6, 7, 8, 10, 14, 16]), seed=st.integers(0, 2**31 - 1))
-def test_front_end_equals_quantize_then_lookup(n, c, h, w, top, left, zero, signed, channels_last, rank, seed):
+       rank=st.sampled_from([1, 2, 3, 4, 5, 6, 7, 8, 10, 14, 16]), seed=st.integers(0, 2**31 - 1),
+       scratch=st.booleans())
+def test_front_end_equals_quantize_then_lookup(n, c, h, w, top, left, zero, signed, channels_last, rank, seed,
+                                               scratch):
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(n, c, h, w, generator=gen) * 3
     zero = 0 if signed else zero
@@ -149,10 +151,30 @@ def test_front_end_equals_quantize_then_lookup(n, c, h, w, top, left, zero, sign
     want = torch.from_numpy(table)[codes - vmin]  # [N, C, Hp, Wp, R]
     want = want.permute(0, 1, 4, 2, 3).reshape(n, c * rank, h + 2 * top, w + 2 * left)
     xin = x.contiguous(memory_format=torch.channels_last) if channels_last else x
-    got = lookup_conv_input(xin, 0.037, zero, (vmin, vmin + 255), vmin, table, (top, left), pad_code)
+    got = lookup_conv_input(xin, 0.037, zero, (vmin, vmin + 255), vmin, table, (top, left), pad_code, scratch)
     assert torch.equal(got, want)
     rows = lookup_rows(x.reshape(n, -1), 0.037, zero, (vmin, vmin + 255), vmin, table)
     assert torch.equal(rows, torch.from_numpy(table)[quantize(x.reshape(n, -1), params) - vmin].reshape(n, -1))
+
+
+def test_the_scratch_buffer_is_reused_within_a_thread_and_private_to_it():
+    """``scratch=True`` reuses one buffer per thread (so a result is valid until the thread's next
+    call) and never shares it between threads."""
+    import threading
+
+    table = np.arange(256 * 3, dtype=np.uint8).reshape(256, 3)
+    x = torch.randn(2, 4, 5, 5)
+    args = (0.05, 0, (-128, 127), -128, table, (1, 1), 0)
+    first = lookup_conv_input(x, *args, scratch=True)
+    want = lookup_conv_input(x, *args).clone()
+    assert torch.equal(first, want)
+    second = lookup_conv_input(x[:1] * 2, *args, scratch=True)
+    assert second.data_ptr() == first.data_ptr()  # the same memory: `first` is no longer valid
+    other = []
+    thread = threading.Thread(target=lambda: other.append(lookup_conv_input(x, *args, scratch=True)))
+    thread.start()
+    thread.join()
+    assert other[0].data_ptr() != second.data_ptr() and torch.equal(other[0], want)
 
 
 @needs_int8

@@ -304,7 +304,8 @@ def int8_conv2d_from(x: torch.Tensor, scale: float, zero: int, plan: KernelPlan,
     if pad_code == zero and direct.applies(lowering, stride, dilation, plan.groups, x.shape[3], padding):
         scales = lowering.kernel_scales() if output_scales is None else output_scales * lowering.part_scales[0]
         return direct.conv2d(x, scale, zero, code_range, low, lowering, tuple(padding), scales, bias)
-    stacked = lookup_conv_input(x, scale, zero, code_range, low, lowering.act_table, tuple(padding), pad_code)
+    stacked = lookup_conv_input(x, scale, zero, code_range, low, lowering.act_table, tuple(padding), pad_code,
+                                scratch=True)  # consumed by the conv below, before any other front end runs
     out = int8.conv2d(stacked, lowering, stride, dilation, plan.groups, output_scales)
     if output_scales is None:
         return int8.combine_parts(out, lowering)
