@@ -14,9 +14,10 @@ pass through unchanged with ``s = 1, z = 0``.
 A convolution's stacked input (R bytes per activation: 21 MB for one of ResNet-20's 16-channel
 layers at rank 5 and batch 256) can go to a per-thread scratch buffer that is reused from layer
 to layer (``scratch=True``), because a fresh array of that size costs a page fault, and the
-kernel's zeroing of the page, on every 4 KiB first touched. ``benchmarks/emulation_profile.py``
-on ResNet-20 with ``mul8s_1KVA`` (rank 5): the front end took 90 ms a forward with fresh arrays
-and 61 ms with the scratch buffer (this 2-core AMD EPYC, 2026-11-28).
+kernel's zeroing of the page, on every 4 KiB first touched. Measured on ResNet-20 with
+``mul8s_1KVA`` (rank 5, batch 256, 2 threads, interleaved in one process): a forward's median
+263-268 ms against 293-309 ms with fresh arrays in 3 of 4 comparisons, 345 against 333 ms in the
+fourth (``benchmarks/results/emulation-2026-11-28-amd-avx512vnni-ab-scratch-inprocess.txt``).
 """
 
 from __future__ import annotations
