@@ -137,9 +137,19 @@ def test_falls_back_when_activation_factors_do_not_fit_bytes(catalogue):
 @given(n=st.integers(1, 3), c=st.integers(1, 4), h=st.integers(1, 6), w=st.integers(1, 12), top=st.integers(0, 2),
        left=st.integers(0, 2), zero=st.integers(0, 40), signed=st.booleans(), channels_last=st.booleans(),
        rank=st.sampled_from([1, 2, 3, 4, 5, 6, 7, 8, 10, 14, 16]), seed=st.integers(0, 2**31 - 1),
-       scratch=st.booleans())
+       scratch=st.booleans(), native=st.booleans())
 def test_front_end_equals_quantize_then_lookup(n, c, h, w, top, left, zero, signed, channels_last, rank, seed,
-                                               scratch):
+                                               scratch, native):
+    """The C front end and the numba fallback (no C compiler) alike."""
+    from unittest import mock
+
+    from xaigen.emulation import frontend
+
+    with mock.patch.object(frontend, "gather_library", frontend.gather_library if native else lambda: None):
+        _check_front_end(n, c, h, w, top, left, zero, signed, channels_last, rank, seed, scratch)
+
+
+def _check_front_end(n, c, h, w, top, left, zero, signed, channels_last, rank, seed, scratch):
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(n, c, h, w, generator=gen) * 3
     zero = 0 if signed else zero

@@ -2,9 +2,11 @@
 quantize-and-lookup front ends; ``csrc/direct.c``: the direct int8 convolution; ``csrc/codes.h``:
 the shared quantization) with the machine's compiler, into one shared library.
 
-The sources are compiled once per (source, compiler, flags) into a cache directory
+The sources are compiled once per (source, compiler, flags, CPU features) into a cache directory
 (``$XAIGEN_KERNEL_CACHE``, else ``~/.cache/xaigen/kernels``, else a temporary directory) with
-``-O3 -march=native``, so it uses AVX-512BW where the CPU has it. When no compiler exists, the build
+``-O3 -march=native``, so it uses AVX-512BW where the CPU has it; the CPU's feature flags are part
+of the key, so a cache directory shared by machines with different CPUs (a home directory on a
+cluster) never hands one machine a build that uses instructions it lacks. When no compiler exists, the build
 fails or ``XAIGEN_NO_NATIVE=1`` is set, :func:`gather_library` returns None and callers use the
 numba kernel instead. Nothing is built at import time.
 """
@@ -49,10 +51,28 @@ def _compiler() -> str | None:
     return None
 
 
-def _build(compiler: str) -> Path:
+def _cpu_features() -> str:
+    """What ``-march=native`` depends on: the CPU's feature flags and model (Linux), else what
+    :mod:`platform` knows of the processor."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = [line for line in f if line.startswith(("flags", "model name", "Features", "CPU part"))]
+    except OSError:
+        lines = []
+    return "".join(dict.fromkeys(lines)) or f"{platform.machine()} {platform.processor()}"
+
+
+def library_path(compiler: str) -> Path:
+    """Where the build for these sources, this compiler, these flags and this CPU is cached."""
     source = b"".join(path.read_bytes() for path in SOURCES + HEADERS)
-    key = hashlib.sha256(source + compiler.encode() + " ".join(FLAGS).encode()).hexdigest()[:16]
-    target = _cache_dir() / f"xaigen_gather_{key}.so"
+    identity = source + compiler.encode() + " ".join(FLAGS).encode() + _cpu_features().encode()
+    return _cache_dir() / f"xaigen_gather_{hashlib.sha256(identity).hexdigest()[:16]}.so"
+
+
+def _build(compiler: str) -> Path:
+    target = library_path(compiler)
     if not target.exists():
         with tempfile.NamedTemporaryFile(suffix=".so", dir=target.parent, delete=False) as tmp:
             partial = Path(tmp.name)
