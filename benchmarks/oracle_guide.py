@@ -104,6 +104,12 @@ def _ablation(name: str, row: dict, climbs: list[str] | None) -> str | None:
     return "error-model"
 
 
+def _shared_climb(seed_rows: list[dict]) -> dict:
+    """``{"climb": c}`` when every seed's row was made with the same climb ``c``, else nothing."""
+    climbs = {row.get("climb") for row in seed_rows}
+    return {"climb": climbs.pop()} if len(climbs) == 1 and None not in climbs else {}
+
+
 def ratios(rows: dict[str, dict], climbs: list[str] | None) -> dict[str, float]:
     """Each row's hypervolume over its ablation's (same climb)."""
     out = {}
@@ -125,10 +131,7 @@ def main() -> None:
     rows = {seed: one_seed(_stored_run(Path(args.runs), seed), seed, args.climbs) for seed in args.seeds}
     names = [k for k in dict.fromkeys(k for r in rows.values() for k in r) if all(k in r for r in rows.values())]
     mean = {k: {"hypervolume": statistics.fmean(r[k]["hypervolume"] for r in rows.values()),
-                "climb": rows[args.seeds[0]][k].get("climb")} for k in names}
-    for k in names:
-        if mean[k]["climb"] is None or any(r[k].get("climb") != mean[k]["climb"] for r in rows.values()):
-            mean[k].pop("climb")
+                **_shared_climb([r[k] for r in rows.values()])} for k in names}
     report = {"runs": args.runs, "seeds": args.seeds, "climbs": args.climbs, "rows": rows,
               "mean_hypervolume": {k: v["hypervolume"] for k, v in mean.items()},
               "over_error_model": {seed: ratios(r, args.climbs) for seed, r in rows.items()},
