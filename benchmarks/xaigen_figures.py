@@ -11,7 +11,9 @@ lies within what the run found at all.
 Every method gets the configured budget of full evaluations, except NSGA-II, which gets
 ``nsga2-factor`` times as many. Each seed draws its own training subset, test split and search
 seeds (``xaigen run --seeds``). Figures are mean and sample standard deviation over seeds, with
-min/max; a target is reported as met or missed by how much. ``--summarize-only`` runs nothing: it
+min/max; a target is reported as met or missed by how much, and the per-seed figures of the two
+targets the seeds decide (XAI-Gen's hypervolume over the ablation's, paired per seed, and the
+per-probe Spearman) with a Student-t 95% interval of their mean. ``--summarize-only`` runs nothing: it
 reads ``<out>/<config>/seed-<k>/results.json`` of seeds run earlier (e.g. one invocation per seed,
 their ``seed-<k>`` folders gathered under one ``--out``) and prints the same figures. The 50
 EvoApprox circuits shipped with xaigen are in the catalogue; ``XAIGEN_EVOAPPROX=<file>`` adds another
@@ -81,7 +83,37 @@ def hypervolume_room(summary: dict) -> dict:
             "best_known_over_error_model": ratio, "target_within_best_known": None if ratio is None else ratio >= 1.05}
 
 
-def _print(name: str, summary: dict, table: dict, room: dict) -> None:
+def mean_interval(values: list[float]) -> dict | None:
+    """Mean, sample standard deviation and Student-t 95% interval of the mean of per-seed values."""
+    from scipy import stats
+
+    if not values:
+        return None
+    n = len(values)
+    mean = sum(values) / n
+    std = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0
+    half = stats.t.ppf(0.975, n - 1) * std / n ** 0.5 if n > 1 else float("inf")
+    return {"per_seed": values, "mean": mean, "std": std, "ci95": [mean - half, mean + half], "n": n}
+
+
+def seed_intervals(summary: dict, guide: str, target_ratio: float = 1.05) -> dict:
+    """How sure the seeds make two targets. ``hypervolume_ratio``: XAI-Gen's hypervolume over the
+    ablation's per seed (both ran on the same seed's model, split and budget: a paired comparison;
+    the issue's target is on the ratio of the means) and how many seeds reach ``target_ratio``;
+    ``per_probe_spearman``: the guide's per-seed figure."""
+    per_seed = list(summary.get("per_seed", {}).values())
+    ratios = [f["xai-gen/hypervolume"] / f["error-model/hypervolume"] for f in per_seed
+              if f.get("xai-gen/hypervolume") is not None and f.get("error-model/hypervolume")]
+    ratio = mean_interval(ratios)
+    if ratio is not None:
+        ratio["seeds_at_target"] = sum(r >= target_ratio - 1e-12 for r in ratios)
+        ratio["target"] = target_ratio
+    probe = [f[f"damage/{guide}/per_probe_spearman"] for f in per_seed
+             if f.get(f"damage/{guide}/per_probe_spearman") is not None]
+    return {"hypervolume_ratio": ratio, "per_probe_spearman": mean_interval(probe)}
+
+
+def _print(name: str, summary: dict, table: dict, room: dict, intervals: dict) -> None:
     print(f"\n== {name}: seeds {summary['seeds']}")
     for key, f in summary["figures"].items():
         if f is not None and ("hypervolume" in key or "@" in key or "spearman" in key or "pearson" in key
@@ -93,6 +125,11 @@ def _print(name: str, summary: dict, table: dict, room: dict) -> None:
     if room["best_known_over_error_model"] is not None:
         print(f"best-known front (all methods' evaluations) {room['best_known_hypervolume']:.4f} = "
               f"{room['best_known_over_error_model']:.3f}x error-model's hypervolume")
+    for label, f in intervals.items():
+        if f is not None:
+            at = f" ({f['seeds_at_target']} of {f['n']} seeds >= {f['target']})" if "target" in f else ""
+            print(f"{label} per seed {[round(v, 3) for v in f['per_seed']]}: mean {f['mean']:.3f} +- {f['std']:.3f}, "
+                  f"95% interval of the mean [{f['ci95'][0]:.3f}, {f['ci95'][1]:.3f}]{at}")
 
 
 def _nsga2_factor(search: dict) -> int:
@@ -144,9 +181,10 @@ def main() -> None:
             nsga2_factor = _nsga2_factor(cfg.search.model_dump())
         table = targets(summary, guide, [f"{b:g}" for b in cfg.search.loss_budgets], nsga2_factor)
         report[name] = {"seeds": summary["seeds"], "guide": guide, "figures": summary["figures"],
-                        "targets": table, "hypervolume_room": hypervolume_room(summary)}
+                        "targets": table, "hypervolume_room": hypervolume_room(summary),
+                        "seed_intervals": seed_intervals(summary, guide)}
         if not args.json:
-            _print(name, summary, table, report[name]["hypervolume_room"])
+            _print(name, summary, table, report[name]["hypervolume_room"], report[name]["seed_intervals"])
     if args.json:
         print(json.dumps(report, indent=2))
 
