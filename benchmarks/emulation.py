@@ -129,9 +129,10 @@ def _print_row(row: dict) -> None:
           f"naive {row['naive_ips_median']:7.2f}, x{row['ratio_vs_naive']:.0f} | bit-exact {row['bit_exact']}",
           flush=True)
     if row["folded_bn_pairs"]:
-        print(f"{'':27s} BatchNorm folded ({row['folded_bn_pairs']} pairs): xaigen {row['xaigen_folded_ips_median']:8.1f} "
-              f"img/s | x{row['ratio_folded_vs_float']:.3f} of float | x{row['ratio_folded_vs_float_folded']:.3f} of "
-              f"folded float | bit-exact {row['folded_bit_exact']}", flush=True)
+        print(f"{'':27s} BatchNorm folded ({row['folded_bn_pairs']} pairs): "
+              f"xaigen {row['xaigen_folded_ips_median']:8.1f} img/s | x{row['ratio_folded_vs_float']:.3f} of float | "
+              f"x{row['ratio_folded_vs_float_folded']:.3f} of folded float | bit-exact {row['folded_bit_exact']}",
+              flush=True)
 
 
 def main(argv=None) -> int:
