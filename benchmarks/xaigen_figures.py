@@ -91,8 +91,10 @@ def mean_interval(values: list[float]) -> dict | None:
         return None
     n = len(values)
     mean = sum(values) / n
-    std = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0
-    half = stats.t.ppf(0.975, n - 1) * std / n ** 0.5 if n > 1 else float("inf")
+    if n < 2:  # one seed gives no interval
+        return {"per_seed": values, "mean": mean, "std": 0.0, "ci95": None, "n": n}
+    std = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5
+    half = stats.t.ppf(0.975, n - 1) * std / n ** 0.5
     return {"per_seed": values, "mean": mean, "std": std, "ci95": [mean - half, mean + half], "n": n}
 
 
@@ -128,8 +130,10 @@ def _print(name: str, summary: dict, table: dict, room: dict, intervals: dict) -
     for label, f in intervals.items():
         if f is not None:
             at = f" ({f['seeds_at_target']} of {f['n']} seeds >= {f['target']})" if "target" in f else ""
+            interval = "no interval (one seed)" if f["ci95"] is None else \
+                f"95% interval of the mean [{f['ci95'][0]:.3f}, {f['ci95'][1]:.3f}]"
             print(f"{label} per seed {[round(v, 3) for v in f['per_seed']]}: mean {f['mean']:.3f} +- {f['std']:.3f}, "
-                  f"95% interval of the mean [{f['ci95'][0]:.3f}, {f['ci95'][1]:.3f}]{at}")
+                  f"{interval}{at}")
 
 
 def _nsga2_factor(search: dict) -> int:
