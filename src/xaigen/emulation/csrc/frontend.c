@@ -83,9 +83,7 @@ static int lookup16(const float* src, int64_t len, float scale, float zero, floa
             _mm512_mask_storeu_epi8(d + R * e, keep, _mm512_permutexvar_epi8(pick, lo));
             _mm512_mask_storeu_epi8(d + R * (e + 8), keep, _mm512_permutexvar_epi8(pick, hi));
         }
-        for (; e < len; ++e)
-            memcpy(d + e * R, table8 + 8 * code_index(src[e], scale, zero, qmin, qmax, vmin), (size_t)R);
-        return 1;
+        /* fewer than 16 codes are left: the loops below skip R >= 5 and the shared tail copies them */
     }
 #endif
 #ifdef __AVX512BW__

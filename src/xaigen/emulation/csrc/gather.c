@@ -19,15 +19,21 @@
 #define TILE 512
 
 #ifdef __AVX512BW__
+/* The table values of 32 activation codes (uint8), widened to int32: lo for codes 0-15, hi for 16-31. */
+static inline void lookup32_wide(const __m512i t[8], __m256i codes, __m512i* lo, __m512i* hi)
+{
+    const __m512i v = lookup32(t, _mm512_cvtepu8_epi16(codes));
+    *lo = _mm512_cvtepi16_epi32(_mm512_castsi512_si256(v));
+    *hi = _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(v, 1));
+}
+
 /* acc[p] += t[a[p]] for p < n (1 <= n < 32): tile16's step with masked loads and stores. */
 static inline void tail16(const __m512i t[8], const uint8_t* a, int n, int32_t* acc)
 {
     const __mmask64 m = ((__mmask64)1 << n) - 1;
     const __mmask16 m_lo = (__mmask16)(m & 0xFFFF), m_hi = (__mmask16)((m >> 16) & 0xFFFF);
-    __m512i idx = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(_mm512_maskz_loadu_epi8(m, a)));
-    __m512i v = lookup32(t, idx);
-    __m512i lo = _mm512_cvtepi16_epi32(_mm512_castsi512_si256(v));
-    __m512i hi = _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(v, 1));
+    __m512i lo, hi;
+    lookup32_wide(t, _mm512_castsi512_si256(_mm512_maskz_loadu_epi8(m, a)), &lo, &hi);
     _mm512_mask_storeu_epi32((void*)acc, m_lo, _mm512_add_epi32(_mm512_maskz_loadu_epi32(m_lo, acc), lo));
     _mm512_mask_storeu_epi32((void*)(acc + 16), m_hi, _mm512_add_epi32(_mm512_maskz_loadu_epi32(m_hi, acc + 16), hi));
 }
@@ -43,10 +49,8 @@ static void tile16(const uint8_t* cols, int64_t K, int64_t ld, int64_t start, in
         const uint8_t* a = cols + k * ld + start;
         int p = 0;
         for (; p + 32 <= len; p += 32) {
-            __m512i idx = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(a + p)));
-            __m512i v = lookup32(t, idx);
-            __m512i lo = _mm512_cvtepi16_epi32(_mm512_castsi512_si256(v));
-            __m512i hi = _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(v, 1));
+            __m512i lo, hi;
+            lookup32_wide(t, _mm256_loadu_si256((const __m256i*)(a + p)), &lo, &hi);
             _mm512_storeu_si512((void*)(acc + p), _mm512_add_epi32(_mm512_loadu_si512((void*)(acc + p)), lo));
             _mm512_storeu_si512((void*)(acc + p + 16), _mm512_add_epi32(_mm512_loadu_si512((void*)(acc + p + 16)), hi));
         }
