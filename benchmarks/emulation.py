@@ -58,6 +58,12 @@ def _ips(batch: int, timing) -> tuple[float, float]:
     return batch / timing.min, batch / timing.median
 
 
+def _bit_exact(fast, naive, x, sub) -> bool:
+    """xaigen's outputs equal the naive reference's on ``sub``, alone and as the first rows of batch ``x``."""
+    want = naive(sub)
+    return bool(torch.equal(fast(sub), want)) and bool(torch.equal(fast(x)[: len(sub)], want))
+
+
 def _folded_variants(model, multiplier: str, catalogue, ranges) -> dict:
     """The float model and its emulation with every conv -> BatchNorm pair folded (empty without pairs)."""
     folding = fold_batchnorm(model)
@@ -74,9 +80,7 @@ def _folded_fields(folded: dict, timing, batch: int, sub, x) -> dict:
                 "ratio_folded_vs_float": None, "ratio_folded_vs_float_folded": None, "folded_bit_exact": None}
     fast = timing["xaigen_folded"].median
     with torch.no_grad():
-        naive_out = folded["naive"](sub)
-        exact = bool(torch.equal(folded["fast"](sub), naive_out)) and bool(torch.equal(folded["fast"](x)[: len(sub)],
-                                                                                       naive_out))
+        exact = _bit_exact(folded["fast"], folded["naive"], x, sub)
     return {"folded_bn_pairs": folded["pairs"], "xaigen_folded_ips_median": round(batch / fast, 1),
             "float_folded_ips_median": round(batch / timing["float_folded"].median, 1),
             "ratio_folded_vs_float": round(timing["float"].median / fast, 3),
@@ -103,7 +107,7 @@ def run(model_name: str, multiplier: str, catalogue, batch: int, seed: int, repe
         funcs.update({"float_folded": lambda: folded["float"](x), "xaigen_folded": lambda: folded["fast"](x)})
     with torch.no_grad():
         timing = interleaved_times(funcs, repeats)
-        bit_exact = bool(torch.equal(fast(sub), naive(sub))) and bool(torch.equal(fast(x)[: len(sub)], naive(sub)))
+        bit_exact = _bit_exact(fast, naive, x, sub)
     paths = sorted({layer.last_path for layer in approximable_layers(fast).values()})  # as the timed runs ran
     (f_min, f_med), (a_min, a_med) = _ips(batch, timing["float"]), _ips(batch, timing["xaigen"])
     n_min, n_med = _ips(len(sub), timing["naive"])
