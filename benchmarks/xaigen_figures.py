@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -89,11 +90,10 @@ def mean_interval(values: list[float]) -> dict | None:
 
     if not values:
         return None
-    n = len(values)
-    mean = sum(values) / n
+    n, mean = len(values), statistics.fmean(values)
     if n < 2:  # one seed gives no interval
         return {"per_seed": values, "mean": mean, "std": 0.0, "ci95": None, "n": n}
-    std = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5
+    std = statistics.stdev(values)
     half = stats.t.ppf(0.975, n - 1) * std / n ** 0.5
     return {"per_seed": values, "mean": mean, "std": std, "ci95": [mean - half, mean + half], "n": n}
 
