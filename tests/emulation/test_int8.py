@@ -149,6 +149,15 @@ def test_front_end_equals_quantize_then_lookup(n, c, h, w, top, left, zero, sign
         _check_front_end(n, c, h, w, top, left, zero, signed, channels_last, rank, seed, scratch)
 
 
+@SETTINGS
+@given(c=st.integers(1, 9), w=st.integers(7, 40), top=st.integers(0, 1), zero=st.integers(0, 40),
+       signed=st.booleans(), rank=st.integers(1, 8), seed=st.integers(0, 2**31 - 1))
+def test_front_end_rows_of_64_codes_and_more(c, w, top, zero, signed, rank, seed):
+    """Rows of 7-360 codes: the C front end's 64-code register path (R = 2..6 with AVX-512 VBMI),
+    its 16-code paths and its scalar tail, each on the same row, against quantize-then-lookup."""
+    _check_front_end(2, c, 2, w, top, top, zero, signed, True, rank, seed, scratch=False)
+
+
 def _check_front_end(n, c, h, w, top, left, zero, signed, channels_last, rank, seed, scratch):
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(n, c, h, w, generator=gen) * 3

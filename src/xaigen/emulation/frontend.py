@@ -86,22 +86,27 @@ def _table8(table_bytes: bytes, rank: int) -> np.ndarray:
     return np.ascontiguousarray(np.pad(table, ((0, 0), (0, (8 if rank <= 8 else 16) - rank))))
 
 
-def _lookup(rows: np.ndarray, scale, zero, code_range, vmin, table, out2d, rows_in, rows_out, top, offset) -> None:
+def _lookup(rows: np.ndarray, scale, zero, code_range, vmin, table, out2d, rows_in, rows_out, top, offset,
+            border: np.ndarray | None = None) -> bool:
     """The C front end (one 8- or 16-byte word per code, any R <= 16, rows split over torch's threads), else
-    the numba kernel; there, for R = 2, 4, 8 the R bytes of a code move as ONE 16/32/64-bit word."""
+    the numba kernel; there, for R = 2, 4, 8 the R bytes of a code move as ONE 16/32/64-bit word.
+    ``border`` (the padding bytes of one whole output row): the C kernel also writes the padding,
+    each thread that of its own rows. Returns whether the padding was written."""
     rank = table.shape[1]
     lib = gather_library()
     if lib is not None and rank <= 16:
         table8 = _table8(table.tobytes(), rank)
         args = (rows.shape[1], rows_in, rows_out, top, offset, out2d.shape[1], float(scale), float(zero),
-                float(code_range[0]), float(code_range[1]), float(vmin), table8.ctypes.data, rank, out2d.ctypes.data)
+                float(code_range[0]), float(code_range[1]), float(vmin), table8.ctypes.data, rank, out2d.ctypes.data,
+                None if border is None else border.ctypes.data)
         run_split(rows.shape[0], lambda first, last: lib.xaigen_lookup_rows(rows.ctypes.data, first, last, *args),
                   work=rows.size)
-        return
+        return rows.shape[0] > 0  # no input row, no thread: the padding is all that is left to write
     if rank in WORDS:
         table, out2d, offset = table.view(WORDS[rank]), out2d.view(WORDS[rank]), offset // rank
     _lookup_flat(rows, np.float32(scale), np.float32(zero), np.float32(code_range[0]), np.float32(code_range[1]),
                  vmin, table, out2d, rows_in, rows_out, top, offset)
+    return False
 
 
 _SCRATCH = threading.local()
@@ -134,10 +139,12 @@ def lookup_conv_input(x: torch.Tensor, scale: float, zero: int, code_range: tupl
     out = _scratch(shape) if scratch else np.empty(shape, dtype=np.uint8)
     # no copy when x already is channels-last, as the outputs of the int8 layers are
     rows = x.detach().to(torch.float32).permute(0, 2, 3, 1).contiguous().reshape(n * h, w * c)
-    _lookup(_as_numpy(rows), scale, zero, code_range, vmin, np.ascontiguousarray(table),
-            out.reshape(n * (h + 2 * top), -1), h, h + 2 * top, top, left * c * rank)
-    if top or left:
-        _fill_border(out, np.ascontiguousarray(np.tile(table[pad_code - vmin], c)), top, left)
+    pixel = np.ascontiguousarray(np.tile(table[pad_code - vmin], c))  # one padding position's C * R bytes
+    border = np.tile(pixel, w + 2 * left) if top or left else None
+    padded = _lookup(_as_numpy(rows), scale, zero, code_range, vmin, np.ascontiguousarray(table),
+                     out.reshape(n * (h + 2 * top), -1), h, h + 2 * top, top, left * c * rank, border)
+    if border is not None and not padded:
+        _fill_border(out, pixel, top, left)
     return torch.from_numpy(out).permute(0, 3, 1, 2)
 
 

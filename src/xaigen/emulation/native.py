@@ -93,7 +93,7 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.xaigen_quantize_pad.argtypes = [ptr, i64, i64, i64, i64, i64, i64, f32, f32, f32, f32, f32, u8, ptr]
     lib.xaigen_quantize_pad.restype = None
     lib.xaigen_lookup_rows.argtypes = [ptr, i64, i64, i64, i64, i64, i64, i64, i64, f32, f32, f32, f32, f32, ptr, i64,
-                                       ptr]
+                                       ptr, ptr]
     lib.xaigen_lookup_rows.restype = None
     lib.xaigen_gather_has_avx512bw.restype = ctypes.c_int
     lib.xaigen_quad_planes.argtypes = [ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, f32, f32, f32,
