@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import time
@@ -23,9 +24,10 @@ def extra_multiplier_files() -> list[str]:
 
 @dataclass(frozen=True)
 class Timing:
-    """Wall times (s) of repeated calls of one function."""
+    """Wall times (s) per call of one function: one per sample, each sample ``calls`` calls in a row."""
 
     times: tuple[float, ...]
+    calls: int = 1
 
     @property
     def min(self) -> float:
@@ -41,21 +43,34 @@ def best_time(func, repeats: int = 3) -> float:
     return interleaved_times({"f": func}, repeats)["f"].min
 
 
-def interleaved_times(funcs: Mapping[str, Callable[[], object]], repeats: int = 5) -> dict[str, Timing]:
+def interleaved_times(funcs: Mapping[str, Callable[[], object]], repeats: int = 5,
+                      min_sample_s: float = 0.0) -> dict[str, Timing]:
     """Time several functions in round-robin order, in one process.
 
-    Every function is called once to warm up, then ``repeats`` rounds call each once in turn, so a
-    change of machine load during the run hits every function alike and their ratios stay fair.
+    Every function is called once to warm up, then ``repeats`` rounds take one sample of each in
+    turn, so a change of machine load during the run hits every function alike and their ratios
+    stay fair. A sample is ``calls`` calls in a row, timed together and divided by ``calls``, with
+    ``calls`` the fewest whose time reaches ``min_sample_s`` (from a second, timed warm-up call;
+    1 when ``min_sample_s`` is 0): the steady throughput of back-to-back calls, as when a model
+    runs over a data set batch after batch, instead of one call that starts with the caches and
+    allocator left by the previous function (on a 10 ms forward, that start alone moved
+    medians by 30%).
     """
-    for func in funcs.values():
+    calls = {}
+    for name, func in funcs.items():
         func()
+        start = time.perf_counter()
+        if min_sample_s > 0:
+            func()
+        calls[name] = max(1, math.ceil(min_sample_s / max(time.perf_counter() - start, 1e-9)))
     times: dict[str, list[float]] = {name: [] for name in funcs}
     for _ in range(repeats):
         for name, func in funcs.items():
             start = time.perf_counter()
-            func()
-            times[name].append(time.perf_counter() - start)
-    return {name: Timing(tuple(t)) for name, t in times.items()}
+            for _ in range(calls[name]):
+                func()
+            times[name].append((time.perf_counter() - start) / calls[name])
+    return {name: Timing(tuple(t), calls[name]) for name, t in times.items()}
 
 
 def machine_state() -> dict:

@@ -43,6 +43,7 @@ from xaigen.models import lenet5, resnet  # noqa: E402
 MODELS = {"lenet5": lambda: lenet5(3, 10, 32), "resnet20": lambda: resnet(20, 3, 10), "resnet8": lambda: resnet(8, 3, 10)}
 EVO_DEFAULT = ["mul8s_1KV6", "mul8s_1L2N", "mul8s_1KVM", "mul8s_1KV8", "mul8s_1KX5", "mitchell_s8"]
 BUILTIN_DEFAULT = ["exact_s8", "drum_s8_k4", "trunc_s8_c6", "mitchell_s8"]
+MIN_SAMPLE_MS = 200.0  # see common.interleaved_times: back-to-back calls, steady throughput
 NAIVE_BATCH = {"lenet5": 16, "resnet20": 2, "resnet8": 4}
 
 
@@ -88,7 +89,8 @@ def _folded_fields(folded: dict, timing, batch: int, sub, x) -> dict:
             "folded_bit_exact": exact}
 
 
-def run(model_name: str, multiplier: str, catalogue, batch: int, seed: int, repeats: int) -> dict:
+def run(model_name: str, multiplier: str, catalogue, batch: int, seed: int, repeats: int,
+        min_sample_s: float = 0.0) -> dict:
     torch.manual_seed(seed)
     model = MODELS[model_name]().eval()
     x = torch.randn(batch, 3, 32, 32)
@@ -106,7 +108,7 @@ def run(model_name: str, multiplier: str, catalogue, batch: int, seed: int, repe
     if folded:
         funcs.update({"float_folded": lambda: folded["float"](x), "xaigen_folded": lambda: folded["fast"](x)})
     with torch.no_grad():
-        timing = interleaved_times(funcs, repeats)
+        timing = interleaved_times(funcs, repeats, min_sample_s)
         bit_exact = _bit_exact(fast, naive, x, sub)
     paths = sorted({layer.last_path for layer in approximable_layers(fast).values()})  # as the timed runs ran
     (f_min, f_med), (a_min, a_med) = _ips(batch, timing["float"]), _ips(batch, timing["xaigen"])
@@ -114,6 +116,7 @@ def run(model_name: str, multiplier: str, catalogue, batch: int, seed: int, repe
     return {
         "model": model_name, "multiplier": multiplier, "table_rank": table_rank(catalogue[multiplier]),
         "path": "+".join(paths), "batch": batch, "repeats": repeats,
+        "calls_per_sample": {name: t.calls for name, t in timing.items()},
         "float_ips_min_time": round(f_min, 1), "float_ips_median": round(f_med, 1),
         "xaigen_ips_min_time": round(a_min, 1), "xaigen_ips_median": round(a_med, 1),
         "naive_ips_median": round(n_med, 2),
@@ -147,6 +150,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--min-sample-ms", type=float, default=MIN_SAMPLE_MS,
+                        help="each timed sample repeats a call until it lasts this long (0: one call per sample)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -159,7 +164,7 @@ def main(argv=None) -> int:
     rows = []
     for model_name in args.models:
         for name in names:
-            row = run(model_name, name, catalogue, args.batch, args.seed, args.repeats)
+            row = run(model_name, name, catalogue, args.batch, args.seed, args.repeats, args.min_sample_ms / 1000)
             row["loadavg"] = machine_state()["loadavg"]
             rows.append(row)
             if not args.json:

@@ -1,5 +1,9 @@
 """The run-time build of the C kernels (``xaigen.emulation.native``)."""
 
+import ctypes
+
+import pytest
+
 from xaigen.emulation import native
 
 
@@ -16,3 +20,58 @@ def test_a_cached_build_belongs_to_one_cpu_kind(monkeypatch, tmp_path):
 
 def test_the_cpu_features_are_read():
     assert native._cpu_features().strip()
+
+
+def test_a_compiler_without_openmp_still_builds_the_serial_kernels(monkeypatch, tmp_path):
+    """The OpenMP build is tried first; where it fails (a compiler without -fopenmp) the library is
+    built without it, and its "_all" entry points run in the calling thread."""
+    import subprocess
+
+    real_run = subprocess.run
+
+    def no_openmp(cmd, **kwargs):
+        if "-fopenmp" in cmd:
+            raise subprocess.CalledProcessError(1, cmd)
+        return real_run(cmd, **kwargs)
+
+    monkeypatch.setenv("XAIGEN_KERNEL_CACHE", str(tmp_path))
+    compiler = native._compiler()
+    if compiler is None:
+        pytest.skip("no C compiler")
+    monkeypatch.setattr(native.subprocess, "run", no_openmp)
+    path = native._build(compiler)
+    assert path == native.library_path(compiler, native.FLAGS)
+    lib = native._declare(ctypes.CDLL(str(path)))
+    assert lib.xaigen_openmp() == 0 and lib.xaigen_omp_threads(3) == 0
+
+
+@pytest.mark.parametrize("name", ["mul8s_1KVA", "mitchell_s8", "mul8u_DG8"])
+def test_openmp_and_pool_threads_give_the_same_bits(catalogue, monkeypatch, name):
+    """Every kernel run through torch's OpenMP threads (``_all`` entry points) or through the Python
+    pool gives the same outputs: LeNet-5's direct first layer, the int8 path's front end, the gather."""
+    import torch
+
+    from xaigen.emulation import approximate, calibrate
+    from xaigen.models import lenet5
+
+    if not native.shares_torch_openmp():
+        pytest.skip("the kernels were not built on torch's OpenMP runtime here")
+    torch.manual_seed(0)
+    model = lenet5(3, 10, 32).eval()
+    x = torch.randn(24, 3, 32, 32)
+    fast = approximate(model, name, catalogue, calibrate(model, x))
+    monkeypatch.setattr(native, "SERIAL_WORK", 0)  # small inputs split over the threads too
+    with torch.no_grad():
+        on_openmp = fast(x)
+        monkeypatch.setattr(native, "USE_OPENMP", False)
+        on_pool = fast(x)
+    assert torch.equal(on_openmp, on_pool)
+
+
+def test_the_openmp_probe_restores_the_thread_count():
+    import torch
+
+    before = torch.get_num_threads()
+    native.shares_torch_openmp.cache_clear()
+    native.shares_torch_openmp()
+    assert torch.get_num_threads() == before

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from xaigen.emulation.int8 import Int8Lowering
-from xaigen.emulation.native import gather_library, run_split
+from xaigen.emulation.native import gather_library, run_kernel
 
 SPEED_MARGIN = 0.75  # direct where it needs at most this share of oneDNN's instructions (_fewer_instructions)
 MAX_WORD_GROUPS = 8  # plane words per pixel (csrc XAIGEN_MAX_GROUPS)
@@ -182,13 +182,11 @@ def _words(x, scale, zero, code_range, vmin, table, padding, width_words, pad_co
     table8[: 256 * 8].reshape(256, 8)[:, :rank] = table
     word_planes = planes if layout == "quads" else -(-planes // 4)
     out = np.empty((n, word_planes, h + 2 * top, width_words), dtype=np.uint32)
-    lib = gather_library()
-    kernel = lib.xaigen_quad_planes if layout == "quads" else lib.xaigen_plane_words
+    kernel = "xaigen_quad_planes" if layout == "quads" else "xaigen_plane_words"
     sn, sc, sh, sw = x.stride()
     args = (c, h, w, sn, sc, sh, sw, top, left, width_words, float(scale), float(zero), float(code_range[0]),
             float(code_range[1]), float(vmin), table8.ctypes.data, rank, out.ctypes.data)
-    base = x.numpy().ctypes.data
-    run_split(n, lambda first, last: kernel(base, first, last, *args), work=x.numel())
+    run_kernel(kernel, (x.numpy().ctypes.data,), n, args, work=x.numel())
     return out
 
 
@@ -210,10 +208,9 @@ def conv2d(x: torch.Tensor, scale: float, zero: int, code_range: tuple[int, int]
     out = torch.empty((n, oh, ow, out_channels), dtype=torch.float32)
     scales = np.ascontiguousarray(output_scales.to(torch.float32).expand(out_channels).numpy())
     bias_np = None if bias is None else np.ascontiguousarray(bias.detach().to(torch.float32).numpy())
-    lib = gather_library()
     groups, step = _word_groups(kw, layout)
     args = (q.shape[1], q.shape[2], width_words, kh, groups, step, wq.ctypes.data, ocp, out_channels, oh, ow,
             zsum.ctypes.data, scales.ctypes.data, None if bias_np is None else bias_np.ctypes.data,
             int(_by_channel(out_channels, ow)), out.data_ptr())
-    run_split(n, lambda first, last: lib.xaigen_direct_conv(q.ctypes.data, first, last, *args))
+    run_kernel("xaigen_direct_conv", (q.ctypes.data,), n, args)
     return out.permute(0, 3, 1, 2)

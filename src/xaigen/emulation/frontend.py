@@ -30,7 +30,7 @@ import numba
 import numpy as np
 import torch
 
-from xaigen.emulation.native import gather_library, run_split
+from xaigen.emulation.native import gather_library, run_kernel
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -99,8 +99,7 @@ def _lookup(rows: np.ndarray, scale, zero, code_range, vmin, table, out2d, rows_
         args = (rows.shape[1], rows_in, rows_out, top, offset, out2d.shape[1], float(scale), float(zero),
                 float(code_range[0]), float(code_range[1]), float(vmin), table8.ctypes.data, rank, out2d.ctypes.data,
                 None if border is None else border.ctypes.data)
-        run_split(rows.shape[0], lambda first, last: lib.xaigen_lookup_rows(rows.ctypes.data, first, last, *args),
-                  work=rows.size)
+        run_kernel("xaigen_lookup_rows", (rows.ctypes.data,), rows.shape[0], args, work=rows.size)
         return rows.shape[0] > 0  # no input row, no thread: the padding is all that is left to write
     if rank in WORDS:
         table, out2d, offset = table.view(WORDS[rank]), out2d.view(WORDS[rank]), offset // rank

@@ -28,7 +28,8 @@ import numba
 import numpy as np
 import torch
 
-from xaigen.emulation.native import gather_library, run_split
+from xaigen.emulation import native
+from xaigen.emulation.native import gather_library, run_kernel, run_split, workers_for
 
 TILE = 512  # output positions per accumulator tile (2 KiB of int32)
 MIN_POSITIONS = 512  # the C kernel puts ceil(512 / (Ho * Wo)) images side by side in one block
@@ -123,11 +124,17 @@ def _native_conv(lib, codes: np.ndarray, weights: np.ndarray, table_bytes: bytes
     coef, bias = (c.ctypes.data for c in corrections) if corrections is not None else (None, None)
     col_bytes = weights.shape[1] * int(geometry[10] * geometry[11]) * int(geometry[15])
 
+    args = (geometry.ctypes.data, weights.ctypes.data, weights.shape[0], t16, offset, table_t.ctypes.data, coef, bias)
+    if native.openmp_threads():
+        workers = workers_for(codes.shape[0])
+        cols = np.empty(workers * col_bytes, dtype=np.uint8)  # one block per thread (csrc/gather.c)
+        lib.xaigen_gather_conv_all(codes.ctypes.data, codes.shape[0], workers, *args, cols.ctypes.data, col_bytes,
+                                   out.ctypes.data)
+        return
+
     def run(first: int, last: int) -> None:
         cols = np.empty(col_bytes, dtype=np.uint8)
-        lib.xaigen_gather_conv(codes.ctypes.data, first, last, geometry.ctypes.data, weights.ctypes.data,
-                               weights.shape[0], t16, offset, table_t.ctypes.data, coef, bias, cols.ctypes.data,
-                               out.ctypes.data)
+        lib.xaigen_gather_conv(codes.ctypes.data, first, last, *args, cols.ctypes.data, out.ctypes.data)
 
     run_split(codes.shape[0], run)
 
@@ -143,9 +150,9 @@ def quantize_pad(x: torch.Tensor, scale: float, zero: int, code_range: tuple[int
     top, left = padding
     planes = np.ascontiguousarray(x.detach().to(torch.float32).numpy()).reshape(n * c, h, w)
     codes = np.empty((n, c, h + 2 * top, w + 2 * left), dtype=np.uint8)
-    run_split(n * c, lambda first, last: lib.xaigen_quantize_pad(
-        planes.ctypes.data, first, last, h, w, top, left, scale, float(zero), float(code_range[0]),
-        float(code_range[1]), float(vmin), pad_code - vmin, codes.ctypes.data), work=planes.size)
+    run_kernel("xaigen_quantize_pad", (planes.ctypes.data,), n * c,
+               (h, w, top, left, scale, float(zero), float(code_range[0]), float(code_range[1]), float(vmin),
+                pad_code - vmin, codes.ctypes.data), work=planes.size)
     return codes
 
 

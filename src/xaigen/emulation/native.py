@@ -25,8 +25,9 @@ from functools import lru_cache
 from pathlib import Path
 
 SOURCES = tuple(Path(__file__).with_name("csrc") / name for name in ("gather.c", "frontend.c", "direct.c"))
-HEADERS = (Path(__file__).with_name("csrc") / "codes.h",)
+HEADERS = tuple(Path(__file__).with_name("csrc") / name for name in ("codes.h", "parallel.h"))
 FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-shared", "-fPIC", "-std=c99")  # no FMA: bit-exact rounding
+OPENMP = ("-fopenmp",)  # tried first; a compiler without OpenMP builds the serial entry points
 BUILD_TIMEOUT_S = 120
 
 
@@ -64,20 +65,28 @@ def _cpu_features() -> str:
     return "".join(dict.fromkeys(lines)) or f"{platform.machine()} {platform.processor()}"
 
 
-def library_path(compiler: str) -> Path:
+def library_path(compiler: str, flags: tuple[str, ...] = FLAGS + OPENMP) -> Path:
     """Where the build for these sources, this compiler, these flags and this CPU is cached."""
     source = b"".join(path.read_bytes() for path in SOURCES + HEADERS)
-    identity = source + compiler.encode() + " ".join(FLAGS).encode() + _cpu_features().encode()
+    identity = source + compiler.encode() + " ".join(flags).encode() + _cpu_features().encode()
     return _cache_dir() / f"xaigen_gather_{hashlib.sha256(identity).hexdigest()[:16]}.so"
 
 
 def _build(compiler: str) -> Path:
-    target = library_path(compiler)
+    """The library built with OpenMP, else (that build failing) without it."""
+    try:
+        return _build_with(compiler, FLAGS + OPENMP)
+    except (OSError, subprocess.SubprocessError):
+        return _build_with(compiler, FLAGS)
+
+
+def _build_with(compiler: str, flags: tuple[str, ...]) -> Path:
+    target = library_path(compiler, flags)
     if not target.exists():
         with tempfile.NamedTemporaryFile(suffix=".so", dir=target.parent, delete=False) as tmp:
             partial = Path(tmp.name)
         try:
-            subprocess.run([compiler, *FLAGS, "-o", str(partial), *map(str, SOURCES), "-lm"], check=True,
+            subprocess.run([compiler, *flags, "-o", str(partial), *map(str, SOURCES), "-lm"], check=True,
                            capture_output=True, timeout=BUILD_TIMEOUT_S)
             os.replace(partial, target)  # atomic: concurrent builders never see half a file
         finally:
@@ -105,6 +114,15 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
                                        ptr, i32, ptr]
     lib.xaigen_direct_conv.restype = None
     lib.xaigen_direct_available.restype = ctypes.c_int
+    for name in ("xaigen_quantize_pad", "xaigen_lookup_rows", "xaigen_quad_planes", "xaigen_plane_words",
+                 "xaigen_direct_conv"):  # the "_all" entry points: (first, last) become (count, threads)
+        getattr(lib, name + "_all").argtypes = getattr(lib, name).argtypes
+        getattr(lib, name + "_all").restype = None
+    lib.xaigen_gather_conv_all.argtypes = [*lib.xaigen_gather_conv.argtypes[:-1], i64, ptr]
+    lib.xaigen_gather_conv_all.restype = None
+    lib.xaigen_openmp.restype = ctypes.c_int
+    lib.xaigen_omp_threads.argtypes = [ctypes.c_int]
+    lib.xaigen_omp_threads.restype = ctypes.c_int
     return lib
 
 
@@ -134,17 +152,70 @@ def _executor(workers: int) -> ThreadPoolExecutor:
 SERIAL_WORK = 1 << 17  # elements below which handing work to the pool costs more than it saves
 
 
+USE_OPENMP = True  # False: the Python pool even where the runtime is shared (for A/B timing, benchmarks/)
+
+
+def openmp_threads() -> bool:
+    """Whether the kernels run on torch's OpenMP threads: :data:`USE_OPENMP` and the runtime is shared."""
+    return USE_OPENMP and shares_torch_openmp()
+
+
+@lru_cache(maxsize=1)
+def shares_torch_openmp() -> bool:
+    """Whether the library runs its ``_all`` entry points on torch's own OpenMP runtime (``csrc/parallel.h``).
+
+    Probed, not assumed: the library sets the calling thread's OpenMP thread count one above
+    torch's and reads it back through :func:`torch.get_num_threads` (which asks the OpenMP runtime
+    torch uses), then restores it. A separate runtime (torch on another OpenMP, or none) leaves
+    torch's count unchanged, and the Python pool of :func:`run_split` runs the kernels instead."""
+    import torch
+
+    lib = gather_library()
+    if lib is None or not lib.xaigen_openmp():
+        return False
+    before = torch.get_num_threads()
+    mine = lib.xaigen_omp_threads(0)
+    try:
+        lib.xaigen_omp_threads(before + 1)
+        return torch.get_num_threads() == before + 1
+    finally:
+        lib.xaigen_omp_threads(mine)
+
+
+def workers_for(count: int, work: int | None = None) -> int:
+    """Threads for ``count`` items: torch's thread count, at most one per item; one below
+    :data:`SERIAL_WORK` elements touched (``work``), where handing work over costs more than it saves."""
+    import torch
+
+    if work is not None and work < SERIAL_WORK:
+        return 1
+    return max(1, min(torch.get_num_threads(), count))
+
+
+def run_kernel(name: str, head: tuple, count: int, tail: tuple, work: int | None = None) -> None:
+    """``lib.<name>(*head, first, last, *tail)`` over the items [0, count), in parallel: on torch's
+    own OpenMP threads through ``lib.<name>_all`` where the library shares torch's runtime
+    (:func:`shares_torch_openmp`), else one range per thread of :func:`run_split`'s pool.
+    Measured (``benchmarks/emulation_threads.py``, batch 256, 2 threads, interleaved in one run): the
+    pool's forwards take 1.10-1.12x as long on ResNet-20 and 1.27-1.63x on LeNet-5 (medians), its
+    threads competing for the two cores with torch's workers, which spin a while after each of
+    torch's ops (``benchmarks/results/emulation-2026-11-28-amd-avx512vnni-ab-openmp.txt``)."""
+    lib = gather_library()
+    if openmp_threads():
+        getattr(lib, name + "_all")(*head, count, workers_for(count, work), *tail)
+        return
+    kernel = getattr(lib, name)
+    run_split(count, lambda first, last: kernel(*head, first, last, *tail), work=work)
+
+
 def run_split(count: int, call: Callable[[int, int], None], work: int | None = None) -> None:
     """``call(first, last)`` on one contiguous range of ``count`` items per torch thread, in parallel:
     the C calls drop the GIL, and the work runs on as many threads as torch uses, so the two pools
     never ask for more cores than torch was given. ``work`` (elements touched, where known) below
     :data:`SERIAL_WORK` runs in this thread: a small layer's lookup takes less time than the handoff."""
     import numpy as np
-    import torch
 
-    workers = max(1, min(torch.get_num_threads(), count))
-    if work is not None and work < SERIAL_WORK:
-        workers = 1
+    workers = workers_for(count, work)
     if workers == 1:
         call(0, count)
         return

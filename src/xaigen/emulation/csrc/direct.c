@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "codes.h"
+#include "parallel.h"
 #define XAIGEN_MAX_ROW 4096 /* direct.py's MAX_ROW */
 #define XAIGEN_MAX_GROUPS 8 /* direct.py's MAX_WORD_GROUPS */
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
@@ -280,4 +281,34 @@ void xaigen_direct_conv(const uint32_t* quads, int64_t first, int64_t last, int6
     (void)quads; (void)first; (void)last; (void)P; (void)hp; (void)Wq; (void)KH; (void)G; (void)step; (void)wq; (void)OCP;
     (void)O; (void)OH; (void)OW; (void)zsum; (void)scale; (void)bias; (void)by_channel; (void)out;
 #endif
+}
+
+/* xaigen_quad_planes over all images [0, count), on `threads` OpenMP threads (parallel.h). */
+void xaigen_quad_planes_all(const float* x, int64_t count, int64_t threads, int64_t C, int64_t H, int64_t W,
+                            int64_t sn, int64_t sc, int64_t sh, int64_t sw, int64_t top, int64_t left, int64_t Wq,
+                            float scale, float zero, float qmin, float qmax, float vmin, const uint8_t* table8,
+                            int64_t R, uint32_t* quads)
+{
+    XAIGEN_RANGES(count, xaigen_quad_planes(x, first, last, C, H, W, sn, sc, sh, sw, top, left, Wq, scale, zero, qmin,
+                                            qmax, vmin, table8, R, quads));
+}
+
+/* xaigen_plane_words over all images [0, count), on `threads` OpenMP threads (parallel.h). */
+void xaigen_plane_words_all(const float* x, int64_t count, int64_t threads, int64_t C, int64_t H, int64_t W,
+                            int64_t sn, int64_t sc, int64_t sh, int64_t sw, int64_t top, int64_t left, int64_t Wq,
+                            float scale, float zero, float qmin, float qmax, float vmin, const uint8_t* table8,
+                            int64_t R, uint32_t* words)
+{
+    XAIGEN_RANGES(count, xaigen_plane_words(x, first, last, C, H, W, sn, sc, sh, sw, top, left, Wq, scale, zero, qmin,
+                                            qmax, vmin, table8, R, words));
+}
+
+/* xaigen_direct_conv over all images [0, count), on `threads` OpenMP threads (parallel.h). */
+void xaigen_direct_conv_all(const uint32_t* quads, int64_t count, int64_t threads, int64_t P, int64_t hp, int64_t Wq,
+                            int64_t KH, int64_t G, int64_t step, const int32_t* wq, int64_t OCP, int64_t O, int64_t OH,
+                            int64_t OW, const int32_t* zsum, const float* scale, const float* bias, int by_channel,
+                            float* out)
+{
+    XAIGEN_RANGES(count, xaigen_direct_conv(quads, first, last, P, hp, Wq, KH, G, step, wq, OCP, O, OH, OW, zsum, scale,
+                                            bias, by_channel, out));
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "codes.h"
+#include "parallel.h"
 
 /* codes[c, top + i, left + j] = index of x[c, i, j] for the planes [first, last) of x float32[planes, H, W];
  * the border of codes [planes, H + 2 top, W + 2 left] holds pad_index. */
@@ -262,4 +263,46 @@ void xaigen_lookup_rows(const float* x, int64_t first, int64_t last, int64_t len
             for (int64_t e = fast; e < len; ++e) memcpy(d + e * R, table8 + T * index[e], (size_t)R);
         }
     }
+}
+
+/* xaigen_quantize_pad over all planes [0, count), on `threads` OpenMP threads (parallel.h). */
+void xaigen_quantize_pad_all(const float* x, int64_t count, int64_t threads, int64_t H, int64_t W, int64_t top,
+                             int64_t left, float scale, float zero, float qmin, float qmax, float vmin,
+                             uint8_t pad_index, uint8_t* codes)
+{
+    XAIGEN_RANGES(count, xaigen_quantize_pad(x, first, last, H, W, top, left, scale, zero, qmin, qmax, vmin,
+                                             pad_index, codes));
+}
+
+/* xaigen_lookup_rows over all input rows [0, count), on `threads` OpenMP threads (parallel.h). */
+void xaigen_lookup_rows_all(const float* x, int64_t count, int64_t threads, int64_t length, int64_t rows_in,
+                            int64_t rows_out, int64_t top, int64_t offset, int64_t row_bytes, float scale, float zero,
+                            float qmin, float qmax, float vmin, const uint8_t* table8, int64_t R, uint8_t* out,
+                            const uint8_t* border)
+{
+    XAIGEN_RANGES(count, xaigen_lookup_rows(x, first, last, length, rows_in, rows_out, top, offset, row_bytes, scale,
+                                            zero, qmin, qmax, vmin, table8, R, out, border));
+}
+
+/* 1 when the library was built with OpenMP (the "_all" entry points then run in parallel). */
+int xaigen_openmp(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* The calling thread's OpenMP thread count, set (n > 0) or read (n = 0): native.py's probe that
+ * this library and torch share one OpenMP runtime. 0 without OpenMP. */
+int xaigen_omp_threads(int n)
+{
+#ifdef _OPENMP
+    if (n > 0) omp_set_num_threads(n);
+    return omp_get_max_threads();
+#else
+    (void)n;
+    return 0;
+#endif
 }

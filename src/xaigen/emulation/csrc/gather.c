@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "codes.h"
+#include "parallel.h"
 
 #define TILE 512
 
@@ -179,4 +180,15 @@ void xaigen_gather_conv(const uint8_t* codes, int64_t first, int64_t last, const
         gather_block(cols, K, LL, L, w, O, table16, offset16, table32, sum_coef, out_bias, o_total * L,
                      out + (n * o_total + o0) * L);
     }
+}
+
+/* xaigen_gather_conv over all images [0, count), on `threads` OpenMP threads (parallel.h); thread t
+ * builds its columns in cols + t col_bytes (cols holds `threads` such buffers). */
+void xaigen_gather_conv_all(const uint8_t* codes, int64_t count, int64_t threads, const int64_t* geometry,
+                            const uint8_t* w, int64_t O, const int16_t* table16, int32_t offset16,
+                            const int32_t* table32, const int32_t* sum_coef, const int32_t* out_bias,
+                            uint8_t* cols, int64_t col_bytes, int32_t* out)
+{
+    XAIGEN_RANGES(count, xaigen_gather_conv(codes, first, last, geometry, w, O, table16, offset16, table32, sum_coef,
+                                            out_bias, cols + thread * col_bytes, out));
 }
