@@ -52,9 +52,8 @@ def interleaved_times(funcs: Mapping[str, Callable[[], object]], repeats: int = 
     stay fair. A sample is ``calls`` calls in a row, timed together and divided by ``calls``, with
     ``calls`` the fewest whose time reaches ``min_sample_s`` (from a second, timed warm-up call;
     1 when ``min_sample_s`` is 0): the steady throughput of back-to-back calls, as when a model
-    runs over a data set batch after batch, instead of one call that starts with the caches and
-    allocator left by the previous function (on a 10 ms forward, that start alone moved
-    medians by 30%).
+    runs over a data set batch after batch, rather than one call that starts with the caches and
+    allocator state the previous function left.
     """
     calls = {}
     for name, func in funcs.items():
