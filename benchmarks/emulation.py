@@ -41,7 +41,8 @@ from xaigen.emulation.tables import value_ordered_table  # noqa: E402
 from xaigen.models import lenet5, resnet  # noqa: E402
 
 MODELS = {"lenet5": lambda: lenet5(3, 10, 32), "resnet20": lambda: resnet(20, 3, 10), "resnet8": lambda: resnet(8, 3, 10)}
-EVO_DEFAULT = ["mul8s_1KV6", "mul8s_1L2N", "mul8s_1KVM", "mul8s_1KV8", "mul8s_1KX5", "mitchell_s8"]
+EVO_DEFAULT = ["mul8s_1KV6", "mul8s_1L2N", "mul8s_1KVM", "exact_s8", "mul8s_1KV8", "mul8s_1KX5", "mul8s_1KVA",
+               "mitchell_s8", "mul8u_DG8", "mul8u_L93"]  # ranks 1, 3, 4, 5 (every signed rank) and three gathers
 BUILTIN_DEFAULT = ["exact_s8", "drum_s8_k4", "trunc_s8_c6", "mitchell_s8"]
 MIN_SAMPLE_MS = 0.0  # one call per sample, as in every recorded run; see common.interleaved_times
 NAIVE_BATCH = {"lenet5": 16, "resnet20": 2, "resnet8": 4}
