@@ -283,25 +283,19 @@ void xaigen_direct_conv(const uint32_t* quads, int64_t first, int64_t last, int6
 #endif
 }
 
-/* xaigen_quad_planes over all images [0, count), on `threads` OpenMP threads (parallel.h). */
-void xaigen_quad_planes_all(const float* x, int64_t count, int64_t threads, int64_t C, int64_t H, int64_t W,
-                            int64_t sn, int64_t sc, int64_t sh, int64_t sw, int64_t top, int64_t left, int64_t Wq,
-                            float scale, float zero, float qmin, float qmax, float vmin, const uint8_t* table8,
-                            int64_t R, uint32_t* quads)
-{
-    XAIGEN_RANGES(count, xaigen_quad_planes(x, first, last, C, H, W, sn, sc, sh, sw, top, left, Wq, scale, zero, qmin,
-                                            qmax, vmin, table8, R, quads));
-}
-
-/* xaigen_plane_words over all images [0, count), on `threads` OpenMP threads (parallel.h). */
-void xaigen_plane_words_all(const float* x, int64_t count, int64_t threads, int64_t C, int64_t H, int64_t W,
-                            int64_t sn, int64_t sc, int64_t sh, int64_t sw, int64_t top, int64_t left, int64_t Wq,
-                            float scale, float zero, float qmin, float qmax, float vmin, const uint8_t* table8,
-                            int64_t R, uint32_t* words)
-{
-    XAIGEN_RANGES(count, xaigen_plane_words(x, first, last, C, H, W, sn, sc, sh, sw, top, left, Wq, scale, zero, qmin,
-                                            qmax, vmin, table8, R, words));
-}
+/* NAME_all: NAME (xaigen_quad_planes or xaigen_plane_words) over all images [0, count), on `threads`
+ * OpenMP threads (parallel.h); the two take the same arguments. */
+#define XAIGEN_WORDS_ALL(NAME)                                                                                   \
+    void NAME##_all(const float* x, int64_t count, int64_t threads, int64_t C, int64_t H, int64_t W, int64_t sn,  \
+                    int64_t sc, int64_t sh, int64_t sw, int64_t top, int64_t left, int64_t Wq, float scale,        \
+                    float zero, float qmin, float qmax, float vmin, const uint8_t* table8, int64_t R,              \
+                    uint32_t* words)                                                                             \
+    {                                                                                                            \
+        XAIGEN_RANGES(count, NAME(x, first, last, C, H, W, sn, sc, sh, sw, top, left, Wq, scale, zero, qmin, qmax, \
+                                  vmin, table8, R, words));                                                      \
+    }
+XAIGEN_WORDS_ALL(xaigen_quad_planes)
+XAIGEN_WORDS_ALL(xaigen_plane_words)
 
 /* xaigen_direct_conv over all images [0, count), on `threads` OpenMP threads (parallel.h). */
 void xaigen_direct_conv_all(const uint32_t* quads, int64_t count, int64_t threads, int64_t P, int64_t hp, int64_t Wq,

@@ -198,7 +198,6 @@ static void fill_border_rows(int64_t first, int64_t last, int64_t rows_in, int64
                              int64_t left_end, int64_t right_start, int64_t row_bytes, const uint8_t* border,
                              uint8_t* out)
 {
-    const int64_t bottom = rows_out - top - rows_in;
     for (int64_t row = first; row < last; ++row) {
         const int64_t n = row / rows_in, i = row % rows_in;
         uint8_t* image = out + n * rows_out * row_bytes;
@@ -208,7 +207,7 @@ static void fill_border_rows(int64_t first, int64_t last, int64_t rows_in, int64
         if (i == 0)
             for (int64_t j = 0; j < top; ++j) memcpy(image + j * row_bytes, border, (size_t)row_bytes);
         if (i == rows_in - 1)
-            for (int64_t j = 0; j < bottom; ++j) memcpy(image + (top + rows_in + j) * row_bytes, border, (size_t)row_bytes);
+            for (int64_t j = top + rows_in; j < rows_out; ++j) memcpy(image + j * row_bytes, border, (size_t)row_bytes);
     }
 }
 
@@ -247,7 +246,8 @@ void xaigen_lookup_rows(const float* x, int64_t first, int64_t last, int64_t len
         for (int64_t start = 0; start < length; start += 1024) {
             const int64_t len = length - start < 1024 ? length - start : 1024;
             uint8_t* d = dst + start * R;
-            if (T == 8 && lookup16(src + start, len, scale, zero, qmin, qmax, vmin, table8, table16, planes, R, d)) continue;
+            if (T == 8 && lookup16(src + start, len, scale, zero, qmin, qmax, vmin, table8, table16, planes, R, d))
+                continue;
             row_indices(src + start, len, 1, scale, zero, qmin, qmax, vmin, index);
             if (R == 1) {
                 for (int64_t e = 0; e < len; ++e) d[e] = table8[8 * index[e]];
