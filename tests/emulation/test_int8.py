@@ -176,6 +176,12 @@ def _check_front_end(n, c, h, w, top, left, zero, signed, channels_last, rank, s
     assert torch.equal(rows, torch.from_numpy(table)[quantize(x.reshape(n, -1), params) - vmin].reshape(n, -1))
 
 
+def test_front_end_of_an_empty_batch():
+    table = np.arange(256 * 3, dtype=np.uint8).reshape(256, 3)
+    got = lookup_conv_input(torch.randn(0, 4, 5, 5), 0.05, 0, (-128, 127), -128, table, (1, 1), 0)
+    assert got.shape == (0, 12, 7, 7)
+
+
 def test_the_scratch_buffer_is_reused_within_a_thread_and_private_to_it():
     """``scratch=True`` reuses one buffer per thread (so a result is valid until the thread's next
     call) and never shares it between threads."""

@@ -22,27 +22,46 @@ def test_the_cpu_features_are_read():
     assert native._cpu_features().strip()
 
 
-def test_a_compiler_without_openmp_still_builds_the_serial_kernels(monkeypatch, tmp_path):
-    """The OpenMP build is tried first; where it fails (a compiler without -fopenmp) the library is
-    built without it, and its "_all" entry points run in the calling thread."""
+@pytest.mark.parametrize("failure", ["compile", "load"])
+def test_without_a_working_openmp_build_the_serial_kernels_are_used(monkeypatch, tmp_path, failure):
+    """The OpenMP build is tried first; where it fails to compile (a compiler without -fopenmp) or
+    to load, the library is built without it, and its "_all" entry points would run serially."""
     import subprocess
 
-    real_run = subprocess.run
+    compiler = native._compiler()
+    if compiler is None:
+        pytest.skip("no C compiler")
+    real_run, real_cdll = subprocess.run, ctypes.CDLL
 
     def no_openmp(cmd, **kwargs):
         if "-fopenmp" in cmd:
             raise subprocess.CalledProcessError(1, cmd)
         return real_run(cmd, **kwargs)
 
+    def no_openmp_load(path, *args, **kwargs):
+        if str(path) == str(native.library_path(compiler)):
+            raise OSError("cannot allocate memory in static TLS block")
+        return real_cdll(path, *args, **kwargs)
+
     monkeypatch.setenv("XAIGEN_KERNEL_CACHE", str(tmp_path))
-    compiler = native._compiler()
-    if compiler is None:
-        pytest.skip("no C compiler")
-    monkeypatch.setattr(native.subprocess, "run", no_openmp)
-    path = native._build(compiler)
-    assert path == native.library_path(compiler, native.FLAGS)
-    lib = native._declare(ctypes.CDLL(str(path)))
-    assert lib.xaigen_openmp() == 0 and lib.xaigen_omp_threads(3) == 0
+    if failure == "compile":
+        monkeypatch.setattr(native.subprocess, "run", no_openmp)
+    else:
+        monkeypatch.setattr(native.ctypes, "CDLL", no_openmp_load)
+    native.gather_library.cache_clear()
+    try:
+        lib = native.gather_library()
+        assert lib is not None and lib._name == str(native.library_path(compiler, native.FLAGS))
+        assert lib.xaigen_openmp() == 0 and lib.xaigen_omp_threads(3) == 0 and lib.xaigen_omp_team(2) == 0
+    finally:
+        native.gather_library.cache_clear()  # the next caller loads the usual build again
+
+
+def test_the_openmp_team_check():
+    lib = native.gather_library()
+    if lib is None or not lib.xaigen_openmp():
+        pytest.skip("no OpenMP build here")
+    assert lib.xaigen_omp_team(1) == 1 and lib.xaigen_omp_team(2) == 1 and lib.xaigen_omp_team(0) == 0
 
 
 @pytest.mark.parametrize("name", ["mul8s_1KVA", "mitchell_s8", "mul8u_DG8"])

@@ -91,7 +91,8 @@ def _lookup(rows: np.ndarray, scale, zero, code_range, vmin, table, out2d, rows_
     """The C front end (one 8- or 16-byte word per code, any R <= 16, rows split over torch's threads), else
     the numba kernel; there, for R = 2, 4, 8 the R bytes of a code move as ONE 16/32/64-bit word.
     ``border`` (the padding bytes of one whole output row): the C kernel also writes the padding,
-    each thread that of its own rows. Returns whether the padding was written."""
+    each thread that of its own rows. Returns whether it wrote the padding given (False: the caller
+    still has ``border`` to write; without a ``border`` the answer does not matter)."""
     rank = table.shape[1]
     lib = gather_library()
     if lib is not None and rank <= 16:
@@ -141,7 +142,8 @@ def lookup_conv_input(x: torch.Tensor, scale: float, zero: int, code_range: tupl
     pixel = np.ascontiguousarray(np.tile(table[pad_code - vmin], c))  # one padding position's C * R bytes
     border = np.tile(pixel, w + 2 * left) if top or left else None
     padded = _lookup(_as_numpy(rows), scale, zero, code_range, vmin, np.ascontiguousarray(table),
-                     out.reshape(n * (h + 2 * top), -1), h, h + 2 * top, top, left * c * rank, border)
+                     out.reshape(n * (h + 2 * top), (w + 2 * left) * c * rank), h, h + 2 * top, top, left * c * rank,
+                     border)
     if border is not None and not padded:
         _fill_border(out, pixel, top, left)
     return torch.from_numpy(out).permute(0, 3, 1, 2)

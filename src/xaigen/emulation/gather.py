@@ -7,8 +7,10 @@ stored minus 32768 and the offset is added back) and looks up 32 activation code
 positions, so a column loaded into registers serves a long run even on 8x8 feature maps. The
 layers feed it from :func:`quantize_pad` (quantize and pad in one C pass, no float codes) and let
 it add the zero-point corrections ``coef[o] * sum_k a_k + bias[o]`` itself, in int32. It runs on
-images split over ``torch.get_num_threads()`` Python threads (the GIL is released in the call), so
-it never competes with a second thread pool. The numba kernel below is the fallback.
+images split over ``torch.get_num_threads()`` threads: torch's own OpenMP workers where the library
+shares torch's runtime (:func:`.native.shares_torch_openmp`), each with its own column buffer,
+else a pool of Python threads (the GIL is released in the call). The numba kernel below is the
+fallback.
 
 Numba fallback loop order (per image, in parallel over images): a per-image im2col of the byte codes
 ``cols[k, p]`` (at most a few hundred KiB, L2-resident); then, for a tile of ``TILE`` output

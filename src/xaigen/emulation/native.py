@@ -72,14 +72,6 @@ def library_path(compiler: str, flags: tuple[str, ...] = FLAGS + OPENMP) -> Path
     return _cache_dir() / f"xaigen_gather_{hashlib.sha256(identity).hexdigest()[:16]}.so"
 
 
-def _build(compiler: str) -> Path:
-    """The library built with OpenMP, else (that build failing) without it."""
-    try:
-        return _build_with(compiler, FLAGS + OPENMP)
-    except (OSError, subprocess.SubprocessError):
-        return _build_with(compiler, FLAGS)
-
-
 def _build_with(compiler: str, flags: tuple[str, ...]) -> Path:
     target = library_path(compiler, flags)
     if not target.exists():
@@ -123,6 +115,8 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.xaigen_openmp.restype = ctypes.c_int
     lib.xaigen_omp_threads.argtypes = [ctypes.c_int]
     lib.xaigen_omp_threads.restype = ctypes.c_int
+    lib.xaigen_omp_team.argtypes = [ctypes.c_int]
+    lib.xaigen_omp_team.restype = ctypes.c_int
     return lib
 
 
@@ -134,10 +128,12 @@ def gather_library() -> ctypes.CDLL | None:
     compiler = _compiler()
     if compiler is None:
         return None
-    try:
-        return _declare(ctypes.CDLL(str(_build(compiler))))
-    except (OSError, subprocess.SubprocessError, AttributeError):
-        return None
+    for flags in (FLAGS + OPENMP, FLAGS):  # without OpenMP where that build fails to compile or to load
+        try:
+            return _declare(ctypes.CDLL(str(_build_with(compiler, flags))))
+        except (OSError, subprocess.SubprocessError, AttributeError):
+            continue
+    return None
 
 
 _POOL: list = [None, 0]  # executor, its worker count
@@ -164,10 +160,13 @@ def openmp_threads() -> bool:
 def shares_torch_openmp() -> bool:
     """Whether the library runs its ``_all`` entry points on torch's own OpenMP runtime (``csrc/parallel.h``).
 
-    Probed, not assumed: the library sets the calling thread's OpenMP thread count one above
-    torch's and reads it back through :func:`torch.get_num_threads` (which asks the OpenMP runtime
-    torch uses), then restores it. A separate runtime (torch on another OpenMP, or none) leaves
-    torch's count unchanged, and the Python pool of :func:`run_split` runs the kernels instead."""
+    Probed, not assumed, twice: the library sets the calling thread's OpenMP thread count one
+    above torch's and reads it back through :func:`torch.get_num_threads` (which asks the OpenMP
+    runtime torch uses), then restores it; and a parallel region of two threads must see a team of
+    two with thread numbers 0 and 1 (a library whose ``omp_*`` calls bind to torch's libgomp while
+    its regions run on another runtime, as a clang build with libomp could, would see teams of one
+    and give every thread the whole range). Otherwise the Python pool of :func:`run_split` runs the
+    kernels."""
     import torch
 
     lib = gather_library()
@@ -177,9 +176,10 @@ def shares_torch_openmp() -> bool:
     mine = lib.xaigen_omp_threads(0)
     try:
         lib.xaigen_omp_threads(before + 1)
-        return torch.get_num_threads() == before + 1
+        shared = torch.get_num_threads() == before + 1
     finally:
         lib.xaigen_omp_threads(mine)
+    return shared and lib.xaigen_omp_team(2) == 1
 
 
 def workers_for(count: int, work: int | None = None) -> int:
@@ -209,9 +209,10 @@ def run_kernel(name: str, head: tuple, count: int, tail: tuple, work: int | None
 
 
 def run_split(count: int, call: Callable[[int, int], None], work: int | None = None) -> None:
-    """``call(first, last)`` on one contiguous range of ``count`` items per torch thread, in parallel:
-    the C calls drop the GIL, and the work runs on as many threads as torch uses, so the two pools
-    never ask for more cores than torch was given. ``work`` (elements touched, where known) below
+    """``call(first, last)`` on one contiguous range of ``count`` items per torch thread, in parallel
+    on a pool of Python threads (the C calls drop the GIL): as many threads as torch uses, though
+    they can still compete with torch's workers, which spin a while after each op (see
+    :func:`run_kernel`, which prefers torch's own OpenMP threads). ``work`` (elements touched, where known) below
     :data:`SERIAL_WORK` runs in this thread: a small layer's lookup takes less time than the handoff."""
     import numpy as np
 

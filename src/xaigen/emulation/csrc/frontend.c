@@ -294,6 +294,28 @@ int xaigen_openmp(void)
 #endif
 }
 
+/* 1 when a parallel region of n threads sees a team of n numbered 0 .. n - 1 (n <= 32), else 0:
+ * native.py's check that this library's regions run on the runtime its omp_* calls bind to. */
+int xaigen_omp_team(int n)
+{
+#ifdef _OPENMP
+    unsigned seen = 0;
+    int team = 0;
+    if (n < 1 || n > 32) return 0;
+#pragma omp parallel num_threads(n)
+    {
+#pragma omp atomic
+        seen |= 1u << (omp_get_thread_num() & 31);
+#pragma omp single
+        team = omp_get_num_threads();
+    }
+    return team == n && seen == (n == 32 ? ~0u : (1u << n) - 1u);
+#else
+    (void)n;
+    return 0;
+#endif
+}
+
 /* The calling thread's OpenMP thread count, set (n > 0) or read (n = 0): native.py's probe that
  * this library and torch share one OpenMP runtime. 0 without OpenMP. */
 int xaigen_omp_threads(int n)

@@ -1,7 +1,7 @@
 /* Ranges of work on OpenMP threads, for the kernels' "_all" entry points.
  *
- * Built with -fopenmp, the library asks for libgomp.so.1, and the dynamic loader hands it the copy
- * torch already loaded (one soname, one library): the parallel regions then run on torch's own
+ * Built with gcc's -fopenmp, the library asks for libgomp.so.1, and the dynamic loader hands it the
+ * copy torch already loaded (one soname, one library): the parallel regions then run on torch's own
  * worker threads, which after one of torch's ops are still awake, instead of on a second pool that
  * would compete with them for the cores. native.py checks that the runtime is shared before it
  * uses these entry points. Built without OpenMP, a range is the whole count, in the calling thread.
