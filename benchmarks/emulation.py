@@ -56,6 +56,17 @@ def table_rank(multiplier) -> int:
     return int(np.linalg.matrix_rank(value_ordered_table(multiplier).astype(np.float64)))
 
 
+def seeded_model(model_name: str, batch: int, seed: int) -> tuple[torch.nn.Module, torch.Tensor, dict]:
+    """The benchmark's float model (random weights from ``seed``, eval mode), its input batch
+    (3x32x32) and the input ranges calibrated on that batch: what every emulation benchmark times."""
+    torch.manual_seed(seed)
+    model = MODELS[model_name]().eval()
+    x = torch.randn(batch, 3, 32, 32)
+    with torch.no_grad():
+        model(x)  # random BN statistics are fine: they stay the same for every variant
+    return model, x, calibrate(model, x)
+
+
 def _ips(batch: int, timing) -> tuple[float, float]:
     return batch / timing.min, batch / timing.median
 
@@ -92,12 +103,7 @@ def _folded_fields(folded: dict, timing, batch: int, sub, x) -> dict:
 
 def run(model_name: str, multiplier: str, catalogue, batch: int, seed: int, repeats: int,
         min_sample_s: float = 0.0) -> dict:
-    torch.manual_seed(seed)
-    model = MODELS[model_name]().eval()
-    x = torch.randn(batch, 3, 32, 32)
-    with torch.no_grad():
-        model(x)  # random BN statistics are fine: they stay the same for every variant
-    ranges = calibrate(model, x)
+    model, x, ranges = seeded_model(model_name, batch, seed)
     fast = approximate(model, multiplier, catalogue, ranges)
     naive = approximate(model, multiplier, catalogue, ranges, path="naive")
     folded = _folded_variants(model, multiplier, catalogue, ranges)

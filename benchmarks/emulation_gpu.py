@@ -28,9 +28,9 @@ sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 from common import REPO, interleaved_times, machine_state, benchmark_catalogue  # noqa: E402
 sys.path.insert(0, str(REPO))
 from tests.emulation.reference import layer_inputs  # noqa: E402
-from emulation import MODELS, NAIVE_BATCH, table_rank  # noqa: E402
+from emulation import MODELS, NAIVE_BATCH, seeded_model, table_rank  # noqa: E402
 
-from xaigen.emulation import approximable_layers, approximate, calibrate  # noqa: E402
+from xaigen.emulation import approximable_layers, approximate  # noqa: E402
 from xaigen.emulation.device import exact_float_kernels, float_kernels_exact  # noqa: E402
 
 DEFAULT = ["exact_s8", "mul8s_1L2N", "mul8s_1KV8", "mul8s_1KVM", "mul8s_1KX5", "mul8s_1KVA", "drum_s8_k4",
@@ -66,12 +66,7 @@ def layer_checks(gpu, cpu, naive, x_gpu: torch.Tensor, sub: int) -> dict:
 
 
 def run(model_name: str, multiplier: str, catalogue, batch: int, seed: int, repeats: int) -> dict:
-    torch.manual_seed(seed)
-    model = MODELS[model_name]().eval()
-    x = torch.randn(batch, 3, 32, 32)
-    with torch.no_grad():
-        model(x)
-    ranges = calibrate(model, x)
+    model, x, ranges = seeded_model(model_name, batch, seed)
     cpu = approximate(model, multiplier, catalogue, ranges)
     gpu = approximate(model, multiplier, catalogue, ranges).to("cuda")
     naive = approximate(model, multiplier, catalogue, ranges, path="naive")

@@ -25,9 +25,9 @@ import torch
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 from common import benchmark_catalogue, interleaved_times, machine_state  # noqa: E402
-from emulation import MODELS, table_rank  # noqa: E402
+from emulation import MODELS, seeded_model, table_rank  # noqa: E402
 
-from xaigen.emulation import approximable_layers, approximate, calibrate  # noqa: E402
+from xaigen.emulation import approximable_layers, approximate  # noqa: E402
 
 # part -> the functions whose cumulative time it is (cProfile's (file suffix, function name))
 PARTS = {
@@ -52,12 +52,9 @@ def _part_times(stats: pstats.Stats, forwards: int) -> dict[str, float]:
 
 
 def profile(model_name: str, multiplier: str, batch: int, repeats: int, seed: int) -> dict:
-    torch.manual_seed(seed)
-    model = MODELS[model_name]().eval()
-    x = torch.randn(batch, 3, 32, 32)
+    model, x, ranges = seeded_model(model_name, batch, seed)
     with torch.no_grad():
-        model(x)
-        fast = approximate(model, multiplier, benchmark_catalogue(), calibrate(model, x))
+        fast = approximate(model, multiplier, benchmark_catalogue(), ranges)
         timing = interleaved_times({"float": lambda: model(x), "xaigen": lambda: fast(x)}, repeats)
         profiler = cProfile.Profile()
         profiler.enable()

@@ -20,9 +20,9 @@ import torch
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 from common import benchmark_catalogue, interleaved_times, machine_state  # noqa: E402
-from emulation import MODELS  # noqa: E402
+from emulation import MODELS, seeded_model  # noqa: E402
 
-from xaigen.emulation import approximate, calibrate, native  # noqa: E402
+from xaigen.emulation import approximate, native  # noqa: E402
 
 
 def _with_openmp(flag: bool, func):
@@ -51,12 +51,9 @@ def main(argv=None) -> int:
     print(f"machine at start: {machine_state()}", flush=True)
     for model_name in args.models:
         for name in args.multipliers:
-            torch.manual_seed(0)
-            model = MODELS[model_name]().eval()
-            x = torch.randn(256, 3, 32, 32)
+            model, x, ranges = seeded_model(model_name, 256, 0)
             with torch.no_grad():
-                model(x)
-                fast = approximate(model, name, catalogue, calibrate(model, x))
+                fast = approximate(model, name, catalogue, ranges)
                 funcs = {"float": lambda: model(x), "openmp": _with_openmp(True, lambda: fast(x)),
                          "pool": _with_openmp(False, lambda: fast(x))}
                 same = torch.equal(funcs["openmp"](), funcs["pool"]())
