@@ -8,8 +8,9 @@ forwards under ``cProfile`` (the C front end and the thread pool are invisible t
 in ms: the whole forward, the quantize-and-lookup front end (``lookup_conv_input`` and
 ``lookup_rows``, border fill and thread hand-off included), the int8 convolution and matmul, the
 float low-rank and gather kernels where a layer takes them, and the float ops between the
-approximate layers (batch norm, ReLU, the rest); then the float model's forward, timed
-interleaved with the approximate one (medians). The machine load is printed.
+approximate layers (batch norm, ReLU, the rest); the float model's forward under the same
+profiler, with its convolutions, batch norm and ReLU; then both forwards timed interleaved
+(medians). The machine load is printed.
 """
 
 from __future__ import annotations
@@ -39,16 +40,31 @@ PARTS = {
     "batch_norm": [("~", "<built-in method torch.batch_norm>")],
     "relu": [("~", "<built-in method torch.relu>")],
 }
+# the float model's parts, for comparison: its convolutions are what the int8 convolution replaces
+FLOAT_PARTS = {
+    "conv": [("~", "<built-in method torch.conv2d>")],
+    "batch_norm": PARTS["batch_norm"],
+    "relu": PARTS["relu"],
+}
 
 
-def _part_times(stats: pstats.Stats, forwards: int) -> dict[str, float]:
+def _part_times(stats: pstats.Stats, forwards: int, parts: dict = PARTS) -> dict[str, float]:
     """Cumulative ms per forward of each part's functions (nested calls of one part counted once)."""
     out = {}
-    for part, functions in PARTS.items():  # stats.stats: (file, line, name) -> (calls, ..., tottime, cumtime, callers)
+    for part, functions in parts.items():  # stats.stats: (file, line, name) -> (calls, ..., tottime, cumtime, callers)
         total = sum(cumulative for (path, _, name), (_, _, _, cumulative, _) in stats.stats.items()
                     if any(path.endswith(suffix) and name == function for suffix, function in functions))
         out[part] = round(1e3 * total / forwards, 1)
     return out
+
+
+def _profiled(forward, repeats: int) -> pstats.Stats:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(repeats):
+        forward()
+    profiler.disable()
+    return pstats.Stats(profiler)
 
 
 def profile(model_name: str, multiplier: str, batch: int, repeats: int, seed: int) -> dict:
@@ -56,17 +72,14 @@ def profile(model_name: str, multiplier: str, batch: int, repeats: int, seed: in
     with torch.no_grad():
         fast = approximate(model, multiplier, benchmark_catalogue(), ranges)
         timing = interleaved_times({"float": lambda: model(x), "xaigen": lambda: fast(x)}, repeats)
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for _ in range(repeats):
-            fast(x)
-        profiler.disable()
-    stats = pstats.Stats(profiler)
+        stats, float_stats = _profiled(lambda: fast(x), repeats), _profiled(lambda: model(x), repeats)
     parts = _part_times(stats, repeats)
     paths = sorted({layer.last_path for layer in approximable_layers(fast).values()})
     return {"model": model_name, "multiplier": multiplier, "table_rank": table_rank(benchmark_catalogue()[multiplier]),
             "paths": paths, "batch": batch, "repeats": repeats,
             "profiled_forward_ms": round(1e3 * stats.total_tt / repeats, 1), "parts_ms": parts,
+            "float_profiled_forward_ms": round(1e3 * float_stats.total_tt / repeats, 1),
+            "float_parts_ms": _part_times(float_stats, repeats, FLOAT_PARTS),
             "xaigen_forward_ms_median": round(1e3 * timing["xaigen"].median, 1),
             "float_forward_ms_median": round(1e3 * timing["float"].median, 1),
             "ratio_vs_float": round(timing["float"].median / timing["xaigen"].median, 3)}
@@ -95,7 +108,9 @@ def main(argv=None) -> int:
         print(f"{row['model']} {row['multiplier']} (rank {row['table_rank']}, paths {'+'.join(row['paths'])}): "
               f"forward {row['xaigen_forward_ms_median']} ms (float {row['float_forward_ms_median']} ms, "
               f"x{row['ratio_vs_float']} of float); under cProfile {row['profiled_forward_ms']} ms, of which "
-              + ", ".join(f"{k} {v}" for k, v in row["parts_ms"].items()))
+              + ", ".join(f"{k} {v}" for k, v in row["parts_ms"].items())
+              + f"; the float model under cProfile {row['float_profiled_forward_ms']} ms, of which "
+              + ", ".join(f"{k} {v}" for k, v in row["float_parts_ms"].items()))
     print(f"machine at end: {result['machine_end']}")
     return 0
 
