@@ -9,8 +9,8 @@ in ms: the whole forward, the quantize-and-lookup front end (``lookup_conv_input
 ``lookup_rows``, border fill and thread hand-off included), the int8 convolution and matmul, the
 float low-rank and gather kernels where a layer takes them, and the float ops between the
 approximate layers (batch norm, ReLU, the rest); the float model's forward under the same
-profiler, with its convolutions, batch norm and ReLU; then both forwards timed interleaved
-(medians). The machine load is printed.
+profiler, with its convolutions, batch norm and ReLU; the minor page faults per forward of each;
+then both forwards timed interleaved (medians). The machine load is printed.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import argparse
 import cProfile
 import json
 import pstats
+import resource
 import sys
 
 import numba
@@ -58,13 +59,16 @@ def _part_times(stats: pstats.Stats, forwards: int, parts: dict = PARTS) -> dict
     return out
 
 
-def _profiled(forward, repeats: int) -> pstats.Stats:
+def _profiled(forward, repeats: int) -> tuple[pstats.Stats, float]:
+    """``repeats`` calls of ``forward`` under cProfile, and the minor page faults per call (memory
+    the process had to get back from the kernel, e.g. after glibc returned a freed tensor)."""
     profiler = cProfile.Profile()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     profiler.enable()
     for _ in range(repeats):
         forward()
     profiler.disable()
-    return pstats.Stats(profiler)
+    return pstats.Stats(profiler), (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / repeats
 
 
 def profile(model_name: str, multiplier: str, batch: int, repeats: int, seed: int) -> dict:
@@ -72,7 +76,8 @@ def profile(model_name: str, multiplier: str, batch: int, repeats: int, seed: in
     with torch.no_grad():
         fast = approximate(model, multiplier, benchmark_catalogue(), ranges)
         timing = interleaved_times({"float": lambda: model(x), "xaigen": lambda: fast(x)}, repeats)
-        stats, float_stats = _profiled(lambda: fast(x), repeats), _profiled(lambda: model(x), repeats)
+        stats, faults = _profiled(lambda: fast(x), repeats)
+        float_stats, float_faults = _profiled(lambda: model(x), repeats)
     parts = _part_times(stats, repeats)
     paths = sorted({layer.last_path for layer in approximable_layers(fast).values()})
     return {"model": model_name, "multiplier": multiplier, "table_rank": table_rank(benchmark_catalogue()[multiplier]),
@@ -80,6 +85,7 @@ def profile(model_name: str, multiplier: str, batch: int, repeats: int, seed: in
             "profiled_forward_ms": round(1e3 * stats.total_tt / repeats, 1), "parts_ms": parts,
             "float_profiled_forward_ms": round(1e3 * float_stats.total_tt / repeats, 1),
             "float_parts_ms": _part_times(float_stats, repeats, FLOAT_PARTS),
+            "minor_page_faults_per_forward": round(faults), "float_minor_page_faults_per_forward": round(float_faults),
             "xaigen_forward_ms_median": round(1e3 * timing["xaigen"].median, 1),
             "float_forward_ms_median": round(1e3 * timing["float"].median, 1),
             "ratio_vs_float": round(timing["float"].median / timing["xaigen"].median, 3)}
@@ -110,7 +116,9 @@ def main(argv=None) -> int:
               f"x{row['ratio_vs_float']} of float); under cProfile {row['profiled_forward_ms']} ms, of which "
               + ", ".join(f"{k} {v}" for k, v in row["parts_ms"].items())
               + f"; the float model under cProfile {row['float_profiled_forward_ms']} ms, of which "
-              + ", ".join(f"{k} {v}" for k, v in row["float_parts_ms"].items()))
+              + ", ".join(f"{k} {v}" for k, v in row["float_parts_ms"].items())
+              + f"; minor page faults per forward {row['minor_page_faults_per_forward']} "
+              f"(float {row['float_minor_page_faults_per_forward']})")
     print(f"machine at end: {result['machine_end']}")
     return 0
 
