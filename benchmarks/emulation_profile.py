@@ -73,14 +73,15 @@ def _profiled(forward, repeats: int) -> tuple[pstats.Stats, float]:
 
 def profile(model_name: str, multiplier: str, batch: int, repeats: int, seed: int) -> dict:
     model, x, ranges = seeded_model(model_name, batch, seed)
+    catalogue = benchmark_catalogue()
     with torch.no_grad():
-        fast = approximate(model, multiplier, benchmark_catalogue(), ranges)
+        fast = approximate(model, multiplier, catalogue, ranges)
         timing = interleaved_times({"float": lambda: model(x), "xaigen": lambda: fast(x)}, repeats)
         stats, faults = _profiled(lambda: fast(x), repeats)
         float_stats, float_faults = _profiled(lambda: model(x), repeats)
     parts = _part_times(stats, repeats)
     paths = sorted({layer.last_path for layer in approximable_layers(fast).values()})
-    return {"model": model_name, "multiplier": multiplier, "table_rank": table_rank(benchmark_catalogue()[multiplier]),
+    return {"model": model_name, "multiplier": multiplier, "table_rank": table_rank(catalogue[multiplier]),
             "paths": paths, "batch": batch, "repeats": repeats,
             "profiled_forward_ms": round(1e3 * stats.total_tt / repeats, 1), "parts_ms": parts,
             "float_profiled_forward_ms": round(1e3 * float_stats.total_tt / repeats, 1),

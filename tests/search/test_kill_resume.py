@@ -18,6 +18,8 @@ import pytest
 from tests.configs import nsga2_only
 from tests.test_pipeline import strip_timings
 
+BUDGET = 120  # trials of the search that is killed and resumed
+
 
 
 def _start(config: Path, out: Path, env: dict) -> subprocess.Popen:
@@ -58,17 +60,17 @@ def _wait_for_new_trial(db: Path, before: int, proc: subprocess.Popen, timeout: 
 @pytest.mark.slow
 def test_sigkill_and_resume(tmp_path):
     config = tmp_path / "kill.toml"
-    config.write_text(nsga2_only(budget=120, epochs=3))
+    config.write_text(nsga2_only(budget=BUDGET, epochs=3))
     env = {**os.environ, "XAIGEN_HOME": str(tmp_path / "home"), "PYTHONHASHSEED": "0"}
 
     straight = tmp_path / "straight"
     proc = _start(config, straight, env)
     assert proc.wait(timeout=600) == 0, proc.stderr.read()
     # Kill within a few trials' time, so that ten kills fit in the budget however fast this machine runs a trial.
-    trial_s = _search_seconds(straight / "optuna.db") / 120
+    trial_s = _search_seconds(straight / "optuna.db") / BUDGET
     expected = json.loads((straight / "results.json").read_text())
     expected_trials = _complete_trials(straight / "optuna.db")
-    assert len(expected_trials) == 120
+    assert len(expected_trials) == BUDGET
 
     killed = tmp_path / "killed"
     rng = random.Random(1)
@@ -95,4 +97,4 @@ def test_sigkill_and_resume(tmp_path):
     assert proc.wait(timeout=600) == 0, proc.stderr.read()
     assert _complete_trials(killed / "optuna.db") == expected_trials
     assert strip_timings(json.loads((killed / "results.json").read_text())) == strip_timings(expected)
-    assert any(0 < p < 120 for p in progress), f"no kill landed inside the search: {progress}"
+    assert any(0 < p < BUDGET for p in progress), f"no kill landed inside the search: {progress}"
